@@ -1,0 +1,342 @@
+"""The one typed, validated configuration of an appliance (``appliance.yaml``).
+
+Precedence: model defaults < the YAML file < ``SPANWATCH_*`` environment < CLI flags,
+merged into one mapping before a single validation, so every error names the file,
+the line, the field and the problem.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import socket
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from appliance.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("/etc/spanwatch/appliance.yaml")
+ENV_PREFIX = "SPANWATCH_"
+# Environment variables that are not configuration overrides.
+_ENV_NOT_CONFIG = {"SPANWATCH_CONFIG", "SPANWATCH_TESTDATA"}
+_IFACE_RE = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+def _check_cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(str(value), strict=False))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a network in CIDR form (e.g. 10.0.0.0/8)") from None
+
+
+Cidr = Annotated[str, BeforeValidator(str), AfterValidator(_check_cidr)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SensorConfig(_Model):
+    """Identity of this sensor."""
+
+    name: str = Field(
+        default_factory=lambda: socket.gethostname().split(".")[0] or "sensor",
+        description="Sensor name stored with every event (default: the host name).",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not _NAME_RE.match(value):
+            raise ValueError("must be 1-63 letters, digits, '.', '_' or '-'")
+        return value
+
+
+class NetworksConfig(_Model):
+    """The monitored networks: Suricata's HOME_NET and EXTERNAL_NET."""
+
+    home: list[Cidr] = Field(
+        default=["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],
+        description="Monitored networks (HOME_NET), as CIDRs.",
+    )
+    external: list[Cidr] | None = Field(
+        default=None,
+        description="EXTERNAL_NET as CIDRs; empty means everything outside HOME_NET.",
+    )
+
+    @field_validator("home")
+    @classmethod
+    def _check_home_not_empty(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one monitored network is required")
+        return value
+
+
+class InterfaceConfig(_Model):
+    """One capture (SPAN/mirror) interface."""
+
+    name: str = Field(description="Interface name, e.g. eth1.")
+    threads: int | Literal["auto"] = Field(default="auto", description="Capture threads.")
+    cluster_id: int = Field(default=99, ge=0, le=65535, description="AF_PACKET fanout group.")
+    bpf_filter: str = Field(default="", description="Optional BPF filter for Suricata.")
+
+    @field_validator("name")
+    @classmethod
+    def _check_iface(cls, value: str) -> str:
+        if not _IFACE_RE.match(value):
+            raise ValueError("is not a valid interface name (1-15 characters)")
+        return value
+
+
+class PcapRingConfig(_Model):
+    """Suricata's conditional pcap ring: packets of flows that raised an alert."""
+
+    enabled: bool = Field(default=True, description="Keep packets of alerting flows.")
+    file_size_mb: int = Field(default=64, ge=1, description="Size of one ring file.")
+    max_files: int = Field(default=100, ge=2, description="Number of ring files.")
+
+
+class SuricataConfig(_Model):
+    """How spanwatch runs Suricata."""
+
+    binary: Path = Field(default=Path("/usr/bin/suricata"), description="Suricata binary.")
+    classification_file: Path = Field(
+        default=Path("/etc/suricata/classification.config"),
+        description="Suricata classification.config.",
+    )
+    reference_config_file: Path = Field(
+        default=Path("/etc/suricata/reference.config"),
+        description="Suricata reference.config.",
+    )
+    run_dir: Path = Field(
+        default=Path("/run/spanwatch"), description="Directory for the unix sockets."
+    )
+    pcap_ring: PcapRingConfig = Field(default_factory=PcapRingConfig)
+    file_extraction: bool = Field(default=True, description="Store files seen on the wire.")
+    file_max_mb: int = Field(default=20, ge=1, description="Largest file extracted.")
+    midstream: bool = Field(
+        default=True, description="Pick up TCP sessions already running when capture starts."
+    )
+    checksum_checks: Literal["auto", "yes", "no"] = Field(
+        default="auto", description="TCP/IP checksum validation (mirrored traffic: auto)."
+    )
+
+
+class RuleSource(_Model):
+    """A rule source handed to suricata-update."""
+
+    name: str = Field(description="Source name, e.g. et/open or local-bundle.")
+    url: str | None = Field(default=None, description="Download URL (online appliances).")
+    path: Path | None = Field(default=None, description="Local rules file, directory or bundle.")
+    enabled: bool = Field(default=True)
+
+
+class RulesConfig(_Model):
+    """Rule sources and the project's own local rules."""
+
+    local: list[Path] = Field(
+        default=[Path("/etc/spanwatch/rules/local.rules")],
+        description="Our own rule files, always loaded.",
+    )
+    sources: list[RuleSource] = Field(
+        default=[RuleSource(name="et/open")],
+        description="suricata-update sources; et/open needs the Internet.",
+    )
+    update_binary: Path = Field(
+        default=Path("/usr/bin/suricata-update"), description="suricata-update binary."
+    )
+
+
+class RetentionBudget(_Model):
+    """Age and size budget for one kind of data."""
+
+    max_days: int = Field(ge=1, description="Delete data older than this many days.")
+    max_mb: int = Field(ge=1, description="Delete the oldest data beyond this many MiB.")
+
+
+class RetentionConfig(_Model):
+    """Retention budgets, on by default."""
+
+    alerts: RetentionBudget = Field(default=RetentionBudget(max_days=365, max_mb=4096))
+    metadata: RetentionBudget = Field(default=RetentionBudget(max_days=30, max_mb=16384))
+    pcap: RetentionBudget = Field(default=RetentionBudget(max_days=14, max_mb=20480))
+
+
+class IngestConfig(_Model):
+    """How the sensor reads EVE and writes batches."""
+
+    batch_size: int = Field(default=5000, ge=1, le=100000, description="Records per batch.")
+    batch_seconds: float = Field(
+        default=0.5, gt=0, le=60, description="Longest wait before a partial batch is written."
+    )
+    max_line_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=4096, description="Longer EVE lines go to the dead letters."
+    )
+
+
+class AppConfig(_Model):
+    """The appliance configuration."""
+
+    sensor: SensorConfig = Field(default_factory=SensorConfig)
+    networks: NetworksConfig = Field(default_factory=NetworksConfig)
+    interfaces: list[InterfaceConfig] = Field(default=[], description="SPAN interfaces.")
+    data_dir: Path = Field(
+        default=Path("/var/lib/spanwatch"), description="Store, EVE logs, pcap, files."
+    )
+    timezone: str = Field(default="Asia/Ho_Chi_Minh", description="Time zone for display.")
+    suricata: SuricataConfig = Field(default_factory=SuricataConfig)
+    rules: RulesConfig = Field(default_factory=RulesConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a known time zone (e.g. Asia/Ho_Chi_Minh)") from None
+        return value
+
+    @field_validator("interfaces")
+    @classmethod
+    def _check_unique_ifaces(cls, value: list[InterfaceConfig]) -> list[InterfaceConfig]:
+        names = [i.name for i in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"interface listed twice: {', '.join(dupes)}")
+        return value
+
+    @property
+    def store_path(self) -> Path:
+        """SQLite file of the embedded store."""
+        return self.data_dir / "spanwatch.db"
+
+    def interface(self, name: str) -> InterfaceConfig:
+        """The configured interface ``name``, or a default one for an unlisted name."""
+        for iface in self.interfaces:
+            if iface.name == name:
+                return iface
+        return InterfaceConfig(name=name)
+
+
+def load_config(
+    path: Path | str | None = None,
+    *,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> AppConfig:
+    """Load, merge and validate the configuration.
+
+    ``path`` None means ``$SPANWATCH_CONFIG`` or /etc/spanwatch/appliance.yaml when it
+    exists, else defaults only. ``overrides`` are CLI flags as dotted keys.
+    """
+    env = os.environ if environ is None else environ
+    explicit = path is not None or "SPANWATCH_CONFIG" in env
+    cfg_path = Path(path or env.get("SPANWATCH_CONFIG") or DEFAULT_CONFIG_PATH)
+    data: dict[str, Any] = {}
+    root_node: yaml.Node | None = None
+    if explicit or cfg_path.exists():
+        data, root_node = _read_yaml(cfg_path)
+    source = str(cfg_path) if root_node is not None else "<defaults>"
+    for key, value in _env_overrides(env).items():
+        _set_dotted(data, key, value)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(data, key, value)
+    try:
+        return AppConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, source, root_node)) from None
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], yaml.Node | None]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read configuration: {err}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    if data is None:
+        return {}, node
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: the configuration must be a mapping of sections")
+    return data, node
+
+
+def _env_overrides(env: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
+    """``SPANWATCH_DATA_DIR=/x`` -> ``data_dir``; ``SPANWATCH_SENSOR__NAME`` -> ``sensor.name``."""
+    out: dict[str, Any] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name in _ENV_NOT_CONFIG:
+            continue
+        key = name[len(ENV_PREFIX) :].lower().replace("__", ".")
+        if key.split(".")[0] not in AppConfig.model_fields:
+            continue
+        try:
+            out[key] = yaml.safe_load(raw) if raw else raw
+        except yaml.YAMLError:
+            out[key] = raw
+    return out
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def _format_errors(err: ValidationError, source: str, root: yaml.Node | None) -> str:
+    lines = []
+    for item in err.errors():
+        loc = [p for p in item["loc"]]
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        line = _line_of(root, loc)
+        where = f"{source}:{line}" if line else source
+        msg = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            msg = "unknown setting (check the spelling against appliance.example.yaml)"
+        lines.append(f"{where}: {field}: {msg}")
+    return "\n".join(lines)
+
+
+def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
+    """1-based line of the YAML node at ``loc``, or of its closest existing parent."""
+    if node is None:
+        return None
+    best = node.start_mark.line + 1
+    for index, part in enumerate(loc):
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if key_node.value == str(part):
+                    child = value_node if index < len(loc) - 1 else key_node
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if 0 <= part < len(node.value):
+                child = node.value[part]
+        if child is None:
+            break
+        node = child
+        best = node.start_mark.line + 1
+    return best

@@ -1,0 +1,1 @@
+"""Managing Suricata: configuration rendering, the unix socket, rules."""

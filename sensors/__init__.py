@@ -1,0 +1,1 @@
+"""spanwatch sensors: the EVE reader, analyzers, capture adapters and sinks."""

@@ -1,0 +1,1 @@
+"""Reading Suricata EVE JSON files with bookmarks."""

@@ -1,0 +1,1 @@
+"""spanwatch web UI (Flask); built on the appliance's service interface."""
