@@ -1,0 +1,67 @@
+"""Numbered SQL migrations, applied at open and recorded in the database."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import time
+from importlib import resources
+
+from appliance.errors import StoreError
+
+logger = logging.getLogger(__name__)
+
+_NAME_RE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def available_migrations() -> list[tuple[int, str, str]]:
+    """(version, file name, SQL) of every migration shipped with the package, in order."""
+    folder = resources.files("appliance.store") / "migrations"
+    out = []
+    for entry in folder.iterdir():
+        match = _NAME_RE.match(entry.name)
+        if match:
+            out.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(out)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply the migrations not yet recorded; return the schema version."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+    )
+    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    shipped = available_migrations()
+    known = {version for version, _, _ in shipped}
+    newer = done - known
+    if newer:
+        raise StoreError(
+            f"The store has schema version {max(newer)}, newer than this spanwatch knows "
+            f"({max(known)}); upgrade spanwatch."
+        )
+    version = max(done, default=0)
+    for number, name, sql in shipped:
+        if number in done:
+            continue
+        logger.info("Applying store migration %s.", name)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _statements(sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)", (number, name, int(time.time()))
+            )
+            conn.execute("COMMIT")
+        except sqlite3.Error as err:
+            conn.execute("ROLLBACK")
+            raise StoreError(f"Migration {name} failed: {err}") from err
+        version = number
+    return version
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration file into statements (our migrations have no triggers)."""
+    body = "\n".join(line for line in sql.splitlines() if not line.strip().startswith("--"))
+    return [part.strip() for part in body.split(";") if part.strip()]
