@@ -180,6 +180,24 @@ class IngestConfig(_Model):
     )
 
 
+class CaptureLossConfig(_Model):
+    """The built-in capture-loss analyzer (kernel drops from Suricata's stats)."""
+
+    enabled: bool = Field(default=True)
+    max_drop_percent: float = Field(
+        default=1.0, gt=0, le=100, description="Drops above this share of packets raise a finding."
+    )
+    min_packets: int = Field(
+        default=1000, ge=1, description="Ignore intervals with fewer packets than this."
+    )
+
+
+class AnalyzersConfig(_Model):
+    """Analyzers over EVE records, with their thresholds."""
+
+    capture_loss: CaptureLossConfig = Field(default_factory=CaptureLossConfig)
+
+
 class AppConfig(_Model):
     """The appliance configuration."""
 
@@ -194,6 +212,7 @@ class AppConfig(_Model):
     rules: RulesConfig = Field(default_factory=RulesConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    analyzers: AnalyzersConfig = Field(default_factory=AnalyzersConfig)
 
     @field_validator("timezone")
     @classmethod
@@ -217,6 +236,15 @@ class AppConfig(_Model):
     def store_path(self) -> Path:
         """SQLite file of the embedded store."""
         return self.data_dir / "spanwatch.db"
+
+    @property
+    def rules_dir(self) -> Path:
+        """The active ruleset (``suricata.rules``) and its last good copy."""
+        return self.data_dir / "rules"
+
+    def sensor_dir(self, interface: str) -> Path:
+        """Suricata's output for one capture interface: eve.json, pcap ring, files."""
+        return self.data_dir / "sensors" / interface
 
     def interface(self, name: str) -> InterfaceConfig:
         """The configured interface ``name``, or a default one for an unlisted name."""

@@ -1,0 +1,273 @@
+"""Offline analysis: Suricata reads capture files; the sensor path ingests its EVE output.
+
+One capture runs ``suricata -r`` while the EVE file is ingested as it grows. Several
+captures start Suricata once in unix-socket mode, so the rules load once, and queue the
+files one by one, each into its own output directory, so each is summarized on its own.
+A capture that fails leaves nothing in the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from appliance.config import AppConfig
+from appliance.errors import SuricataError
+from appliance.store import EventStore
+from appliance.summary import summarize_sources
+from appliance.suricata import command, render
+from sensors.analyzers import load_analyzers
+from sensors.capturefile import CaptureInfo, inspect_capture
+from sensors.deadletter import DeadLetterFile
+from sensors.runner import EveRunner, RunStats
+from sensors.ship import StoreSink
+
+logger = logging.getLogger(__name__)
+
+_SOCKET_WAIT_S = 120.0
+
+
+@dataclass
+class AnalyzeOptions:
+    """What the user asked of ``spanwatch analyze``."""
+
+    captures: list[Path]
+    rule_files: list[Path]
+    suricata_config: Path | None = None
+    sets: list[str] = field(default_factory=list)
+    checksum: str | None = None
+    progress: Callable[[str, float | None, RunStats], None] | None = None
+
+
+@dataclass
+class CaptureResult:
+    """One analysed capture: its source ids in the store and its summary."""
+
+    info: CaptureInfo
+    source_ids: list[int]
+    stats: RunStats
+    summary: dict[str, Any]
+
+
+def rule_files_from(paths: Sequence[Path]) -> list[Path]:
+    """Rule files from ``--rules`` arguments (files, or directories of ``*.rules``)."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out.extend(sorted(path.glob("*.rules")))
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise SuricataError(f"{path}: no such rules file or directory")
+    return [p.absolute() for p in out]
+
+
+class Analysis:
+    """Runs Suricata over captures and ingests each one through the sensor path."""
+
+    def __init__(self, cfg: AppConfig, store: EventStore, opts: AnalyzeOptions) -> None:
+        self.cfg, self.store, self.opts = cfg, store, opts
+        self.run_dir = cfg.data_dir / "runs" / time.strftime("%Y%m%dT%H%M%S")
+        suffix = 1
+        while self.run_dir.exists():
+            suffix += 1
+            self.run_dir = self.run_dir.with_name(f"{self.run_dir.name.split('-')[0]}-{suffix}")
+        self.dead_letters = DeadLetterFile(cfg.data_dir / "dead-letter.jsonl")
+
+    def run(self) -> list[CaptureResult]:
+        """Validate every capture first, then analyse them; return one result each."""
+        infos = [inspect_capture(p) for p in self.opts.captures]
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        config = self._suricata_config()
+        if len(infos) == 1:
+            return [self._run_single(config, infos[0])]
+        return self._run_socket(config, infos)
+
+    def _suricata_config(self) -> Path:
+        if self.opts.suricata_config is not None:
+            return self.opts.suricata_config
+        path = self.run_dir / "suricata.yaml"
+        render.write_suricata_config(
+            path, self.cfg, log_dir=self.run_dir, rule_files=self.opts.rule_files
+        )
+        return path
+
+    def _extra_sets(self) -> list[str]:
+        sets = list(self.opts.sets)
+        if self.opts.suricata_config is not None:
+            # A given configuration keeps its own rule files unless --rules says otherwise.
+            if self.opts.rule_files:
+                sets.append("default-rule-path=/")
+        return sets
+
+    # -- one capture: suricata -r --------------------------------------------------------
+
+    def _run_single(self, config: Path, info: CaptureInfo) -> CaptureResult:
+        out_dir = _output_dir(self.run_dir / "0")
+        argv = command.offline_argv(
+            self.cfg.suricata.binary, config, info.path, out_dir, extra_sets=self._extra_sets()
+        )
+        argv += self._checksum_args() + self._rule_args()
+        logger.info("Running Suricata on %s.", info.path)
+        log = open(out_dir / "suricata.stdout", "wb")  # noqa: SIM115 - closed below
+        try:
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        except FileNotFoundError as err:
+            raise SuricataError(f"Suricata not found at {self.cfg.suricata.binary}") from err
+        try:
+            stats = self._ingest(out_dir, info, lambda: proc.poll() is not None, proc.pid)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            log.close()
+        if proc.wait() != 0:
+            self._discard(stats)
+            raise SuricataError(_failure(info.path, proc.returncode, out_dir))
+        return self._result(info, stats)
+
+    def _checksum_args(self) -> list[str]:
+        return ["-k", self.opts.checksum] if self.opts.checksum else []
+
+    def _rule_args(self) -> list[str]:
+        if self.opts.suricata_config is not None and len(self.opts.rule_files) == 1:
+            return ["-S", str(self.opts.rule_files[0])]
+        return []
+
+    # -- several captures: unix-socket mode ---------------------------------------------
+
+    def _run_socket(self, config: Path, infos: list[CaptureInfo]) -> list[CaptureResult]:
+        from appliance.suricata.control import SuricataControl
+
+        sock = Path("/tmp") / f"spanwatch-{id(self):x}-{int(time.time())}.sock"
+        argv = command.unix_socket_argv(self.cfg.suricata.binary, config, sock, self.run_dir)
+        argv += self._checksum_args() + self._rule_args() + command._set_args(self._extra_sets())
+        log = open(self.run_dir / "suricata.stdout", "wb")  # noqa: SIM115 - closed below
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        results: list[CaptureResult] = []
+        try:
+            control = _wait_for_socket(sock, proc, self.run_dir)
+            with control:
+                for index, info in enumerate(infos):
+                    results.append(self._socket_capture(control, proc, index, info))
+                control.shutdown()
+            proc.wait(timeout=60)
+        except BaseException:
+            for result in results:
+                self._discard(result.stats)
+            raise
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            log.close()
+            sock.unlink(missing_ok=True)
+        return results
+
+    def _socket_capture(self, control: Any, proc: subprocess.Popen[bytes], index: int,
+                        info: CaptureInfo) -> CaptureResult:  # fmt: skip
+        out_dir = _output_dir(self.run_dir / str(index))
+        control.pcap_file(str(info.path.absolute()), str(out_dir))
+        logger.info("Queued %s in Suricata.", info.path)
+
+        def done() -> bool:
+            if proc.poll() is not None:
+                raise SuricataError(_failure(info.path, proc.returncode, self.run_dir))
+            return bool(control.pcap_file_number() == 0 and control.pcap_current() in (None, "None"))
+
+        stats = self._ingest(out_dir, info, done, None)
+        return self._result(info, stats)
+
+    # -- common ----------------------------------------------------------------------------
+
+    def _ingest(self, out_dir: Path, info: CaptureInfo, finished: Callable[[], bool],
+                pid: int | None) -> RunStats:  # fmt: skip
+        analyzers = load_analyzers(self.cfg)
+        progress = self.opts.progress
+        on_batch = None
+        if progress is not None:
+            def on_batch(stats: RunStats) -> None:
+                progress(str(info.path), _progress(pid, info), stats)
+        runner = EveRunner(
+            out_dir / render.EVE_FILENAME, store=self.store,
+            sink=StoreSink(self.store, self.cfg.sensor.name), analyzers=analyzers,
+            dead_letters=self.dead_letters, cfg=self.cfg.ingest, follow=True,
+            poll_seconds=0.05, stop=threading.Event(), on_batch=on_batch,
+        )  # fmt: skip
+        try:
+            return runner.run(until=finished)
+        except BaseException:
+            self._discard(runner.stats)
+            raise
+
+    def _result(self, info: CaptureInfo, stats: RunStats) -> CaptureResult:
+        summary = summarize_sources(
+            self.store, stats.source_ids, file=str(info.path), packets=info.packets
+        )
+        return CaptureResult(info, stats.source_ids, stats, summary)
+
+    def _discard(self, stats: RunStats) -> None:
+        if stats.source_ids:
+            removed = self.store.delete_sources(stats.source_ids)
+            logger.info("Removed %d events of a failed analysis from the store.", removed)
+
+
+def _output_dir(path: Path) -> Path:
+    """A Suricata output directory with the folders its outputs expect."""
+    for sub in (render.PCAP_DIR, render.FILES_DIR):
+        (path / sub).mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _wait_for_socket(sock: Path, proc: subprocess.Popen[bytes], run_dir: Path) -> Any:
+    from appliance.errors import SuricataConnectionError
+    from appliance.suricata.control import SuricataControl
+
+    deadline = time.monotonic() + _SOCKET_WAIT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SuricataError(_failure(Path("(unix socket)"), proc.returncode, run_dir))
+        if sock.exists():
+            control = SuricataControl(sock, timeout=30.0)
+            try:
+                control.connect()
+                return control
+            except SuricataConnectionError:
+                pass
+        time.sleep(0.1)
+    raise SuricataError(f"Suricata did not open its socket {sock} in {_SOCKET_WAIT_S:.0f} s")
+
+
+def _progress(pid: int | None, info: CaptureInfo) -> float | None:
+    """Share of the capture Suricata has read, from its file position in /proc."""
+    if pid is None:
+        return None
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            if fd.resolve() == info.path.resolve():
+                text = Path(f"/proc/{pid}/fdinfo/{fd.name}").read_text()
+                pos = int(text.split("pos:")[1].split()[0])
+                return min(1.0, pos / max(info.size, 1))
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _failure(path: Path, code: int | None, log_dir: Path) -> str:
+    lines: list[str] = []
+    for name in ("suricata.stdout", "0/suricata.stdout", "suricata.log"):
+        log = log_dir / name
+        if log.exists():
+            text = log.read_text(errors="replace")
+            lines = render.suricata_error_lines(text) or text.strip().splitlines()[-5:]
+            if lines:
+                break
+    detail = "\n".join(lines) or "no output"
+    return f"Suricata failed on {path} (exit status {code}):\n{detail}"

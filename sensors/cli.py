@@ -1,0 +1,192 @@
+"""Sensor subcommands of ``spanwatch``: ``sensor``, ``analyze``, ``ingest``, ``demo-capture``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from appliance.config import AppConfig
+from appliance.errors import CaptureError
+from appliance.store import open_store
+from appliance.summary import format_summary, merge_summaries
+from sensors.runner import RunStats
+
+logger = logging.getLogger(__name__)
+
+Subparsers = Any  # argparse's private _SubParsersAction
+
+
+def register_analyze(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    """``spanwatch analyze CAPTURE...``."""
+    p = sub.add_parser("analyze", parents=[common], help="analyse capture files offline")
+    p.add_argument("captures", nargs="+", type=Path, metavar="CAPTURE", help="pcap or pcapng")
+    p.add_argument("--rules", action="append", type=Path, default=[], metavar="FILE|DIR",
+                   help="rule file or directory of *.rules (repeatable; default: active rules)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("--suricata-config", type=Path, help="use this suricata.yaml as it is")
+    p.add_argument("--set", action="append", default=[], dest="sets", metavar="KEY=VALUE",
+                   help="override a Suricata setting (repeatable)")
+    p.add_argument("--checksum", choices=["all", "none"], help="Suricata's -k option")
+    p.set_defaults(handler=run_analyze)
+
+
+def register_ingest(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    """``spanwatch ingest [--follow] EVE_FILE...``."""
+    p = sub.add_parser("ingest", parents=[common], help="import eve.json files")
+    p.add_argument("files", nargs="+", type=Path, metavar="EVE_FILE")
+    p.add_argument("--follow", action="store_true", help="keep reading as the file grows")
+    p.set_defaults(handler=run_ingest)
+
+
+def register_sensor(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    """``spanwatch sensor --interface IF`` and ``spanwatch demo-capture OUT``."""
+    p = sub.add_parser("sensor", parents=[common], help="run the sensor on a SPAN interface")
+    p.add_argument("--interface", "-i", required=True, help="capture interface, e.g. eth1")
+    p.add_argument("--attach", action="store_true",
+                   help="read the EVE of the Suricata a systemd unit runs; do not start one")
+    p.set_defaults(handler=run_sensor)
+    d = sub.add_parser("demo-capture", parents=[common], help="write the demo capture")
+    d.add_argument("out", type=Path, metavar="OUT")
+    d.add_argument("--seed", type=int, default=1)
+    d.add_argument("--minutes", type=int, default=30)
+    d.set_defaults(handler=run_demo_capture)
+
+
+# -- analyze ---------------------------------------------------------------------------
+
+
+def default_rule_files(cfg: AppConfig) -> list[Path]:
+    """The active ruleset and our local rules, as far as they exist."""
+    candidates = [cfg.rules_dir / "suricata.rules", *cfg.rules.local]
+    found = [p for p in candidates if p.is_file()]
+    if not found:
+        logger.warning("No rules found (%s); only protocol metadata will be produced.",
+                       ", ".join(str(p) for p in candidates))  # fmt: skip
+    return found
+
+
+def run_analyze(args: argparse.Namespace, cfg: AppConfig) -> int:
+    """Analyse captures and print their summaries."""
+    from sensors.analyze import Analysis, AnalyzeOptions, rule_files_from
+
+    rules = rule_files_from(args.rules) if args.rules else default_rule_files(cfg)
+    opts = AnalyzeOptions(
+        captures=args.captures, rule_files=rules, suricata_config=args.suricata_config,
+        sets=args.sets, checksum=args.checksum,
+        progress=_Progress() if sys.stderr.isatty() and not args.quiet else None,
+    )  # fmt: skip
+    store = open_store(cfg.store_path)
+    try:
+        results = Analysis(cfg, store, opts).run()
+    finally:
+        store.close()
+    parts = [r.summary for r in results]
+    total = merge_summaries(parts)
+    if args.json:
+        print(json.dumps({"captures": parts, "total": total}, ensure_ascii=False, indent=2))
+        return 0
+    for part in parts:
+        print(format_summary(part, f"Capture {part['file']}"))
+    if len(parts) > 1:
+        print(format_summary(total, f"Total over {len(parts)} captures"))
+    print(f"Stored in {cfg.store_path}.")
+    return 0
+
+
+class _Progress:
+    """One status line on a terminal, at most a few times a second."""
+
+    def __init__(self) -> None:
+        self._last = 0.0
+
+    def __call__(self, name: str, share: float | None, stats: RunStats) -> None:
+        now = time.monotonic()
+        if now - self._last < 0.25:
+            return
+        self._last = now
+        done = f"{share * 100:5.1f}%" if share is not None else "  ... "
+        sys.stderr.write(f"\r{done} {Path(name).name}: {stats.lines} events\x1b[K")
+        sys.stderr.flush()
+
+
+# -- ingest ------------------------------------------------------------------------------
+
+
+def run_ingest(args: argparse.Namespace, cfg: AppConfig) -> int:
+    """Import EVE files with bookmarks, so a re-run or a kill never duplicates."""
+    for path in args.files:
+        if not path.is_file():
+            raise CaptureError(f"{path}: no such EVE file")
+    stop = _stop_on_signals()
+    store = open_store(cfg.store_path)
+    try:
+        if args.follow:
+            threads = [threading.Thread(target=_ingest_one, args=(cfg, store, p, True, stop))
+                       for p in args.files]  # fmt: skip
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        else:
+            for path in args.files:
+                _ingest_one(cfg, store, path, False, stop)
+    finally:
+        store.close()
+    return 0
+
+
+def _ingest_one(cfg: AppConfig, store: Any, path: Path, follow: bool, stop: threading.Event) -> None:
+    from sensors.analyzers import load_analyzers
+    from sensors.deadletter import DeadLetterFile
+    from sensors.runner import EveRunner
+    from sensors.ship import StoreSink
+
+    runner = EveRunner(
+        path, store=store, sink=StoreSink(store, cfg.sensor.name),
+        analyzers=load_analyzers(cfg), dead_letters=DeadLetterFile(cfg.data_dir / "dead-letter.jsonl"),
+        cfg=cfg.ingest, follow=follow, stop=stop,
+    )  # fmt: skip
+    stats = runner.run()
+    print(f"{path}: {stats.lines} lines read, {stats.stored} new events stored, "
+          f"{stats.findings} findings, {stats.bad_total} bad lines"
+          f"{' (see ' + str(cfg.data_dir / 'dead-letter.jsonl') + ')' if stats.bad_total else ''}.")
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: Any) -> None:
+        logger.info("Stopping on signal %d.", signum)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+# -- sensor ------------------------------------------------------------------------------
+
+
+def run_sensor(args: argparse.Namespace, cfg: AppConfig) -> int:
+    """Run (or attach to) Suricata on an interface and ingest its EVE output."""
+    from sensors.live import LiveSensor
+
+    stop = _stop_on_signals()
+    return LiveSensor(cfg, args.interface, attach=args.attach, stop=stop).run()
+
+
+def run_demo_capture(args: argparse.Namespace, cfg: AppConfig) -> int:
+    """Write the project's generated demo capture."""
+    from sensors.demo import write_demo_capture
+
+    summary = write_demo_capture(args.out, seed=args.seed, minutes=args.minutes)
+    print(f"Wrote {args.out}: {summary}")
+    return 0

@@ -1,0 +1,74 @@
+"""Bookmarks: where reading of an EVE source resumes after a restart.
+
+A source is identified by its first line, not its path, so a renamed (rotated) or copied
+file resumes where it stopped and is never stored twice. A bookmark is trusted only if
+the file is still at least as long as the bookmarked offset.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from appliance.store import Bookmark, EventStore
+from sensors.eve.reader import EveReader, ReadResult
+
+logger = logging.getLogger(__name__)
+
+
+def resume(reader: EveReader, store: EventStore) -> int:
+    """Register the reader's source, seek to its bookmark, and return the source id."""
+    assert reader.fingerprint is not None
+    source_id = store.source_id(reader.fingerprint, str(reader.path))
+    saved = store.bookmark(source_id)
+    if saved is None:
+        reader.seek(0, 0)
+        return source_id
+    size = reader.size()
+    if size >= saved.offset:
+        logger.info(
+            "Resuming %s at offset=%d line=%d.", reader.path, saved.offset, saved.line
+        )
+        reader.seek(saved.offset, saved.line)
+    else:
+        logger.warning(
+            "Bookmark of %s is past its end (offset=%d size=%d); reading it from the start.",
+            reader.path, saved.offset, size,
+        )  # fmt: skip
+        reader.seek(0, 0)
+    return source_id
+
+
+def make_bookmark(reader: EveReader, source_id: int, result: ReadResult) -> Bookmark:
+    """The bookmark after ``result`` has been stored."""
+    return Bookmark(
+        path=str(reader.path),
+        inode=reader.inode,
+        offset=result.offset,
+        size=reader.size(),
+        line=result.line,
+        source_id=source_id,
+    )
+
+
+def rotated_predecessor(reader: EveReader, store: EventStore) -> str | None:
+    """A rotated copy of the file (``eve.json.1``, ...) whose tail was never read, if any.
+
+    When the sensor was down while Suricata rotated its log, the last bookmark for this
+    path points at a source that now lives under another name.
+    """
+    last = store.latest_bookmark(str(reader.path))
+    if last is None:
+        return None
+    folder = reader.path.parent
+    for name in sorted(os.listdir(folder)):
+        if not name.startswith(reader.path.name) or name == reader.path.name:
+            continue
+        candidate = folder / name
+        try:
+            st = candidate.stat()
+        except OSError:
+            continue
+        if st.st_ino == last.inode and st.st_size > last.offset:
+            return str(candidate)
+    return None

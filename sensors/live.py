@@ -1,0 +1,109 @@
+"""The live sensor: Suricata on a SPAN interface and the one reader of its EVE output."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import threading
+from pathlib import Path
+
+from appliance.config import AppConfig
+from appliance.errors import SuricataError
+from appliance.store import open_store
+from appliance.suricata import command, render
+from sensors.analyzers import load_analyzers
+from sensors.deadletter import DeadLetterFile
+from sensors.runner import EveRunner
+from sensors.ship import StoreSink
+
+logger = logging.getLogger(__name__)
+
+
+def live_rule_files(cfg: AppConfig) -> list[Path]:
+    """The active ruleset plus our local rules, as far as they exist."""
+    files = [p for p in [cfg.rules_dir / "suricata.rules", *cfg.rules.local] if p.is_file()]
+    if not files:
+        logger.warning("No rules installed; run `spanwatch rules update`. Metadata only.")
+    return files
+
+
+def prepare_suricata(cfg: AppConfig, interface: str) -> Path:
+    """Render and test the Suricata configuration for ``interface``; return its path."""
+    out_dir = cfg.sensor_dir(interface)
+    for sub in (render.PCAP_DIR, render.FILES_DIR):
+        (out_dir / sub).mkdir(parents=True, exist_ok=True)
+    path = out_dir / "suricata.yaml"
+    render.write_suricata_config(
+        path, cfg, log_dir=out_dir, rule_files=live_rule_files(cfg), interface=interface,
+        socket_path=cfg.suricata.run_dir / f"suricata-{interface}.sock",
+    )  # fmt: skip
+    render.test_suricata_config(cfg.suricata.binary, path)
+    return path
+
+
+class LiveSensor:
+    """Starts Suricata on the interface (unless attached to a systemd-run one) and ingests."""
+
+    def __init__(self, cfg: AppConfig, interface: str, *, attach: bool, stop: threading.Event):
+        self.cfg = cfg
+        self.iface = cfg.interface(interface).name
+        self.attach = attach
+        self.stop = stop
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def run(self) -> int:
+        """Run until stopped; returns an exit code."""
+        out_dir = self.cfg.sensor_dir(self.iface)
+        if not self.attach:
+            self._start_suricata()
+        store = open_store(self.cfg.store_path)
+        runner = EveRunner(
+            out_dir / render.EVE_FILENAME, store=store,
+            sink=StoreSink(store, self.cfg.sensor.name), analyzers=load_analyzers(self.cfg),
+            dead_letters=DeadLetterFile(self.cfg.data_dir / "dead-letter.jsonl"),
+            cfg=self.cfg.ingest, follow=True, stop=self.stop,
+        )  # fmt: skip
+        watcher = threading.Thread(target=self._watch_suricata, daemon=True)
+        watcher.start()
+        try:
+            stats = runner.run()
+        finally:
+            store.close()
+            self._stop_suricata()
+        logger.info("Sensor stopped: lines=%d stored=%d.", stats.lines, stats.stored)
+        if self.proc is not None and self.proc.returncode not in (0, -15, None) and not self.attach:
+            return 1
+        return 0
+
+    def _start_suricata(self) -> None:
+        config = prepare_suricata(self.cfg, self.iface)
+        out_dir = self.cfg.sensor_dir(self.iface)
+        self.cfg.suricata.run_dir.mkdir(parents=True, exist_ok=True)
+        argv = command.live_argv(
+            self.cfg.suricata.binary, config, self.iface, out_dir, out_dir / "suricata.pid"
+        )
+        (out_dir / "suricata.pid").unlink(missing_ok=True)
+        logger.info("Starting Suricata on interface=%s.", self.iface)
+        try:
+            self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except FileNotFoundError as err:
+            raise SuricataError(f"Suricata not found at {self.cfg.suricata.binary}") from err
+
+    def _watch_suricata(self) -> None:
+        """If our Suricata dies, stop the sensor so systemd restarts both."""
+        if self.proc is None:
+            return
+        code = self.proc.wait()
+        if not self.stop.is_set():
+            logger.error("Suricata exited unexpectedly: status=%d.", code)
+            self.stop.set()
+
+    def _stop_suricata(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()

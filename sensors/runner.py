@@ -1,0 +1,212 @@
+"""The sensor loop: EVE reader -> decode -> analyzers -> sink, with bookmarks.
+
+Delivery is at-least-once (the bookmark is written after, or with, its batch) and store
+writes are idempotent (an event's id is its source and byte offset), so every EVE line
+is stored exactly once whatever process is killed when.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from appliance.config import IngestConfig
+from appliance.events import EveDecodeError, EveRecord, decode_line
+from appliance.store import EventStore
+from appliance.store.sqlite import event_id
+from sensors.analyzers import AnalyzerSet
+from sensors.deadletter import DeadLetterFile
+from sensors.eve.bookmark import make_bookmark, resume, rotated_predecessor
+from sensors.eve.reader import EveReader, ReadResult, fingerprint_of
+from sensors.ship import Sink
+
+logger = logging.getLogger(__name__)
+
+_LOG_EVERY_SECONDS = 60.0
+
+
+@dataclass
+class RunStats:
+    """What one run of the loop did."""
+
+    lines: int = 0
+    stored: int = 0
+    findings: int = 0
+    bad: dict[str, int] = field(default_factory=dict)
+    source_ids: list[int] = field(default_factory=list)
+
+    @property
+    def bad_total(self) -> int:
+        """Lines sent to the dead letters."""
+        return sum(self.bad.values())
+
+
+class EveRunner:
+    """Reads one EVE file (following it or to its end) into a sink."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        store: EventStore,
+        sink: Sink,
+        analyzers: AnalyzerSet,
+        dead_letters: DeadLetterFile,
+        cfg: IngestConfig,
+        follow: bool = False,
+        poll_seconds: float = 0.2,
+        stop: threading.Event | None = None,
+        on_batch: Callable[[RunStats], None] | None = None,
+    ) -> None:
+        self.reader = EveReader(path, max_line_bytes=cfg.max_line_bytes)
+        self.store, self.sink, self.analyzers = store, sink, analyzers
+        self.dead_letters = dead_letters
+        self.cfg = cfg
+        self.follow = follow
+        self.poll_seconds = poll_seconds
+        self.stop = stop or threading.Event()
+        self.on_batch = on_batch
+        self.stats = RunStats()
+        self._source = 0
+        self._findings_source = 0
+        self._last_log = time.monotonic()
+
+    def run(self, until: Callable[[], bool] | None = None, *, nested: bool = False) -> RunStats:
+        """Read until the end (or, following, until ``stop`` is set or ``until()`` is true).
+
+        ``nested`` runs share the caller's analyzers, which are neither started nor stopped.
+        """
+        if not nested:
+            self.analyzers.init()
+        while not self.stop.is_set():
+            finishing = not self.follow or (until is not None and until())
+            if not self.reader.is_open and not self._open(finishing):
+                if finishing:
+                    break
+                self.stop.wait(self.poll_seconds)
+                continue
+            result = self.reader.read(self.cfg.batch_size, final=finishing)
+            if result.lines or result.bad:
+                self._handle(result)
+                continue
+            if finishing:
+                break
+            if self.reader.replaced() is not None:
+                self._drain_rotated()
+                continue
+            self._log_progress()
+            self.stop.wait(self.poll_seconds)
+        self._finish(nested)
+        return self.stats
+
+    # -- steps -----------------------------------------------------------------------
+
+    def _open(self, finishing: bool) -> bool:
+        if not self.reader.open():
+            if finishing and self.reader.path.exists() and self.reader.path.stat().st_size:
+                logger.warning("EVE file %s has no complete line.", self.reader.path)
+            return False
+        self._catch_up_rotated()
+        self._source = resume(self.reader, self.store)
+        assert self.reader.fingerprint is not None
+        derived = fingerprint_of(b"findings:" + self.reader.fingerprint)
+        self._findings_source = self.store.source_id(derived, f"{self.reader.path}#findings")
+        self.stats.source_ids.extend([self._source, self._findings_source])
+        return True
+
+    def _catch_up_rotated(self) -> None:
+        """Read the unread tail of a file rotated away while we were not running."""
+        previous = rotated_predecessor(self.reader, self.store)
+        if previous is None:
+            return
+        logger.info("Reading the rest of rotated file %s first.", previous)
+        EveRunner(
+            Path(previous), store=self.store, sink=self.sink, analyzers=self.analyzers,
+            dead_letters=self.dead_letters, cfg=self.cfg, follow=False, stop=self.stop,
+        ).run(nested=True)  # fmt: skip
+
+    def _drain_rotated(self) -> None:
+        """The file was rotated or truncated: finish the old one, then reopen the path."""
+        logger.info("EVE file %s was %s; reopening.", self.reader.path, self.reader.replaced())
+        for final in (False, True):
+            while True:
+                result = self.reader.read(self.cfg.batch_size, final=final)
+                if not (result.lines or result.bad):
+                    break
+                self._handle(result)
+        self.reader.close()
+
+    def _handle(self, result: ReadResult) -> None:
+        counters: dict[str, int] = {}
+        records = self._decode(result, counters)
+        for bad in result.bad:
+            self._dead_letter(bad.offset, bad.reason, bad.head, bad.length, counters)
+        findings = self._findings(self.analyzers.process(records))
+        if counters:
+            self.dead_letters.flush()
+        bookmark = make_bookmark(self.reader, self._source, result)
+        self.stats.stored += self.sink.write(records + findings, bookmark, counters)
+        self.stats.lines += len(result.lines)
+        self.stats.findings += len(findings)
+        if self.on_batch is not None:
+            self.on_batch(self.stats)
+
+    def _decode(self, result: ReadResult, counters: dict[str, int]) -> list[EveRecord]:
+        records = []
+        base = event_id(self._source, 0)
+        for offset, raw in result.lines:
+            try:
+                records.append(decode_line(raw, base | offset))
+            except EveDecodeError as err:
+                self._dead_letter(offset, err.reason, raw, len(raw), counters)
+        return records
+
+    def _dead_letter(
+        self, offset: int, reason: str, data: bytes, length: int, counters: dict[str, int]
+    ) -> None:
+        self.dead_letters.append(
+            source=str(self.reader.path), offset=offset, reason=reason, data=data, length=length
+        )
+        key = f"dead_letter.{reason}"
+        counters[key] = counters.get(key, 0) + 1
+        self.stats.bad[reason] = self.stats.bad.get(reason, 0) + 1
+        if self.stats.bad_total <= 10 or self.stats.bad_total % 1000 == 0:
+            logger.warning(
+                "Bad EVE line sent to the dead letters: path=%s offset=%d reason=%s total=%d.",
+                self.reader.path, offset, reason, self.stats.bad_total,
+            )  # fmt: skip
+
+    def _findings(self, raws: Sequence[bytes]) -> list[EveRecord]:
+        """Findings get content-derived ids, so a replayed batch yields the same ids."""
+        out = []
+        base = event_id(self._findings_source, 0)
+        for raw in raws:
+            offset = int.from_bytes(hashlib.sha256(raw).digest()[:5], "big")
+            try:
+                out.append(decode_line(raw, base | offset))
+            except EveDecodeError:
+                logger.exception("An analyzer emitted an invalid finding: %r.", raw[:200])
+        return out
+
+    def _finish(self, nested: bool) -> None:
+        findings = [] if nested else self._findings(self.analyzers.shutdown())
+        if findings and self.reader.is_open:
+            self.stats.stored += self.sink.write(findings, None, {})
+            self.stats.findings += len(findings)
+        self.reader.close()
+        self.dead_letters.flush()
+
+    def _log_progress(self) -> None:
+        now = time.monotonic()
+        if now - self._last_log >= _LOG_EVERY_SECONDS:
+            self._last_log = now
+            logger.info(
+                "Ingest counters: path=%s lines=%d stored=%d findings=%d bad=%d.",
+                self.reader.path, self.stats.lines, self.stats.stored, self.stats.findings,
+                self.stats.bad_total,
+            )  # fmt: skip
