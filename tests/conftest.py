@@ -1,0 +1,43 @@
+"""Shared fixtures: test data location, a temporary appliance, the CLI as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers.cli import REPO, testdata_dir
+
+
+@pytest.fixture(scope="session")
+def testdata() -> Path:
+    path = testdata_dir()
+    if not path.is_dir():
+        pytest.fail(f"Test data not found at {path}; set SPANWATCH_TESTDATA.")
+    return path
+
+
+@pytest.fixture(scope="session")
+def suricata_bin() -> str:
+    """The real Suricata: the test command installs it, so a missing one fails the run."""
+    path = shutil.which("suricata") or "/usr/bin/suricata"
+    if not os.access(path, os.X_OK):
+        pytest.fail("Suricata is not installed; `make test` installs it.")
+    return path
+
+
+@pytest.fixture
+def appliance_config(tmp_path: Path) -> Path:
+    """A minimal appliance.yaml with its own data directory, for CLI tests."""
+    data = {
+        "sensor": {"name": "test-sensor"},
+        "networks": {"home": ["10.0.0.0/8", "192.168.0.0/16", "172.16.0.0/12"]},
+        "data_dir": str(tmp_path / "data"),
+        "rules": {"local": [str(REPO / "config" / "rules" / "local.rules")], "sources": []},
+    }
+    path = tmp_path / "appliance.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
