@@ -7,10 +7,8 @@ a microsecond; analyzers that need the whole record ask for :attr:`EveRecord.dat
 
 from __future__ import annotations
 
-import base64
 import calendar
 import socket
-import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +21,8 @@ KIND_METADATA = "metadata"
 #: Event types kept under the alerts budget; everything else is metadata.
 ALERT_TYPES = frozenset({"alert", "finding", "anomaly", "drop"})
 
-_PROTO_NUMBERS = {"TCP": 6, "UDP": 17, "ICMP": 1, "IPV6-ICMP": 58, "SCTP": 132, "GRE": 47}
+_PROTO_NUMBERS = {"TCP": 6, "UDP": 17, "ICMP": 1, "IPV6-ICMP": 58, "IPv6-ICMP": 58, "SCTP": 132,
+                  "GRE": 47}
 
 
 class _AlertHead(msgspec.Struct):
@@ -114,6 +113,8 @@ def parse_timestamp(value: str) -> int:
             if len(_ts_cache) > 100_000:
                 _ts_cache.clear()
             _ts_cache[key] = base
+        if len(value) > 26 and value[19] == "." and value[26] in "+-Z":
+            return base + int(value[20:26])  # Suricata's own form: 6 digits of fraction
         micros = 0
         if len(value) > 20 and value[19] == ".":
             frac = value[20:].split("+")[0].split("-")[0].rstrip("Z")
@@ -186,7 +187,9 @@ def proto_number(value: str | int | None) -> int | None:
     """IP protocol number from EVE's ``proto`` (a name or a number)."""
     if value is None or isinstance(value, int):
         return value
-    number = _PROTO_NUMBERS.get(value.upper())
+    number = _PROTO_NUMBERS.get(value)
+    if number is None:
+        number = _PROTO_NUMBERS.get(value.upper())
     if number is None:
         try:
             number = socket.getprotobyname(value.lower())
@@ -196,16 +199,14 @@ def proto_number(value: str | int | None) -> int | None:
 
 
 def community_key(value: str | None) -> int | None:
-    """First 8 bytes of a Community ID hash as a signed integer (an index key)."""
-    if not value or not value.startswith("1:"):
+    """An index key for a Community ID: its first 8 base64 characters as an integer.
+
+    48 bits of the hash are plenty to find a flow's records; the full value stays in the
+    raw record, and callers compare it after the index lookup.
+    """
+    if not value or len(value) < 10 or not value.startswith("1:"):
         return None
-    try:
-        digest = base64.b64decode(value[2:], validate=True)
-    except ValueError:
-        return None
-    if len(digest) < 8:
-        return None
-    return int(struct.unpack(">q", digest[:8])[0])
+    return int.from_bytes(value[2:10].encode("ascii", "replace"), "big")
 
 
 def make_finding(

@@ -83,7 +83,7 @@ class Analysis:
     def run(self) -> list[CaptureResult]:
         """Validate every capture first, then analyse them; return one result each."""
         infos = [inspect_capture(p) for p in self.opts.captures]
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        _output_dir(self.run_dir)
         config = self._suricata_config()
         if len(infos) == 1:
             return [self._run_single(config, infos[0])]
@@ -93,9 +93,13 @@ class Analysis:
         if self.opts.suricata_config is not None:
             return self.opts.suricata_config
         path = self.run_dir / "suricata.yaml"
-        render.write_suricata_config(
-            path, self.cfg, log_dir=self.run_dir, rule_files=self.opts.rule_files
+        # The capture file itself is the evidence of an offline analysis, so no pcap ring
+        # (Suricata's pcap-log also stops the engine when captures differ in link type).
+        suricata = self.cfg.suricata.model_copy(
+            update={"pcap_ring": self.cfg.suricata.pcap_ring.model_copy(update={"enabled": False})}
         )
+        cfg = self.cfg.model_copy(update={"suricata": suricata})
+        render.write_suricata_config(path, cfg, log_dir=self.run_dir, rule_files=self.opts.rule_files)
         return path
 
     def _extra_sets(self) -> list[str]:

@@ -132,7 +132,9 @@ class EveReader:
             elif self._buf:
                 self._flush_partial(start, result)
                 start = self.offset
-        result.offset = start
+        # A bookmark must not point into an overlong line still being skipped: a restart
+        # would read its tail as a line of its own.
+        result.offset = start if self._skipping is None else self._skipping.offset
         result.line = self.line
         # Keep the unconsumed tail's position: the next read starts from ``start``.
         self.offset = start + len(self._buf)
@@ -153,7 +155,8 @@ class EveReader:
             elif nl - pos > self.max_line_bytes:
                 head = data[pos : min(nl, pos + OVERLONG_KEEP)]
                 result.bad.append(BadLine(start + pos, "too-long", head, nl - pos))
-            elif nl > pos:
+            else:
+                # Empty lines too: they are bad input, counted as such by the decoder.
                 lines.append((start + pos, data[pos:nl]))
             pos = nl + 1
             self.line += 1

@@ -1,0 +1,123 @@
+"""Benchmark: EVE events per second from an EVE file into the store, beside a naive baseline.
+
+    python bench/ingest.py [--lines 1000000]
+
+spanwatch: EVE reader -> msgspec decode -> zstd chunks + indexed columns in SQLite, with
+bookmarks. Baseline, measured in the same run on the same file: ``json.loads`` and
+``executemany`` of the same columns plus the raw JSON, four indexes, batches of 1,000.
+Targets: >= 100,000 events/s, >= 3x the baseline, <= 300 bytes per event on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.evefile import eve_file  # noqa: E402
+
+_BASELINE_SCHEMA = """
+CREATE TABLE events (ts TEXT, event_type TEXT, src_ip TEXT, dest_ip TEXT, src_port INTEGER,
+  dest_port INTEGER, flow_id INTEGER, community_id TEXT, sid INTEGER, severity INTEGER,
+  raw TEXT);
+CREATE INDEX e_ts ON events(ts);
+CREATE INDEX e_src ON events(src_ip);
+CREATE INDEX e_dest ON events(dest_ip);
+CREATE INDEX e_sid ON events(sid);
+"""
+
+
+def run_baseline(path: Path, db: Path) -> tuple[float, int]:
+    """The naive way; returns (seconds, events)."""
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.executescript(_BASELINE_SCHEMA)
+    start = time.perf_counter()
+    batch: list[tuple] = []
+    n = 0
+    sql = "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            e = json.loads(line)
+            alert = e.get("alert") or {}
+            batch.append((e["timestamp"], e["event_type"], e.get("src_ip"), e.get("dest_ip"),
+                          e.get("src_port"), e.get("dest_port"), e.get("flow_id"),
+                          e.get("community_id"), alert.get("signature_id"),
+                          alert.get("severity"), line))  # fmt: skip
+            if len(batch) == 1000:
+                conn.executemany(sql, batch)
+                conn.commit()
+                n += len(batch)
+                batch.clear()
+    conn.executemany(sql, batch)
+    conn.commit()
+    n += len(batch)
+    elapsed = time.perf_counter() - start
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return elapsed, n
+
+
+def run_spanwatch(path: Path, data_dir: Path) -> tuple[float, int]:
+    """The sensor's ingest path; returns (seconds, events stored)."""
+    from appliance.config import load_config
+    from appliance.store import open_store
+    from sensors.analyzers import AnalyzerSet
+    from sensors.deadletter import DeadLetterFile
+    from sensors.runner import EveRunner
+    from sensors.ship import StoreSink
+
+    cfg = load_config(None, overrides={"data_dir": str(data_dir)}, environ={})
+    store = open_store(cfg.store_path)
+    runner = EveRunner(
+        path, store=store, sink=StoreSink(store, "bench"), analyzers=AnalyzerSet([]),
+        dead_letters=DeadLetterFile(data_dir / "dead.jsonl"), cfg=cfg.ingest,
+        stop=threading.Event(),
+    )  # fmt: skip
+    start = time.perf_counter()
+    stats = runner.run()
+    elapsed = time.perf_counter() - start
+    store.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[attr-defined]
+    store.close()
+    return elapsed, stats.stored
+
+
+def disk_bytes(path: Path) -> int:
+    """Size of a SQLite database with its WAL and shared memory files."""
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    args = parser.parse_args()
+    path = eve_file(args.lines)
+    size = path.stat().st_size
+    print(f"Input: {path} ({args.lines:,} lines, {size / args.lines:.0f} bytes per line)")
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
+        base_db = Path(tmp) / "baseline.db"
+        b_secs, b_n = run_baseline(path, base_db)
+        b_bytes = disk_bytes(base_db) / b_n
+        base_db.unlink()
+        s_secs, s_n = run_spanwatch(path, Path(tmp) / "sw")
+        s_bytes = disk_bytes(Path(tmp) / "sw" / "spanwatch.db") / s_n
+    b_rate, s_rate = b_n / b_secs, s_n / s_secs
+    print(f"baseline  (json.loads + executemany, 4 indexes): {b_rate:10,.0f} events/s "
+          f"{b_bytes:6.0f} bytes/event")
+    print(f"spanwatch (reader + bookmarks + store, 7 indexes): {s_rate:10,.0f} events/s "
+          f"{s_bytes:6.0f} bytes/event")
+    print(f"speed-up: {s_rate / b_rate:.1f}x (target >= 3x); rate target >= 100,000 events/s; "
+          f"size target <= 300 bytes/event")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
