@@ -8,9 +8,10 @@ a microsecond; analyzers that need the whole record ask for :attr:`EveRecord.dat
 from __future__ import annotations
 
 import calendar
+import datetime
 import socket
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import orjson
@@ -24,19 +25,23 @@ ALERT_TYPES = frozenset({"alert", "finding", "anomaly", "drop"})
 _PROTO_NUMBERS = {"TCP": 6, "UDP": 17, "ICMP": 1, "IPV6-ICMP": 58, "IPv6-ICMP": 58, "SCTP": 132,
                   "GRE": 47}
 
+#: The store's integer columns are 64-bit: a larger number in an indexed field is a
+#: schema error of the line, not a crash of the batch.
+Int64 = Annotated[int, msgspec.Meta(ge=-(1 << 63), le=(1 << 63) - 1)]
+
 
 class _AlertHead(msgspec.Struct):
-    signature_id: int | None = None
-    gid: int | None = None
-    rev: int | None = None
+    signature_id: Int64 | None = None
+    gid: Int64 | None = None
+    rev: Int64 | None = None
     signature: str | None = None
     category: str | None = None
-    severity: int | None = None
+    severity: Int64 | None = None
 
 
 class _FindingHead(msgspec.Struct):
     type: str | None = None
-    severity: int | None = None
+    severity: Int64 | None = None
 
 
 class EveHead(msgspec.Struct):
@@ -46,10 +51,10 @@ class EveHead(msgspec.Struct):
     event_type: str
     src_ip: str | None = None
     dest_ip: str | None = None
-    src_port: int | None = None
-    dest_port: int | None = None
-    proto: str | int | None = None
-    flow_id: int | None = None
+    src_port: Int64 | None = None
+    dest_port: Int64 | None = None
+    proto: str | Int64 | None = None
+    flow_id: Int64 | None = None
     community_id: str | None = None
     host: str | None = None
     alert: _AlertHead | None = None
@@ -130,6 +135,7 @@ def _parse_base(value: str) -> int:
     h, mi, s = int(value[11:13]), int(value[14:16]), int(value[17:19])
     if value[4] != "-" or value[10] not in "T " or value[13] != ":":
         raise ValueError("not an ISO 8601 timestamp")
+    datetime.datetime(y, mo, d, h, mi, s)  # range check: timegm takes February 30
     secs = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
     tail = value[-5:]
     if tail[0] in "+-" and tail[1:].isdigit():
@@ -153,6 +159,17 @@ def decode_line(raw: bytes, event_id: int) -> EveRecord:
         except UnicodeDecodeError:
             raise EveDecodeError("not-utf8", str(err)) from err
         raise EveDecodeError("bad-json", str(err)) from err
+    except UnicodeDecodeError as err:  # in a string field msgspec decodes
+        raise EveDecodeError("not-utf8", str(err)) from err
+    except RecursionError as err:
+        raise EveDecodeError("bad-json", "nested too deeply") from err
+    if not raw.isascii():
+        # msgspec skips the fields it does not index without checking their UTF-8, and the
+        # store keeps the raw line, which must stay readable.
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise EveDecodeError("not-utf8", str(err)) from err
     return EveRecord(event_id, raw, head, parse_timestamp(head.timestamp))
 
 
