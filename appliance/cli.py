@@ -46,10 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = common_options()
     check = sub.add_parser("check-config", parents=[common], help="validate the configuration")
+    check.add_argument("--write-example", type=Path, metavar="FILE",
+                       help="write the example configuration, generated from the code")
     check.set_defaults(handler=run_check_config)
     stats = sub.add_parser("stats", parents=[common], help="what the store holds")
     stats.add_argument("--json", action="store_true", help="print one JSON object")
     stats.set_defaults(handler=run_stats)
+    keep = sub.add_parser("retention", parents=[common], help="enforce the retention budgets now")
+    keep.set_defaults(handler=run_retention)
     for ep in sorted(entry_points(group="spanwatch.commands"), key=lambda e: e.name):
         ep.load()(sub, common)
     return parser
@@ -97,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_check_config(args: argparse.Namespace, cfg: AppConfig) -> int:
     """``spanwatch check-config``: the same loader every command uses."""
+    if args.write_example is not None:
+        from appliance.config_example import write_example
+
+        write_example(args.write_example)
+        print(f"Wrote {args.write_example}.")
+        return 0
     where = args.config or "defaults and environment"
     print(f"Configuration OK ({where}): sensor {cfg.sensor.name}, "
           f"{len(cfg.networks.home)} monitored network(s), "
@@ -119,4 +129,26 @@ def run_stats(args: argparse.Namespace, cfg: AppConfig) -> int:
         print(json.dumps(stats_as_dict(stats, sigs, cfg), ensure_ascii=False, indent=2))
     else:
         print(format_stats(stats, sigs, cfg))
+    return 0
+
+
+def evidence_dirs(cfg: AppConfig) -> list[Path]:
+    """Folders of evidence files (pcap ring, extracted files) under the data directory."""
+    out: list[Path] = []
+    for parent in (cfg.data_dir / "sensors", cfg.data_dir / "runs"):
+        if parent.is_dir():
+            out.extend(p for p in parent.rglob("*") if p.is_dir() and p.name in ("pcap", "files"))
+    return out
+
+
+def run_retention(args: argparse.Namespace, cfg: AppConfig) -> int:
+    """``spanwatch retention``: apply the budgets and print usage and days left."""
+    from appliance.store import open_store
+
+    store = open_store(cfg.store_path)
+    try:
+        report = store.apply_retention(cfg.retention, evidence_dirs(cfg))
+    finally:
+        store.close()
+    print(report.describe())
     return 0

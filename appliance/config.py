@@ -163,9 +163,18 @@ class RetentionBudget(_Model):
 class RetentionConfig(_Model):
     """Retention budgets, on by default."""
 
-    alerts: RetentionBudget = Field(default=RetentionBudget(max_days=365, max_mb=4096))
-    metadata: RetentionBudget = Field(default=RetentionBudget(max_days=30, max_mb=16384))
-    pcap: RetentionBudget = Field(default=RetentionBudget(max_days=14, max_mb=20480))
+    alerts: RetentionBudget = Field(
+        default=RetentionBudget(max_days=365, max_mb=4096),
+        description="Alerts, findings and anomalies in the store.",
+    )
+    metadata: RetentionBudget = Field(
+        default=RetentionBudget(max_days=30, max_mb=16384),
+        description="Protocol metadata in the store: flow, dns, http, tls, files, stats...",
+    )
+    pcap: RetentionBudget = Field(
+        default=RetentionBudget(max_days=14, max_mb=20480),
+        description="Evidence pcap of alerting flows and extracted files on disk.",
+    )
 
 
 class IngestConfig(_Model):

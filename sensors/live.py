@@ -18,6 +18,8 @@ from sensors.ship import StoreSink
 
 logger = logging.getLogger(__name__)
 
+RETENTION_EVERY_S = 900.0
+
 
 def live_rule_files(cfg: AppConfig) -> list[Path]:
     """The active ruleset plus our local rules, as far as they exist."""
@@ -65,6 +67,7 @@ class LiveSensor:
         )  # fmt: skip
         watcher = threading.Thread(target=self._watch_suricata, daemon=True)
         watcher.start()
+        threading.Thread(target=self._retention_loop, daemon=True).start()
         try:
             stats = runner.run()
         finally:
@@ -74,6 +77,21 @@ class LiveSensor:
         if self.proc is not None and self.proc.returncode not in (0, -15, None) and not self.attach:
             return 1
         return 0
+
+    def _retention_loop(self) -> None:
+        """Enforce the retention budgets now and every ``RETENTION_EVERY_S`` seconds."""
+        from appliance.cli import evidence_dirs
+
+        while not self.stop.is_set():
+            try:
+                store = open_store(self.cfg.store_path)
+                try:
+                    store.apply_retention(self.cfg.retention, evidence_dirs(self.cfg))
+                finally:
+                    store.close()
+            except Exception:
+                logger.exception("Retention pass failed; retrying later.")
+            self.stop.wait(RETENTION_EVERY_S)
 
     def _start_suricata(self) -> None:
         config = prepare_suricata(self.cfg, self.iface)

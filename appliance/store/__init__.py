@@ -9,9 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from appliance.config import RetentionConfig
 from appliance.events import EveRecord
+
+if TYPE_CHECKING:
+    from appliance.store.retention import RetentionReport
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,10 @@ class EventStore(Protocol):
     def signatures(self, sids: Sequence[int]) -> dict[int, Signature]: ...
 
     def stats(self) -> StoreStats: ...
+
+    def apply_retention(
+        self, cfg: RetentionConfig, evidence_dirs: Sequence[Path] = (), now_us: int | None = None
+    ) -> RetentionReport: ...
 
     def close(self) -> None: ...
 

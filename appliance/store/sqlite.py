@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import zstandard
 
+from appliance.config import RetentionConfig
 from appliance.errors import StoreError
 from appliance.events import (
     EveRecord,
@@ -21,6 +22,7 @@ from appliance.events import (
 )
 from appliance.store import Bookmark, EventQuery, Signature, StoreStats
 from appliance.store.migrate import migrate
+from appliance.store.retention import RetentionReport, apply_retention
 
 logger = logging.getLogger(__name__)
 
@@ -186,8 +188,10 @@ class SqliteEventStore:
         for kind, group in by_kind.items():
             blob = self._zc.compress(b"\n".join(r.raw for r in group))
             cur = self._conn.execute(
-                "INSERT INTO chunks(kind, min_ts, max_ts, n, data) VALUES (?, ?, ?, ?, ?)",
-                (kind, min(r.ts for r in group), max(r.ts for r in group), len(group), blob),
+                "INSERT INTO chunks(kind, min_ts, max_ts, ingested_at, n, data) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (kind, min(r.ts for r in group), max(r.ts for r in group), time.time_ns() // 1000,
+                 len(group), blob),  # fmt: skip
             )
             chunk = cur.lastrowid or 0
             rows = list(self._rows(group, sensor_id, chunk))
@@ -356,6 +360,15 @@ class SqliteEventStore:
             newest_us=newest,
             counters=self.counters(),
         )
+
+    def apply_retention(
+        self, cfg: RetentionConfig, evidence_dirs: Sequence[Path] = (), now_us: int | None = None
+    ) -> RetentionReport:
+        """Enforce the age and size budgets (see :mod:`appliance.store.retention`)."""
+        try:
+            return apply_retention(self._conn, cfg, evidence_dirs=evidence_dirs, now_us=now_us)
+        except sqlite3.Error as err:
+            raise StoreError(f"Retention failed on the store {self.path}: {err}") from err
 
     @property
     def connection(self) -> sqlite3.Connection:

@@ -35,15 +35,18 @@ CREATE TABLE bookmarks (
 );
 CREATE INDEX bookmarks_path ON bookmarks(path, updated_at);
 
+-- Retention ages chunks by when they were stored (ingested_at, UTC microseconds), so an
+-- analysed capture from years ago is not deleted the moment it is imported.
 CREATE TABLE chunks (
     id INTEGER PRIMARY KEY,
     kind TEXT NOT NULL,
     min_ts INTEGER NOT NULL,
     max_ts INTEGER NOT NULL,
+    ingested_at INTEGER NOT NULL,
     n INTEGER NOT NULL,
     data BLOB NOT NULL
 );
-CREATE INDEX chunks_kind_ts ON chunks(kind, max_ts);
+CREATE INDEX chunks_kind_ingested ON chunks(kind, ingested_at);
 
 CREATE TABLE events (
     id INTEGER PRIMARY KEY,
