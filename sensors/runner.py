@@ -91,6 +91,13 @@ class EveRunner:
                 self.stop.wait(self.poll_seconds)
                 continue
             result = self.reader.read(self.cfg.batch_size, final=finishing)
+            if (result.lines or result.bad) and not self.reader.starts_as_opened():
+                # Truncated and refilled: what we read may be new content at the old
+                # offset. The old tail lives on only in the copy; the new file is a new
+                # source, read from its start.
+                logger.info("EVE file %s was truncated; reopening.", self.reader.path)
+                self.reader.close()
+                continue
             if result.lines or result.bad:
                 self._handle(result)
                 continue
@@ -131,14 +138,20 @@ class EveRunner:
         ).run(nested=True)  # fmt: skip
 
     def _drain_rotated(self) -> None:
-        """The file was rotated or truncated: finish the old one, then reopen the path."""
-        logger.info("EVE file %s was %s; reopening.", self.reader.path, self.reader.replaced())
-        for final in (False, True):
-            while True:
-                result = self.reader.read(self.cfg.batch_size, final=final)
-                if not (result.lines or result.bad):
-                    break
-                self._handle(result)
+        """The file was rotated or truncated: finish the old one, then reopen the path.
+
+        A truncated file's old content is gone (what is there now belongs to the new
+        source). A renamed file may still get lines, even the rest of a half-written one,
+        until Suricata reopens its log: its unterminated tail is left for the catch-up
+        when the new file is opened (``_catch_up_rotated``), not dead-lettered now.
+        """
+        why = self.reader.replaced()
+        logger.info("EVE file %s was %s; reopening.", self.reader.path, why)
+        while why == "rotated":
+            result = self.reader.read(self.cfg.batch_size)
+            if not (result.lines or result.bad):
+                break
+            self._handle(result)
         self.reader.close()
 
     def _handle(self, result: ReadResult) -> None:

@@ -193,12 +193,17 @@ class EveReader:
             return "rotated"
         if st.st_ino != self.inode:
             return "rotated"
-        if st.st_size < self.offset:
-            return "truncated"
-        head = os.pread(self._fh, len(self._first_line), 0)
-        if head != self._first_line:
+        if st.st_size < self.offset or not self.starts_as_opened():
             return "truncated"
         return None
+
+    def starts_as_opened(self) -> bool:
+        """Whether the open file still begins with the line it began with when opened.
+
+        False after a truncation (copytruncate), even one refilled beyond our offset.
+        """
+        assert self._fh is not None
+        return os.pread(self._fh, len(self._first_line), 0) == self._first_line
 
 
 def chunk_pending(result: ReadResult, max_lines: int) -> bool:
