@@ -44,6 +44,11 @@ class _FindingHead(msgspec.Struct):
     severity: Int64 | None = None
 
 
+class _FlowHead(msgspec.Struct):
+    bytes_toserver: int = 0
+    bytes_toclient: int = 0
+
+
 class EveHead(msgspec.Struct):
     """The fields of an EVE record that the store indexes."""
 
@@ -59,6 +64,7 @@ class EveHead(msgspec.Struct):
     host: str | None = None
     alert: _AlertHead | None = None
     finding: _FindingHead | None = None
+    flow: _FlowHead | None = None
 
 
 _decoder = msgspec.json.Decoder(EveHead)
@@ -93,6 +99,14 @@ class EveRecord:
     def kind(self) -> str:
         """Retention kind: alerts or metadata."""
         return KIND_ALERTS if self.head.event_type in ALERT_TYPES else KIND_METADATA
+
+    @property
+    def flow_bytes(self) -> int | None:
+        """Bytes in both directions, for flow records."""
+        flow = self.head.flow
+        if flow is None or self.head.event_type != "flow":
+            return None
+        return flow.bytes_toserver + flow.bytes_toclient
 
     @property
     def severity(self) -> int | None:

@@ -98,14 +98,7 @@ def _by_severity(alerts: Sequence[dict[str, Any]]) -> dict[str, int]:
 
 def _top_talkers(store: EventStore, source_ids: Sequence[int]) -> list[dict[str, Any]]:
     """Hosts by bytes in flow records (both directions counted for each end)."""
-    totals: Counter[str] = Counter()
-    for rec in store.events(EventQuery(event_type="flow", source_ids=source_ids)):
-        flow = rec.get("flow") or {}
-        size = int(flow.get("bytes_toserver") or 0) + int(flow.get("bytes_toclient") or 0)
-        for key in ("src_ip", "dest_ip"):
-            if rec.get(key):
-                totals[rec[key]] += size
-    return [{"ip": ip, "bytes": n} for ip, n in totals.most_common(TOP_N)]
+    return [{"ip": ip, "bytes": n} for ip, n in store.top_talkers(source_ids, TOP_N)]
 
 
 # -- text rendering ----------------------------------------------------------------------

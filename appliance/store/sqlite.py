@@ -19,6 +19,7 @@ from appliance.events import (
     community_key,
     pack_ip,
     proto_number,
+    unpack_ip,
 )
 from appliance.store import Bookmark, EventQuery, Signature, StoreStats
 from appliance.store.migrate import migrate
@@ -29,7 +30,7 @@ logger = logging.getLogger(__name__)
 #: Bits of an event id that hold the byte offset of the line in its source.
 OFFSET_BITS = 40
 _COMPRESS_LEVEL = 3
-_EVENT_SQL = "INSERT OR IGNORE INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_EVENT_SQL = "INSERT OR IGNORE INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 
 
 def event_id(source_id: int, offset: int) -> int:
@@ -217,7 +218,7 @@ class SqliteEventStore:
                 record.id, record.ts, sensor_id, etype,
                 pack_ip(head.src_ip), pack_ip(head.dest_ip), head.src_port, head.dest_port,
                 proto_number(head.proto), head.flow_id, community_key(head.community_id),
-                sid, record.severity, chunk, pos,
+                sid, record.severity, record.flow_bytes, chunk, pos,
             )  # fmt: skip
 
     def _note_signature(self, record: EveRecord) -> None:
@@ -329,6 +330,16 @@ class SqliteEventStore:
         sql = f"SELECT etype, count(*) FROM events{where} GROUP BY etype"
         names = self._etype_names
         return {names.get(t, str(t)): int(n) for t, n in self._conn.execute(sql, args)}
+
+    def top_talkers(self, source_ids: Sequence[int] | None = None, n: int = 10) -> list[
+            tuple[str, int]]:  # fmt: skip
+        """Hosts by bytes in flow records, each end of a flow counted."""
+        where, args = self._where(EventQuery(event_type="flow", source_ids=source_ids))
+        sql = (f"SELECT ip, sum(b) FROM (SELECT src_ip AS ip, bytes AS b FROM events{where} "
+               f"UNION ALL SELECT dest_ip, bytes FROM events{where}) WHERE ip IS NOT NULL "
+               f"GROUP BY ip ORDER BY 2 DESC, 1 LIMIT ?")  # fmt: skip
+        rows = self._conn.execute(sql, [*args, *args, n]).fetchall()
+        return [(unpack_ip(ip) or "?", int(total or 0)) for ip, total in rows]
 
     def signatures(self, sids: Sequence[int]) -> dict[int, Signature]:
         """Known signatures among ``sids``."""

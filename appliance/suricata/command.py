@@ -87,4 +87,3 @@ def _set_args(sets: Sequence[str]) -> list[str]:
             raise ValueError(f"--set needs name=value, got {item!r}")
         argv += ["--set", item]
     return argv
-

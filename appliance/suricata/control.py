@@ -91,7 +91,7 @@ class SuricataControl:
         if sock is not None:
             sock.close()
 
-    def command(self, name: str, **arguments: Any) -> Any:
+    def command(self, name: str, /, **arguments: Any) -> Any:
         """Run one command and return its ``message``; NOK raises SuricataCommandError.
 
         Argument names are Suricata's own, so pass hyphenated ones as a mapping:
@@ -170,16 +170,15 @@ class SuricataControl:
 
     def _pop_object(self) -> dict[str, Any] | None:
         text = self._buffer.lstrip()
-        if not text.rstrip().endswith(b"}"):
+        if b"}" not in text:
             return None
+        # surrogateescape: a multi-byte character cut between two reads is not an error.
+        decoded = text.decode("utf-8", "surrogateescape")
         try:
-            decoded = text.decode("utf-8")
             obj, end = self._decoder.raw_decode(decoded)
-        except UnicodeDecodeError:
-            return None  # a multi-byte character cut between two reads
         except json.JSONDecodeError:
             return None  # incomplete: wait for more bytes
-        self._buffer = decoded[end:].encode("utf-8")
+        self._buffer = decoded[end:].encode("utf-8", "surrogateescape")
         if not isinstance(obj, dict):
             self.close()
             raise SuricataError(f"Suricata sent a non-object reply: {obj!r}")

@@ -177,11 +177,26 @@ def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, dest: Path) -
 
 
 def _rule_files_in(path: Path) -> list[Path]:
+    """The ``.rules`` files at ``path``, a file or a directory; ValueError if none."""
     # suricata-update's --local DIR misses files in subdirectories (it joins the top
-    # directory with the file name), so directories are expanded here.
+    # directory with the file name), so directories are expanded here. It also ignores
+    # a file not named *.rules without a word, hence the check.
     if path.is_dir():
-        return sorted(p for p in path.rglob("*.rules") if p.is_file())
+        found = sorted(p for p in path.rglob("*.rules") if p.is_file())
+        if not found:
+            raise ValueError(f"{path} holds no .rules file")
+        return found
+    if path.suffix != ".rules":
+        raise ValueError(f"{path} is neither a .rules file nor a tar bundle")
     return [path]
+
+
+def _copy_atomic(source: Path, target: Path) -> None:
+    """Copy ``source`` over ``target`` so that readers see the old or the new file only."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.copyfile(source, tmp)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, target)
 
 
 def _tool_errors(output: str, limit: int = 10) -> list[str]:
@@ -225,9 +240,10 @@ class RuleManager:
         offline update never touches the network.
         """
         self.rules_dir.mkdir(parents=True, exist_ok=True)
-        with self._lock(), tempfile.TemporaryDirectory(
-            prefix=".update-", dir=self.rules_dir
-        ) as tmp:
+        with (
+            self._lock(),
+            tempfile.TemporaryDirectory(prefix=".update-", dir=self.rules_dir) as tmp,
+        ):
             work = Path(tmp)
             plan, sources = self._plan(work, [Path(p) for p in offline_files])
             candidate = self._build(plan, work)
@@ -245,15 +261,12 @@ class RuleManager:
         """Put the last good ruleset back as the active one."""
         if not self.backup_path.exists():
             raise RulesError(f"No last good ruleset at {self.backup_path}")
-        render.write_text_atomic(
-            self.active_rules_path, self.backup_path.read_text(encoding="utf-8")
-        )
+        _copy_atomic(self.backup_path, self.active_rules_path)
         logger.warning("Restored the last good ruleset path=%s.", self.active_rules_path)
 
     def _failed(self, what: str) -> RulesError:
         return RulesError(
-            f"Rule update failed: {what}. The last good rules are kept"
-            f" ({self.active_rules_path})."
+            f"Rule update failed: {what}. The last good rules are kept ({self.active_rules_path})."
         )
 
     @contextmanager
@@ -305,7 +318,10 @@ class RuleManager:
                 return extract_bundle(path, dest)
             except RulesError as err:
                 raise self._failed(str(err)) from err
-        return _rule_files_in(path.absolute())
+        try:
+            return _rule_files_in(path.absolute())
+        except ValueError as err:
+            raise self._failed(f"{label}: {err}") from err
 
     def _placeholder_url(self) -> str:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -354,6 +370,8 @@ class RuleManager:
             raise self._failed(f"suricata-update cannot run ({argv[0]}): {err.strerror}") from err
         except subprocess.TimeoutExpired as err:
             raise self._failed(f"suricata-update took over {UPDATE_TIMEOUT_S:.0f} s") from err
+        output = (proc.stdout + proc.stderr)[-4000:]
+        logger.debug("Ran suricata-update status=%d output=%r.", proc.returncode, output)
         if proc.returncode != 0:
             errors = _tool_errors(proc.stdout + "\n" + proc.stderr)
             detail = "; ".join(errors) or f"exit status {proc.returncode}"
@@ -371,9 +389,7 @@ class RuleManager:
         changed = not active.exists() or active.read_bytes() != candidate.read_bytes()
         if changed:
             if active.exists():
-                backup_tmp = self.backup_path.with_name(self.backup_path.name + ".tmp")
-                shutil.copy2(active, backup_tmp)
-                os.replace(backup_tmp, self.backup_path)
+                _copy_atomic(active, self.backup_path)
             os.chmod(candidate, 0o644)
             os.replace(candidate, active)
         logger.info(
