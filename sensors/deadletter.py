@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
@@ -22,7 +23,7 @@ class DeadLetterFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._fh = None
+        self._fh: BinaryIO | None = None
 
     def append(self, *, source: str, offset: int, reason: str, data: bytes, length: int) -> None:
         """Record one bad line."""
