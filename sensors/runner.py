@@ -62,8 +62,10 @@ class EveRunner:
         poll_seconds: float = 0.2,
         stop: threading.Event | None = None,
         on_batch: Callable[[RunStats], None] | None = None,
+        bookmark_path: Path | None = None,
     ) -> None:
         self.reader = EveReader(path, max_line_bytes=cfg.max_line_bytes)
+        self.bookmark_path = bookmark_path
         self.store, self.sink, self.analyzers = store, sink, analyzers
         self.dead_letters = dead_letters
         self.cfg = cfg
@@ -119,6 +121,11 @@ class EveRunner:
                 logger.warning("EVE file %s has no complete line.", self.reader.path)
             return False
         self._catch_up_rotated()
+        if self.stop.is_set():
+            # Stopped during the catch-up: reading on in the new file would make its
+            # bookmark the latest, and the rest of the rotated file would be forgotten.
+            self.reader.close()
+            return False
         self._source = resume(self.reader, self.store)
         assert self.reader.fingerprint is not None
         derived = fingerprint_of(b"findings:" + self.reader.fingerprint)
@@ -135,6 +142,7 @@ class EveRunner:
         EveRunner(
             Path(previous), store=self.store, sink=self.sink, analyzers=self.analyzers,
             dead_letters=self.dead_letters, cfg=self.cfg, follow=False, stop=self.stop,
+            bookmark_path=self.reader.path,
         ).run(nested=True)  # fmt: skip
 
     def _drain_rotated(self) -> None:
@@ -162,7 +170,7 @@ class EveRunner:
         findings = self._findings(self.analyzers.process(records))
         if counters:
             self.dead_letters.flush()
-        bookmark = make_bookmark(self.reader, self._source, result)
+        bookmark = make_bookmark(self.reader, self._source, result, self.bookmark_path)
         self.stats.stored += self.sink.write(records + findings, bookmark, counters)
         self.stats.lines += len(result.lines)
         self.stats.findings += len(findings)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 from appliance.store import Bookmark, EventStore
 from sensors.eve.reader import EveReader, ReadResult
@@ -39,10 +40,16 @@ def resume(reader: EveReader, store: EventStore) -> int:
     return source_id
 
 
-def make_bookmark(reader: EveReader, source_id: int, result: ReadResult) -> Bookmark:
-    """The bookmark after ``result`` has been stored."""
+def make_bookmark(
+    reader: EveReader, source_id: int, result: ReadResult, path: Path | None = None
+) -> Bookmark:
+    """The bookmark after ``result`` has been stored.
+
+    ``path`` is the path the sensor follows, when it reads a rotated copy of it: a restart
+    in the middle of the catch-up finds the rotated file again through it.
+    """
     return Bookmark(
-        path=str(reader.path),
+        path=str(path or reader.path),
         inode=reader.inode,
         offset=result.offset,
         size=reader.size(),

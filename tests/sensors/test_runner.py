@@ -6,7 +6,7 @@ import os
 import shutil
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing
 from pathlib import Path
 
@@ -35,12 +35,16 @@ class RecordingSink:
     def __init__(self, inner: Sink) -> None:
         self.inner = inner
         self.raws: list[bytes] = []
+        self.after_write: Callable[[], None] | None = None
 
     def write(
         self, records: Sequence[EveRecord], bookmark: Bookmark | None, counters: Mapping[str, int]
     ) -> int:
         self.raws.extend(r.raw for r in records if r.head.event_type != "finding")
-        return self.inner.write(records, bookmark, counters)
+        stored = self.inner.write(records, bookmark, counters)
+        if self.after_write is not None:
+            self.after_write()
+        return stored
 
     def close(self) -> None:
         self.inner.close()
@@ -224,6 +228,27 @@ def test_rotation_while_stopped_catches_up_the_rotated_file_first(
         runner.run()
         runner.dead_letters.close()
     assert sink.raws == tail + newer
+    assert_same_records(line_records(head + tail + newer), stored_records(store_path))
+
+
+def test_a_catch_up_interrupted_by_a_restart_is_resumed(
+    tmp_path: Path, data_dir: Path, store: EventStore, store_path: Path
+) -> None:
+    path = tmp_path / "eve.json"
+    gen = EveGenerator(33)
+    head = gen.write(path, 100)
+    _ingest(path, store, data_dir)
+    tail = gen.write(path, 500, append=True)
+    os.rename(path, tmp_path / "eve.json.1")
+    newer = gen.write(path, 200)
+    stop = threading.Event()
+    runner = make_runner(path, store, data_dir, stop=stop)
+    sink = _recording(runner)
+    sink.after_write = stop.set  # the sensor stops after the first batch of the catch-up
+    runner.run()
+    runner.dead_letters.close()
+    assert sink.raws == tail[:100]
+    _ingest(path, store, data_dir)
     assert_same_records(line_records(head + tail + newer), stored_records(store_path))
 
 
