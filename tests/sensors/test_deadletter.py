@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from appliance.errors import StoreError
 from appliance.store import EventStore, open_store
 from sensors.deadletter import DeadLetterFile
 from sensors.eve.reader import OVERLONG_KEEP
@@ -203,3 +205,22 @@ def test_dead_letters_are_appended_across_restarts(tmp_path: Path) -> None:
         letters.append(source="s", offset=offset, reason="schema", data=b"{}", length=2)
         letters.close()
     assert [json.loads(line)["offset"] for line in path.read_bytes().splitlines()] == [1, 2]
+
+
+def test_a_record_torn_by_a_full_disk_does_not_swallow_the_next_one(tmp_path: Path) -> None:
+    path = tmp_path / DEAD_LETTER_NAME
+    path.write_bytes(b'{"time":"2024-05-01T00:00:00Z","source":"s","offs')  # ENOSPC here
+    letters = DeadLetterFile(path)
+    letters.append(source="s", offset=7, reason="schema", data=b"{}", length=2)
+    letters.close()
+    torn, whole = path.read_bytes().splitlines()
+    assert torn.endswith(b'"offs')
+    assert json.loads(whole)["offset"] == 7
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_disk_is_a_store_error_not_a_traceback() -> None:
+    letters = DeadLetterFile(Path("/dev/full"))  # every write fails with ENOSPC
+    with pytest.raises(StoreError, match="dead-letter file /dev/full: .*No space left"):
+        letters.append(source="s", offset=0, reason="bad-json", data=b"{", length=1)
+    letters.close()
