@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 from appliance.config import AppConfig
@@ -19,6 +20,8 @@ from sensors.ship import StoreSink
 logger = logging.getLogger(__name__)
 
 RETENTION_EVERY_S = 900.0
+# Suricata flushes its flows on SIGTERM; a large flow table takes a while.
+STOP_TIMEOUT_S = 30.0
 
 
 def live_rule_files(cfg: AppConfig) -> list[Path]:
@@ -52,6 +55,7 @@ class LiveSensor:
         self.attach = attach
         self.stop = stop
         self.proc: subprocess.Popen[bytes] | None = None
+        self._terminated_at: float | None = None
 
     def run(self) -> int:
         """Run until stopped; returns an exit code."""
@@ -63,13 +67,15 @@ class LiveSensor:
             out_dir / render.EVE_FILENAME, store=store,
             sink=StoreSink(store, self.cfg.sensor.name), analyzers=load_analyzers(self.cfg),
             dead_letters=DeadLetterFile(self.cfg.data_dir / "dead-letter.jsonl"),
-            cfg=self.cfg.ingest, follow=True, stop=self.stop,
+            # Its own stop event: on self.stop, run() returns through `until` only once
+            # Suricata has exited and its last records (flushed flows, stats) are read.
+            cfg=self.cfg.ingest, follow=True, stop=threading.Event(),
         )  # fmt: skip
         watcher = threading.Thread(target=self._watch_suricata, daemon=True)
         watcher.start()
         threading.Thread(target=self._retention_loop, daemon=True).start()
         try:
-            stats = runner.run()
+            stats = runner.run(until=self._is_finished)
         finally:
             store.close()
             self._stop_suricata()
@@ -116,12 +122,27 @@ class LiveSensor:
             logger.error("Suricata exited unexpectedly: status=%d.", code)
             self.stop.set()
 
+    def _is_finished(self) -> bool:
+        """Polled by the runner: after a stop, true once no more EVE records can come."""
+        if not self.stop.is_set():
+            return False
+        if self.proc is None or self.proc.poll() is not None:
+            return True
+        if self._terminated_at is None:
+            self._terminated_at = time.monotonic()
+            self.proc.terminate()
+        elif time.monotonic() - self._terminated_at > STOP_TIMEOUT_S:
+            logger.error("Suricata did not stop within %.0f s; killing it.", STOP_TIMEOUT_S)
+            self.proc.kill()
+            self._terminated_at = time.monotonic()  # log and kill at most once per period
+        return False
+
     def _stop_suricata(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.terminate()
         try:
-            self.proc.wait(timeout=30)
+            self.proc.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
