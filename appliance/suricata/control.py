@@ -221,7 +221,11 @@ class SuricataControl:
         self.close()
 
     def pcap_file(self, path: Path | str, output_dir: Path | str) -> None:
-        """Queue a capture file (unix-socket mode); outputs go to ``output_dir``."""
+        """Queue a capture file (unix-socket mode); outputs go to ``output_dir``.
+
+        ``output_dir`` must exist with the subdirectories the outputs write to
+        (``render.prepare_log_dir``): Suricata stops the whole engine otherwise.
+        """
         arguments = {
             "filename": os.path.abspath(path),
             "output-dir": os.path.abspath(output_dir),

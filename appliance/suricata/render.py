@@ -263,7 +263,7 @@ def render_suricata_config(
     data: dict[str, Any] = {
         "vars": _vars(cfg),
         "sensor-name": cfg.sensor.name,
-        "default-log-dir": str(log_dir),
+        "default-log-dir": str(Path(log_dir).absolute()),
         "classification-file": str(cfg.suricata.classification_file),
         "reference-config-file": str(cfg.suricata.reference_config_file),
         "default-rule-path": "/",
