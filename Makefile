@@ -12,6 +12,14 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= var/demo
 PYTEST_ARGS ?=
 
+INSTALL_PYTHON ?= /usr/bin/python3
+PREFIX ?= /opt/spanwatch
+ETC_DIR ?= /etc/spanwatch
+STATE_DIR ?= /var/lib/spanwatch
+UNIT_DIR ?= /etc/systemd/system
+UNITS := systemd/spanwatch-suricata@.service systemd/spanwatch-sensor@.service \
+	systemd/spanwatch.target
+
 .PHONY: all deps venv test lint demo bench install clean
 
 all: test
@@ -49,6 +57,29 @@ demo: venv
 bench: venv
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/analyze.py
+
+# A real appliance: users, /etc/spanwatch, /var/lib/spanwatch, /opt/spanwatch, units.
+# /usr/bin/python3 on purpose: the service users must be able to read the interpreter.
+install: deps
+	getent group spanwatch >/dev/null || $(SUDO) groupadd --system spanwatch
+	getent passwd spanwatch >/dev/null || $(SUDO) useradd --system --gid spanwatch \
+		--home-dir $(STATE_DIR) --no-create-home --shell /usr/sbin/nologin \
+		--comment "spanwatch sensor" spanwatch
+	getent passwd spanwatch-suricata >/dev/null || $(SUDO) useradd --system --gid spanwatch \
+		--home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin \
+		--comment "spanwatch Suricata engine" spanwatch-suricata
+	$(SUDO) install -d -m 0750 -o root -g spanwatch $(ETC_DIR) $(ETC_DIR)/rules
+	[ -e $(ETC_DIR)/appliance.yaml ] || $(SUDO) install -m 0640 -o root -g spanwatch \
+		config/appliance.example.yaml $(ETC_DIR)/appliance.yaml
+	$(SUDO) install -m 0644 -o root -g root config/rules/local.rules $(ETC_DIR)/rules/local.rules
+	$(SUDO) install -d -m 0770 -o spanwatch -g spanwatch $(STATE_DIR) $(STATE_DIR)/sensors
+	[ -x $(PREFIX)/bin/python ] || $(SUDO) $(INSTALL_PYTHON) -m venv $(PREFIX)
+	$(SUDO) $(PREFIX)/bin/pip install -q --upgrade pip
+	$(SUDO) $(PREFIX)/bin/pip install -q .
+	$(SUDO) install -d -m 0755 $(UNIT_DIR)
+	$(SUDO) install -m 0644 $(UNITS) $(UNIT_DIR)/
+	if [ -d /run/systemd/system ]; then $(SUDO) systemctl daemon-reload; \
+	else echo "systemd is not running here: skipped systemctl daemon-reload."; fi
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -279,18 +279,27 @@ def load_config(
     cfg_path = Path(path or env.get("SPANWATCH_CONFIG") or DEFAULT_CONFIG_PATH)
     data: dict[str, Any] = {}
     root_node: yaml.Node | None = None
-    if explicit or cfg_path.exists():
+    try:
+        present = cfg_path.exists()
+    except OSError as err:  # e.g. /etc/spanwatch not readable by this user
+        raise ConfigError(f"{cfg_path}: cannot read configuration: {err}") from None
+    if explicit or present:
         data, root_node = _read_yaml(cfg_path)
     source = str(cfg_path) if root_node is not None else "<defaults>"
-    for key, value in _env_overrides(env).items():
+    # Where each overridden key came from, so an error names the variable or the flag
+    # instead of the file line the override replaced.
+    origins: dict[str, str] = {}
+    for key, (name, value) in _env_overrides(env).items():
         _set_dotted(data, key, value)
+        origins[key] = f"environment {name}"
     for key, value in (overrides or {}).items():
         if value is not None:
             _set_dotted(data, key, value)
+            origins[key] = f"command line ({key})"
     try:
         return AppConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_format_errors(err, source, root_node)) from None
+        raise ConfigError(_format_errors(err, source, root_node, origins)) from None
 
 
 def _read_yaml(path: Path) -> tuple[dict[str, Any], yaml.Node | None]:
@@ -315,9 +324,14 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], yaml.Node | None]:
     return data, node
 
 
-def _env_overrides(env: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
-    """``SPANWATCH_DATA_DIR=/x`` -> ``data_dir``; ``SPANWATCH_SENSOR__NAME`` -> ``sensor.name``."""
-    out: dict[str, Any] = {}
+def _env_overrides(env: dict[str, str] | os._Environ[str]) -> dict[str, tuple[str, Any]]:
+    """``SPANWATCH_DATA_DIR=/x`` -> ``data_dir``; ``SPANWATCH_SENSOR__NAME`` -> ``sensor.name``.
+
+    Values map to (variable name, value). Lists and mappings are YAML; scalars stay
+    strings, which pydantic converts for numeric and boolean fields, so that a sensor
+    named ``2024`` or a ``checksum_checks`` of ``no`` keep their meaning.
+    """
+    out: dict[str, tuple[str, Any]] = {}
     for name, raw in env.items():
         if not name.startswith(ENV_PREFIX) or name in _ENV_NOT_CONFIG:
             continue
@@ -325,9 +339,11 @@ def _env_overrides(env: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
         if key.split(".")[0] not in AppConfig.model_fields:
             continue
         try:
-            out[key] = yaml.safe_load(raw) if raw else raw
+            parsed = yaml.safe_load(raw) if raw else raw
         except yaml.YAMLError:
-            out[key] = raw
+            parsed = raw
+        is_structured = parsed is None or isinstance(parsed, list | dict)
+        out[key] = (name, parsed if is_structured and raw else raw)
     return out
 
 
@@ -343,18 +359,26 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def _format_errors(err: ValidationError, source: str, root: yaml.Node | None) -> str:
+def _format_errors(
+    err: ValidationError, source: str, root: yaml.Node | None, origins: dict[str, str]
+) -> str:
     lines = []
     for item in err.errors():
         loc = [p for p in item["loc"]]
         field = ".".join(str(p) for p in loc) or "(top level)"
+        origin = next((origins[k] for k in _prefixes(loc) if k in origins), None)
         line = _line_of(root, loc)
-        where = f"{source}:{line}" if line else source
+        where = origin or (f"{source}:{line}" if line else source)
         msg = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             msg = "unknown setting (check the spelling against appliance.example.yaml)"
         lines.append(f"{where}: {field}: {msg}")
     return "\n".join(lines)
+
+
+def _prefixes(loc: list[Any]) -> list[str]:
+    """Dotted keys of ``loc`` and its parents, longest first."""
+    return [".".join(str(p) for p in loc[:n]) for n in range(len(loc), 0, -1)]
 
 
 def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:

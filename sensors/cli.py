@@ -59,6 +59,35 @@ def register_sensor(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     d.set_defaults(handler=run_demo_capture)
 
 
+def register_suricata_config(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    """``spanwatch suricata-config --interface IF [--test] [--exec]``."""
+    p = sub.add_parser("suricata-config", parents=[common],
+                       help="render suricata.yaml for an interface (used by systemd units)")
+    p.add_argument("--interface", "-i", required=True, help="capture interface, e.g. eth1")
+    p.add_argument("--test", action="store_true", help="check it with `suricata -T`")
+    p.add_argument("--exec", action="store_true", dest="exec_",
+                   help="then replace this process with Suricata on the interface")
+    p.set_defaults(handler=run_suricata_config)
+
+
+def run_suricata_config(args: argparse.Namespace, cfg: AppConfig) -> int:
+    """Render the live configuration; optionally test it or exec Suricata with it."""
+    import os
+
+    from sensors.live import prepare_suricata, suricata_live_argv
+
+    iface = cfg.interface(args.interface).name
+    config = prepare_suricata(cfg, iface, test=args.test)
+    if not args.exec_:
+        print(config)
+        return 0
+    cfg.suricata.run_dir.mkdir(parents=True, exist_ok=True)
+    argv = suricata_live_argv(cfg, iface, config)
+    sys.stdout.flush()
+    os.execv(argv[0], argv)
+    return 1  # not reached
+
+
 # -- analyze ---------------------------------------------------------------------------
 
 

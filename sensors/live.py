@@ -32,8 +32,8 @@ def live_rule_files(cfg: AppConfig) -> list[Path]:
     return files
 
 
-def prepare_suricata(cfg: AppConfig, interface: str) -> Path:
-    """Render and test the Suricata configuration for ``interface``; return its path."""
+def prepare_suricata(cfg: AppConfig, interface: str, *, test: bool = True) -> Path:
+    """Render (and test) the Suricata configuration for ``interface``; return its path."""
     out_dir = cfg.sensor_dir(interface)
     for sub in (render.PCAP_DIR, render.FILES_DIR):
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -42,8 +42,17 @@ def prepare_suricata(cfg: AppConfig, interface: str) -> Path:
         path, cfg, log_dir=out_dir, rule_files=live_rule_files(cfg), interface=interface,
         socket_path=cfg.suricata.run_dir / f"suricata-{interface}.sock",
     )  # fmt: skip
-    render.test_suricata_config(cfg.suricata.binary, path)
+    if test:
+        render.test_suricata_config(cfg.suricata.binary, path)
     return path
+
+
+def suricata_live_argv(cfg: AppConfig, interface: str, config: Path) -> list[str]:
+    """How the sensor (or its systemd unit) runs Suricata on ``interface``."""
+    pidfile = cfg.suricata.run_dir / f"suricata-{interface}.pid"
+    return command.live_argv(
+        cfg.suricata.binary, config, interface, cfg.sensor_dir(interface), pidfile
+    )
 
 
 class LiveSensor:

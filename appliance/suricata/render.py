@@ -220,7 +220,13 @@ def _checksum_settings(cfg: AppConfig) -> tuple[str, str, bool]:
     # packets before deciding, so on a capture file "auto" would drop the sessions of
     # any short capture taken on such a host: there, "auto" means "no".
     pcap_mode = "no" if mode == "auto" else mode
-    return mode, pcap_mode, mode != "no"
+    # On AF_PACKET, "auto" means "kernel": trust the kernel's per-packet mark. Traffic
+    # arriving on a SPAN port carries the checksums the wire carried (offload computes
+    # them before transmission); packets the kernel marks as already validated or not yet
+    # computed (veth, local offload) are not dropped, which Suricata's own "auto" sampling
+    # does for the first 1,000 packets of each thread.
+    capture_mode = "kernel" if mode == "auto" else mode
+    return capture_mode, pcap_mode, mode != "no"
 
 
 def _af_packet(cfg: AppConfig, interface: str) -> list[dict[str, Any]]:
