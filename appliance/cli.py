@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -52,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", parents=[common], help="what the store holds")
     stats.add_argument("--json", action="store_true", help="print one JSON object")
     stats.set_defaults(handler=run_stats)
+    rules = sub.add_parser("rules", parents=[common], help="update or show the active ruleset")
+    rules.add_argument("action", choices=["update", "status"])
+    rules.add_argument("--offline", action="append", type=Path, default=[], metavar="FILE",
+                       help="use this .rules file or tar bundle instead of downloading")
+    rules.add_argument("--no-reload", action="store_true",
+                       help="do not ask running Suricatas to reload the new rules")
+    rules.set_defaults(handler=run_rules)
     keep = sub.add_parser("retention", parents=[common], help="enforce the retention budgets now")
     keep.set_defaults(handler=run_retention)
     for ep in sorted(entry_points(group="spanwatch.commands"), key=lambda e: e.name):
@@ -152,3 +160,39 @@ def run_retention(args: argparse.Namespace, cfg: AppConfig) -> int:
         store.close()
     print(report.describe())
     return 0
+
+
+def run_rules(args: argparse.Namespace, cfg: AppConfig) -> int:
+    """``spanwatch rules update|status``: a failed update keeps the last good rules."""
+    from appliance.suricata.rules import RuleManager, rule_count
+
+    manager = RuleManager(cfg, cfg.rules_dir)
+    if args.action == "status":
+        path = manager.active_rules_path
+        if not path.exists():
+            print(f"No active ruleset at {path}; run `spanwatch rules update`.")
+            return 0
+        age_days = (time.time() - path.stat().st_mtime) / 86400
+        print(f"Active ruleset {path}: {rule_count(path)} enabled rules, "
+              f"updated {age_days:.1f} days ago.")  # fmt: skip
+        return 0
+    result = manager.update(offline_files=args.offline)
+    print(f"Installed {result.rule_count} rules from {', '.join(result.sources) or 'local files'}"
+          f" (before: {result.previous_rule_count if result.previous_rule_count is not None else 'none'}).")
+    if result.changed and not args.no_reload:
+        _reload_running(cfg, manager)
+    return 0
+
+
+def _reload_running(cfg: AppConfig, manager: Any) -> None:
+    """Ask every Suricata with a socket in the run directory to reload its rules."""
+    from appliance.errors import SuricataError
+    from appliance.suricata.control import SuricataControl
+
+    for sock in sorted(cfg.suricata.run_dir.glob("suricata-*.sock")):
+        try:
+            with SuricataControl(sock, timeout=10.0) as control:
+                manager.reload(control)
+            print(f"Reloaded rules in the Suricata at {sock}.")
+        except SuricataError as err:
+            logger.warning("Could not reload rules through %s: %s.", sock, err)
