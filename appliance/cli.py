@@ -124,8 +124,8 @@ def run_check_config(args: argparse.Namespace, cfg: AppConfig) -> int:
 
 def run_stats(args: argparse.Namespace, cfg: AppConfig) -> int:
     """``spanwatch stats``: events by type, alerts by signature, size, time range."""
-    from appliance.summary import format_stats, stats_as_dict
     from appliance.store import open_store
+    from appliance.summary import format_stats, stats_as_dict
 
     store = open_store(cfg.store_path, readonly=True)
     try:
@@ -177,8 +177,9 @@ def run_rules(args: argparse.Namespace, cfg: AppConfig) -> int:
               f"updated {age_days:.1f} days ago.")  # fmt: skip
         return 0
     result = manager.update(offline_files=args.offline)
+    before = "none" if result.previous_rule_count is None else result.previous_rule_count
     print(f"Installed {result.rule_count} rules from {', '.join(result.sources) or 'local files'}"
-          f" (before: {result.previous_rule_count if result.previous_rule_count is not None else 'none'}).")
+          f" (before: {before}).")  # fmt: skip
     if result.changed and not args.no_reload:
         _reload_running(cfg, manager)
     return 0

@@ -110,7 +110,8 @@ def format_summary(summary: dict[str, Any], title: str) -> str:
     types = summary["events_by_type"]
     lines.append("  events by type: " + (", ".join(f"{t} {n}" for t, n in types.items()) or "none"))
     sev = summary["alerts_by_severity"]
-    lines.append("  alerts by severity: " + (", ".join(f"{s} {n}" for s, n in sev.items()) or "none"))
+    by_sev = ", ".join(f"{s} {n}" for s, n in sev.items()) or "none"
+    lines.append("  alerts by severity: " + by_sev)
     for alert in summary["alerts"][:TOP_N]:
         lines.append(f"    {alert['count']:>7}  [{alert['sid']}] {alert['signature'] or '?'}"
                      f" ({SEVERITY_NAMES.get(alert['severity'], '?')})")  # fmt: skip

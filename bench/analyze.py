@@ -41,8 +41,8 @@ def baseline_seconds(capture: Path, rules: list[Path], work: Path) -> float:
     from appliance.config import load_config
     from appliance.suricata import command, render
 
-    cfg = load_config(None, overrides={"data_dir": str(work / "data"),
-                                       "suricata.pcap_ring.enabled": False}, environ={})  # fmt: skip
+    overrides = {"data_dir": str(work / "data"), "suricata.pcap_ring.enabled": False}
+    cfg = load_config(None, overrides=overrides, environ={})
     out = work / "suricata"
     for sub in ("", render.PCAP_DIR, render.FILES_DIR):
         (out / sub).mkdir(parents=True, exist_ok=True)

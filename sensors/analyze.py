@@ -99,7 +99,9 @@ class Analysis:
             update={"pcap_ring": self.cfg.suricata.pcap_ring.model_copy(update={"enabled": False})}
         )
         cfg = self.cfg.model_copy(update={"suricata": suricata})
-        render.write_suricata_config(path, cfg, log_dir=self.run_dir, rule_files=self.opts.rule_files)
+        render.write_suricata_config(
+            path, cfg, log_dir=self.run_dir, rule_files=self.opts.rule_files
+        )
         return path
 
     def _extra_sets(self) -> list[str]:
@@ -148,7 +150,6 @@ class Analysis:
     # -- several captures: unix-socket mode ---------------------------------------------
 
     def _run_socket(self, config: Path, infos: list[CaptureInfo]) -> list[CaptureResult]:
-        from appliance.suricata.control import SuricataControl
 
         sock = Path("/tmp") / f"spanwatch-{id(self):x}-{int(time.time())}.sock"
         argv = command.unix_socket_argv(self.cfg.suricata.binary, config, sock, self.run_dir)
@@ -184,7 +185,10 @@ class Analysis:
         def done() -> bool:
             if proc.poll() is not None:
                 raise SuricataError(_failure(info.path, proc.returncode, self.run_dir))
-            return bool(control.pcap_file_number() == 0 and control.pcap_current() in (None, "None"))
+            # The queue length first: the file leaves the queue as it becomes current.
+            if control.pcap_file_number() != 0:
+                return False
+            return bool(control.pcap_current() in (None, "None"))
 
         stats = self._ingest(out_dir, info, done, None)
         return self._result(info, stats)

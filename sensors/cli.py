@@ -171,7 +171,9 @@ def run_ingest(args: argparse.Namespace, cfg: AppConfig) -> int:
     return 0
 
 
-def _ingest_one(cfg: AppConfig, store: Any, path: Path, follow: bool, stop: threading.Event) -> None:
+def _ingest_one(
+    cfg: AppConfig, store: Any, path: Path, follow: bool, stop: threading.Event
+) -> None:
     from sensors.analyzers import load_analyzers
     from sensors.deadletter import DeadLetterFile
     from sensors.runner import EveRunner
@@ -179,7 +181,8 @@ def _ingest_one(cfg: AppConfig, store: Any, path: Path, follow: bool, stop: thre
 
     runner = EveRunner(
         path, store=store, sink=StoreSink(store, cfg.sensor.name),
-        analyzers=load_analyzers(cfg), dead_letters=DeadLetterFile(cfg.data_dir / "dead-letter.jsonl"),
+        analyzers=load_analyzers(cfg),
+        dead_letters=DeadLetterFile(cfg.data_dir / "dead-letter.jsonl"),
         cfg=cfg.ingest, follow=follow, stop=stop,
     )  # fmt: skip
     stats = runner.run()
