@@ -31,8 +31,8 @@ class CaptureInfo:
     format: str
     packets: int
     size: int
-    first_ts: float | None
-    last_ts: float | None
+    first_ts: float | None  # earliest packet time (pcap only)
+    last_ts: float | None  # latest packet time (pcap only)
 
 
 def inspect_capture(path: Path) -> CaptureInfo:
@@ -81,9 +81,10 @@ def _inspect_pcap(path: Path, data: mmap.mmap, size: int) -> CaptureInfo:
         if pos > size:
             raise _truncated(path, packets, pos - 16 - caplen)
         packets += 1
-        last = sec + frac / per_second
-        if first is None:
-            first = last
+        # The time span, as capinfos reports it: captures are not always in time order.
+        ts = sec + frac / per_second
+        first = ts if first is None else min(first, ts)
+        last = ts if last is None else max(last, ts)
     if packets == 0:
         raise CaptureError(f"{path}: the capture holds no packets")
     return CaptureInfo(path, "pcap", packets, size, first, last)

@@ -89,17 +89,28 @@ def _retain_events(
     usage.removed_events += _delete_chunks(conn, old)
     limit = budget.max_mb * _MIB
     size, _ = _usage(conn, kind)
-    while size > limit:
-        oldest = [r[0] for r in conn.execute(
-            "SELECT id FROM chunks WHERE kind = ? ORDER BY ingested_at LIMIT 20", (kind,))]
-        if not oldest:
-            break
-        usage.removed_events += _delete_chunks(conn, oldest)
-        size, _ = _usage(conn, kind)
+    usage.removed_events += _delete_chunks(conn, _oldest_beyond(conn, kind, size - limit))
     usage.bytes, usage.events = _usage(conn, kind)
     usage.bytes_per_day = _recent_rate(conn, kind, now)
     usage.days_left = _days_left(limit - usage.bytes, usage.bytes_per_day)
     return usage  # fmt: skip
+
+
+def _oldest_beyond(conn: sqlite3.Connection, kind: str, excess: int) -> list[int]:
+    """The oldest chunks of ``kind`` whose removal frees at least ``excess`` bytes."""
+    if excess <= 0:
+        return []
+    rows = conn.execute(
+        "SELECT id, length(data) + n * ? FROM chunks WHERE kind = ? ORDER BY ingested_at, id",
+        (ROW_OVERHEAD_BYTES, kind),
+    ).fetchall()
+    doomed, freed = [], 0
+    for chunk_id, cost in rows:
+        if freed >= excess:
+            break
+        doomed.append(chunk_id)
+        freed += cost
+    return doomed
 
 
 def _delete_chunks(conn: sqlite3.Connection, chunk_ids: list[int]) -> int:

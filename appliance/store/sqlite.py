@@ -166,8 +166,23 @@ class SqliteEventStore:
         except sqlite3.Error as err:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            self._forget_uncommitted()
             raise StoreError(f"Cannot write to the store {self.path}: {err}") from err
         return len(fresh)
+
+    def _forget_uncommitted(self) -> None:
+        """Drop cached ids of names and signatures the rolled-back batch had inserted.
+
+        Otherwise the retried batch would store event types under ids that no longer exist
+        (or that a new name takes over) and never record its signatures.
+        """
+        self._known_sigs.clear()
+        try:
+            self._sensors = self._load_names("sensors")
+            self._etypes = self._load_names("event_types")
+        except StoreError:
+            return  # the connection itself is gone; the caller reports the write error
+        self._etype_names = {v: k for k, v in self._etypes.items()}
 
     def _unseen(self, records: Sequence[EveRecord]) -> list[EveRecord]:
         if not records:
