@@ -114,7 +114,7 @@ def test_render_live_interface_section() -> None:
     assert (afp["threads"], afp["cluster-id"], afp["cluster-type"]) == (2, 42, "cluster_flow")
     assert afp["defrag"] and afp["use-mmap"] and afp["tpacket-v3"]
     assert afp["bpf-filter"] == "not port 9"
-    assert afp["checksum-checks"] == "auto"
+    assert afp["checksum-checks"] == "kernel"
     assert data["unix-command"] == {"enabled": True, "filename": "/run/spanwatch/span0.sock"}
 
 
@@ -126,7 +126,7 @@ def test_render_offline_has_no_capture_section_or_socket() -> None:
 
 @pytest.mark.parametrize(
     ("mode", "afp", "pcap", "stream"),
-    [("auto", "auto", "no", True), ("no", "no", "no", False), ("yes", "yes", "yes", True)],
+    [("auto", "kernel", "no", True), ("no", "no", "no", False), ("yes", "yes", "yes", True)],
 )
 def test_render_checksum_modes(mode: str, afp: str, pcap: str, stream: bool) -> None:
     data = _load(render.render_suricata_config(
