@@ -153,7 +153,7 @@ def _days_left(free_bytes: float, per_day: float) -> float | None:
 
 def _retain_files(dirs: list[Path], budget: RetentionBudget, now: int) -> KindUsage:
     usage = KindUsage("pcap")
-    files = []
+    files: list[Path] = []
     for folder in dirs:
         if folder.is_dir():
             files.extend(p for p in folder.rglob("*") if p.is_file())

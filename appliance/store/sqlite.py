@@ -191,7 +191,9 @@ class SqliteEventStore:
         hi = max(r.id for r in records)
         seen = {
             row[0]
-            for row in self._conn.execute("SELECT id FROM events WHERE id BETWEEN ? AND ?", (lo, hi))
+            for row in self._conn.execute(
+                "SELECT id FROM events WHERE id BETWEEN ? AND ?", (lo, hi)
+            )
         }
         if not seen:
             return list(records)
