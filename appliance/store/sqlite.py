@@ -320,7 +320,7 @@ class SqliteEventStore:
     def events(self, query: EventQuery) -> Iterator[dict[str, Any]]:
         """The raw EVE records matching ``query``, in id order, each with ``_id``."""
         where, args = self._where(query)
-        limit = f" LIMIT {int(query.limit)}" if query.limit else ""
+        limit = f" LIMIT {int(query.limit)}" if query.limit is not None else ""
         rows = self._conn.execute(f"SELECT id, chunk, pos FROM events{where} ORDER BY id{limit}",
                                   args).fetchall()  # fmt: skip
         cache: dict[int, list[bytes]] = {}
