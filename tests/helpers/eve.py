@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from appliance.config import AppConfig
+from appliance.errors import StoreError
 from appliance.store import EventQuery, EventStore, open_store
 from sensors.analyzers import load_analyzers
 from sensors.deadletter import DeadLetterFile
@@ -80,14 +81,26 @@ class EveGenerator:
     """
 
     def __init__(
-        self, seed: int = 0, *, iface: str = "eth1", tz: str = "+0000", pool: int = 2048
+        self,
+        seed: int = 0,
+        *,
+        start: float | None = None,
+        iface: str = "eth1",
+        tz: str = "+0000",
+        pool: int = 2048,
     ) -> None:
+        """``start`` (epoch seconds) is the first timestamp; default: a fixed day per seed.
+
+        Give a recent ``start`` where retention runs (the live sensor), or old records
+        would be removed by age.
+        """
         self.seed = seed
         self.iface = iface
         self.tz = tz
         self.index = 0
         self._rng = random.Random(seed)
-        self._base_us = (BASE_EPOCH + seed * 86_400) * 1_000_000
+        first = BASE_EPOCH + seed * 86_400 if start is None else int(start)
+        self._base_us = first * 1_000_000
         self._sec_cache: tuple[int, str] = (-1, "")
         self._packets = 0
         self._pool = [self._body(self._rng) for _ in range(pool)]
@@ -380,19 +393,33 @@ def wait_for(predicate: Callable[[], bool], *, timeout: float = 30, what: str = 
 
 
 def count_stored(store_path: Path) -> int:
-    """Events in the store, through a connection of its own (safe next to a writer)."""
-    if not store_path.exists():
-        return 0
-    store = open_store(store_path, readonly=True)
+    """Events in the store, through a connection of its own (safe next to a writer).
+
+    0 while the store does not exist or has no schema yet (a writer is creating it).
+    """
+    try:
+        store = open_store(store_path, readonly=True)
+    except StoreError:
+        return 0  # not there yet, or its creator has not migrated it yet
     try:
         return store.count_events(EventQuery())
     finally:
         store.close()
 
 
-def read_dead_letters(data_dir: Path) -> list[dict[str, Any]]:
-    """The dead-letter records written under ``data_dir``."""
+def read_dead_letters(data_dir: Path, *, skip_torn: bool = False) -> list[dict[str, Any]]:
+    """The dead-letter records written under ``data_dir``.
+
+    ``skip_torn`` skips unparsable lines: records torn by a full disk.
+    """
     path = data_dir / DEAD_LETTER_NAME
     if not path.exists():
         return []
-    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    out = []
+    for line in path.read_bytes().splitlines():
+        try:
+            out.append(orjson.loads(line))
+        except orjson.JSONDecodeError:
+            if not skip_torn:
+                raise
+    return out
