@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from appliance.config import AppConfig
-from appliance.errors import SuricataError
+from appliance.errors import ConfigError, SuricataError
 from appliance.store import EventStore
 from appliance.summary import summarize_sources
 from appliance.suricata import command, render
@@ -42,6 +44,8 @@ class AnalyzeOptions:
     suricata_config: Path | None = None
     sets: list[str] = field(default_factory=list)
     checksum: str | None = None
+    simulate_ips: bool = False
+    runmode: str = "autofp"
     progress: Callable[[str, float | None, RunStats], None] | None = None
 
 
@@ -82,6 +86,10 @@ class Analysis:
 
     def run(self) -> list[CaptureResult]:
         """Validate every capture first, then analyse them; return one result each."""
+        try:
+            command.set_args(self.opts.sets)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
         infos = [inspect_capture(p) for p in self.opts.captures]
         _output_dir(self.run_dir)
         config = self._suricata_config()
@@ -117,9 +125,10 @@ class Analysis:
     def _run_single(self, config: Path, info: CaptureInfo) -> CaptureResult:
         out_dir = _output_dir(self.run_dir / "0")
         argv = command.offline_argv(
-            self.cfg.suricata.binary, config, info.path, out_dir, extra_sets=self._extra_sets()
-        )
-        argv += self._checksum_args() + self._rule_args()
+            self.cfg.suricata.binary, config, info.path, out_dir, extra_sets=self._extra_sets(),
+            runmode=self.opts.runmode,
+        )  # fmt: skip
+        argv += self._engine_args()
         logger.info("Running Suricata on %s.", info.path)
         log = open(out_dir / "suricata.stdout", "wb")  # noqa: SIM115 - closed below
         try:
@@ -139,8 +148,14 @@ class Analysis:
             raise SuricataError(_failure(info.path, proc.returncode, out_dir))
         return self._result(info, stats)
 
-    def _checksum_args(self) -> list[str]:
-        return ["-k", self.opts.checksum] if self.opts.checksum else []
+    def _engine_args(self) -> list[str]:
+        """Options common to both modes; a rule that does not load fails the analysis."""
+        args = ["--init-errors-fatal"]
+        if self.opts.checksum:
+            args += ["-k", self.opts.checksum]
+        if self.opts.simulate_ips:
+            args.append("--simulate-ips")
+        return args + self._rule_args()
 
     def _rule_args(self) -> list[str]:
         if self.opts.suricata_config is not None and len(self.opts.rule_files) == 1:
@@ -153,7 +168,8 @@ class Analysis:
 
         sock = Path("/tmp") / f"spanwatch-{id(self):x}-{int(time.time())}.sock"
         argv = command.unix_socket_argv(self.cfg.suricata.binary, config, sock, self.run_dir)
-        argv += self._checksum_args() + self._rule_args() + command._set_args(self._extra_sets())
+        argv += ["--runmode", self.opts.runmode, *self._engine_args()]
+        argv += command.set_args(self._extra_sets())
         log = open(self.run_dir / "suricata.stdout", "wb")  # noqa: SIM115 - closed below
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         results: list[CaptureResult] = []
@@ -195,6 +211,16 @@ class Analysis:
 
     # -- common ----------------------------------------------------------------------------
 
+    def _eve_name(self) -> str:
+        """The EVE file to ingest: ours, or the first eve-log file of a given config."""
+        if self.opts.suricata_config is None:
+            return render.EVE_FILENAME
+        names = eve_filenames(self.opts.suricata_config)
+        if len(names) > 1:
+            logger.warning("%s has %d eve-log outputs; ingesting the first, %s.",
+                           self.opts.suricata_config, len(names), names[0])  # fmt: skip
+        return names[0] if names else render.EVE_FILENAME
+
     def _ingest(self, out_dir: Path, info: CaptureInfo, finished: Callable[[], bool],
                 pid: int | None) -> RunStats:  # fmt: skip
         analyzers = load_analyzers(self.cfg)
@@ -203,17 +229,26 @@ class Analysis:
         if progress is not None:
             def on_batch(stats: RunStats) -> None:
                 progress(str(info.path), _progress(pid, info), stats)
+        eve = out_dir / self._eve_name()
         runner = EveRunner(
-            out_dir / render.EVE_FILENAME, store=self.store,
+            eve, store=self.store,
             sink=StoreSink(self.store, self.cfg.sensor.name), analyzers=analyzers,
             dead_letters=self.dead_letters, cfg=self.cfg.ingest, follow=True,
             poll_seconds=0.05, stop=threading.Event(), on_batch=on_batch,
+            # Each analysis is its own source, even of a capture analysed before.
+            source_namespace=str(out_dir.resolve()).encode(),
         )  # fmt: skip
         try:
-            return runner.run(until=finished)
+            stats = runner.run(until=finished)
         except BaseException:
             self._discard(runner.stats)
             raise
+        if not eve.exists():
+            raise SuricataError(
+                f"Suricata wrote no {eve.name} in {out_dir} for {info.path}; with "
+                "--suricata-config, its first eve-log output must be a regular file."
+            )
+        return stats
 
     def _result(self, info: CaptureInfo, stats: RunStats) -> CaptureResult:
         summary = summarize_sources(
@@ -225,6 +260,25 @@ class Analysis:
         if stats.source_ids:
             removed = self.store.delete_sources(stats.source_ids)
             logger.info("Removed %d events of a failed analysis from the store.", removed)
+
+
+def eve_filenames(config: Path) -> list[str]:
+    """File names of the enabled, regular-file eve-log outputs of a suricata.yaml."""
+    try:
+        data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return []  # Suricata reads it next and says what is wrong, in its own words.
+    if not isinstance(data, dict):
+        return []
+    names = []
+    for output in data.get("outputs") or []:
+        eve = output.get("eve-log") if isinstance(output, dict) else None
+        if not isinstance(eve, dict) or str(eve.get("enabled", "yes")).lower() in ("no", "false"):
+            continue
+        if str(eve.get("filetype", "regular")) not in ("regular", "file"):
+            continue
+        names.append(str(eve.get("filename", render.EVE_FILENAME)))
+    return names
 
 
 def _output_dir(path: Path) -> Path:

@@ -34,6 +34,9 @@ def register_analyze(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], dest="sets", metavar="KEY=VALUE",
                    help="override a Suricata setting (repeatable)")
     p.add_argument("--checksum", choices=["all", "none"], help="Suricata's -k option")
+    p.add_argument("--simulate-ips", action="store_true", help="Suricata's --simulate-ips")
+    p.add_argument("--runmode", choices=["autofp", "single", "workers"], default="autofp",
+                   help="Suricata's run mode (single: one thread, deterministic order)")
     p.set_defaults(handler=run_analyze)
 
 
@@ -108,7 +111,8 @@ def run_analyze(args: argparse.Namespace, cfg: AppConfig) -> int:
     rules = rule_files_from(args.rules) if args.rules else default_rule_files(cfg)
     opts = AnalyzeOptions(
         captures=args.captures, rule_files=rules, suricata_config=args.suricata_config,
-        sets=args.sets, checksum=args.checksum,
+        sets=args.sets, checksum=args.checksum, simulate_ips=args.simulate_ips,
+        runmode=args.runmode,
         progress=_Progress() if sys.stderr.isatty() and not args.quiet else None,
     )  # fmt: skip
     store = open_store(cfg.store_path)
@@ -149,46 +153,62 @@ class _Progress:
 
 
 def run_ingest(args: argparse.Namespace, cfg: AppConfig) -> int:
-    """Import EVE files with bookmarks, so a re-run or a kill never duplicates."""
-    for path in args.files:
-        if not path.is_file():
-            raise CaptureError(f"{path}: no such EVE file")
+    """Import EVE files with bookmarks, so a re-run or a kill never duplicates.
+
+    With ``--follow`` each file gets its own thread and store connection, a file that does
+    not exist yet (or is between rotations) is waited for, and a failure in any thread
+    stops the others and makes the command fail, so systemd restarts it.
+    """
+    if not args.follow:
+        for path in args.files:
+            if not path.is_file():
+                raise CaptureError(f"{path}: no such EVE file")
     stop = _stop_on_signals()
-    store = open_store(cfg.store_path)
-    try:
-        if args.follow:
-            threads = [threading.Thread(target=_ingest_one, args=(cfg, store, p, True, stop))
-                       for p in args.files]  # fmt: skip
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-        else:
-            for path in args.files:
-                _ingest_one(cfg, store, path, False, stop)
-    finally:
-        store.close()
+    if not args.follow:
+        for path in args.files:
+            _ingest_one(cfg, path, False, stop)
+        return 0
+    errors: list[BaseException] = []
+
+    def follow(path: Path) -> None:
+        try:
+            _ingest_one(cfg, path, True, stop)
+        except BaseException as err:  # re-raised in the main thread below
+            errors.append(err)
+            stop.set()
+
+    threads = [threading.Thread(target=follow, args=(p,), name=f"ingest {p}") for p in args.files]
+    for t in threads:
+        t.start()
+    for t in threads:
+        while t.is_alive():
+            t.join(timeout=0.5)
+    if errors:
+        raise errors[0]
     return 0
 
 
-def _ingest_one(
-    cfg: AppConfig, store: Any, path: Path, follow: bool, stop: threading.Event
-) -> None:
+def _ingest_one(cfg: AppConfig, path: Path, follow: bool, stop: threading.Event) -> None:
     from sensors.analyzers import load_analyzers
     from sensors.deadletter import DeadLetterFile
     from sensors.runner import EveRunner
     from sensors.ship import StoreSink
 
-    runner = EveRunner(
-        path, store=store, sink=StoreSink(store, cfg.sensor.name),
-        analyzers=load_analyzers(cfg),
-        dead_letters=DeadLetterFile(cfg.data_dir / "dead-letter.jsonl"),
-        cfg=cfg.ingest, follow=follow, stop=stop,
-    )  # fmt: skip
-    stats = runner.run()
+    store = open_store(cfg.store_path)
+    dead_letters = DeadLetterFile(cfg.data_dir / "dead-letter.jsonl")
+    try:
+        runner = EveRunner(
+            path, store=store, sink=StoreSink(store, cfg.sensor.name),
+            analyzers=load_analyzers(cfg), dead_letters=dead_letters,
+            cfg=cfg.ingest, follow=follow, stop=stop,
+        )  # fmt: skip
+        stats = runner.run()
+    finally:
+        dead_letters.close()
+        store.close()
+    see = f" (see {dead_letters.path})" if stats.bad_total else ""
     print(f"{path}: {stats.lines} lines read, {stats.stored} new events stored, "
-          f"{stats.findings} findings, {stats.bad_total} bad lines"
-          f"{' (see ' + str(cfg.data_dir / 'dead-letter.jsonl') + ')' if stats.bad_total else ''}.")
+          f"{stats.findings} findings, {stats.bad_total} bad lines{see}.")  # fmt: skip
 
 
 def _stop_on_signals() -> threading.Event:

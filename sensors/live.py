@@ -76,15 +76,18 @@ class LiveSensor:
             out_dir / render.EVE_FILENAME, store=store,
             sink=StoreSink(store, self.cfg.sensor.name), analyzers=load_analyzers(self.cfg),
             dead_letters=DeadLetterFile(self.cfg.data_dir / "dead-letter.jsonl"),
-            # Its own stop event: on self.stop, run() returns through `until` only once
-            # Suricata has exited and its last records (flushed flows, stats) are read.
-            cfg=self.cfg.ingest, follow=True, stop=threading.Event(),
+            # Spawned: its own stop event, so on self.stop run() returns through `until`
+            # only once our Suricata has exited and its last records are read. Attached:
+            # the Suricata of another unit keeps writing, so a stop is just a stop (the
+            # bookmark resumes exactly there; a half-written line is read next time).
+            cfg=self.cfg.ingest, follow=True,
+            stop=self.stop if self.attach else threading.Event(),
         )  # fmt: skip
         watcher = threading.Thread(target=self._watch_suricata, daemon=True)
         watcher.start()
         threading.Thread(target=self._retention_loop, daemon=True).start()
         try:
-            stats = runner.run(until=self._is_finished)
+            stats = runner.run(until=None if self.attach else self._is_finished)
         finally:
             store.close()
             self._stop_suricata()

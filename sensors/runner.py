@@ -21,7 +21,7 @@ from appliance.store import EventStore
 from appliance.store.sqlite import event_id
 from sensors.analyzers import AnalyzerSet
 from sensors.deadletter import DeadLetterFile
-from sensors.eve.bookmark import make_bookmark, resume, rotated_predecessor
+from sensors.eve.bookmark import make_bookmark, resume, rotated_backlog
 from sensors.eve.reader import EveReader, ReadResult, fingerprint_of
 from sensors.ship import Sink
 
@@ -63,8 +63,11 @@ class EveRunner:
         stop: threading.Event | None = None,
         on_batch: Callable[[RunStats], None] | None = None,
         bookmark_path: Path | None = None,
+        source_namespace: bytes = b"",
     ) -> None:
-        self.reader = EveReader(path, max_line_bytes=cfg.max_line_bytes)
+        self.reader = EveReader(
+            path, max_line_bytes=cfg.max_line_bytes, namespace=source_namespace
+        )
         self.bookmark_path = bookmark_path
         self.store, self.sink, self.analyzers = store, sink, analyzers
         self.dead_letters = dead_letters
@@ -134,16 +137,16 @@ class EveRunner:
         return True
 
     def _catch_up_rotated(self) -> None:
-        """Read the unread tail of a file rotated away while we were not running."""
-        previous = rotated_predecessor(self.reader, self.store)
-        if previous is None:
-            return
-        logger.info("Reading the rest of rotated file %s first.", previous)
-        EveRunner(
-            Path(previous), store=self.store, sink=self.sink, analyzers=self.analyzers,
-            dead_letters=self.dead_letters, cfg=self.cfg, follow=False, stop=self.stop,
-            bookmark_path=self.reader.path,
-        ).run(nested=True)  # fmt: skip
+        """Read rotated files with lines never read (the sensor was down at rotation)."""
+        for previous in rotated_backlog(self.reader, self.store):
+            if self.stop.is_set():
+                return
+            logger.info("Reading the rest of rotated file %s first.", previous)
+            EveRunner(
+                Path(previous), store=self.store, sink=self.sink, analyzers=self.analyzers,
+                dead_letters=self.dead_letters, cfg=self.cfg, follow=False, stop=self.stop,
+                bookmark_path=self.reader.path,
+            ).run(nested=True)  # fmt: skip
 
     def _drain_rotated(self) -> None:
         """The file was rotated or truncated: finish the old one, then reopen the path.

@@ -45,9 +45,17 @@ def migrate(conn: sqlite3.Connection) -> int:
     for number, name, sql in shipped:
         if number in done:
             continue
-        logger.info("Applying store migration %s.", name)
         try:
             conn.execute("BEGIN IMMEDIATE")
+            # Another process or thread opening the same new store may have applied it
+            # while we waited for the write lock.
+            if conn.execute(
+                "SELECT 1 FROM schema_migrations WHERE version = ?", (number,)
+            ).fetchone():
+                conn.execute("COMMIT")
+                version = number
+                continue
+            logger.info("Applying store migration %s.", name)
             for statement in _statements(sql):
                 conn.execute(statement)
             conn.execute(
@@ -55,7 +63,8 @@ def migrate(conn: sqlite3.Connection) -> int:
             )
             conn.execute("COMMIT")
         except sqlite3.Error as err:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise StoreError(f"Migration {name} failed: {err}") from err
         version = number
     return version

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -41,6 +42,22 @@ def event_id(source_id: int, offset: int) -> int:
 def source_of(event_id: int) -> int:
     """The source id encoded in an event id."""
     return event_id >> OFFSET_BITS
+
+
+def write_error(path: Path, err: sqlite3.Error) -> str:
+    """A message for a failed write that says what to check."""
+    name = getattr(err, "sqlite_errorname", "") or ""
+    message = f"Cannot write to the store {path}: {err}"
+    if name in ("SQLITE_FULL", "SQLITE_CANTOPEN") or name.startswith("SQLITE_IOERR"):
+        try:
+            st = os.statvfs(path.parent)
+            free = f"{st.f_bavail * st.f_frsize / 1048576:.1f} MiB free on its file system"
+        except OSError:
+            free = "free space unknown"
+        message += (f" ({name}; {free}). Check the disk space and file-size limits "
+                    "(ulimit -f) of the data directory; nothing after the last committed "
+                    "batch was stored, and a restart resumes from there.")  # fmt: skip
+    return message
 
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
@@ -163,11 +180,13 @@ class SqliteEventStore:
                         (name, delta),
                     )
             conn.execute("COMMIT")
-        except sqlite3.Error as err:
+        except BaseException as err:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             self._forget_uncommitted()
-            raise StoreError(f"Cannot write to the store {self.path}: {err}") from err
+            if isinstance(err, sqlite3.Error):
+                raise StoreError(write_error(self.path, err)) from err
+            raise
         return len(fresh)
 
     def _forget_uncommitted(self) -> None:

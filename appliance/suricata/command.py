@@ -43,7 +43,7 @@ def offline_argv(
         "--runmode",
         runmode,
     ]
-    return argv + _set_args(extra_sets)
+    return argv + set_args(extra_sets)
 
 
 def live_argv(
@@ -78,7 +78,7 @@ def unix_socket_argv(
     ]
 
 
-def _set_args(sets: Sequence[str]) -> list[str]:
+def set_args(sets: Sequence[str]) -> list[str]:
     """``--set name=value`` pairs, each checked to be of that shape."""
     argv: list[str] = []
     for item in sets:

@@ -67,11 +67,17 @@ _APP_LAYERS_ON = (
 )  # fmt: skip
 # Industrial protocols: nothing of that kind in a data center; their probing parsers
 # only cost time and false positives.
-_APP_LAYERS_OFF = ("enip", "modbus", "dnp3")
+# Industrial protocols stay off by default (a data center rarely carries them), but with
+# their standard ports, so `--set app-layer.protocols.enip.enabled=yes` turns one on.
+_APP_LAYERS_OFF = {
+    "enip": {"dp": 44818, "sp": 44818},
+    "modbus": {"dp": 502},
+    "dnp3": {"dp": 20000},
+}
 # EVE record types beyond alert/anomaly/http/dns/tls/files/smtp/flow/stats; all are
 # low-volume protocols an analyst wants when working an incident.
 _EVE_PLAIN_TYPES = (
-    "ftp", "smb", "ssh", "krb5", "dhcp", "nfs", "tftp", "snmp", "sip", "rdp",
+    "ftp", "smb", "dcerpc", "ssh", "krb5", "dhcp", "nfs", "tftp", "snmp", "sip", "rdp",
     "rfb", "mqtt", "http2", "quic", "ike",
 )  # fmt: skip
 
@@ -200,14 +206,23 @@ def _app_layer() -> dict[str, Any]:
             "ja3-fingerprints": True,
             "ja4-fingerprints": True,
         },
-        "http": {"enabled": True},
+        # Suricata's built-in body limits (4 KiB) truncate files and their hashes; these
+        # are the stock configuration's values.
+        "http": {
+            "enabled": True,
+            "libhtp": {"default-config": {
+                "request-body-limit": "100kb", "response-body-limit": "100kb"}},
+        },  # fmt: skip
         "smtp": {"enabled": True},
         # Suricata 7 has no IMAP parser; detection-only is all there is.
         "imap": {"enabled": "detection-only"},
         "dns": {"tcp": {"enabled": True}, "udp": {"enabled": True}},
     }
     protocols.update({name: {"enabled": True} for name in _APP_LAYERS_ON})
-    protocols.update({name: {"enabled": False} for name in _APP_LAYERS_OFF})
+    protocols.update(
+        {name: {"enabled": False, "detection-ports": ports} for name, ports in
+         _APP_LAYERS_OFF.items()}
+    )  # fmt: skip
     return {"protocols": protocols}
 
 
@@ -254,7 +269,14 @@ def _engine_sections(cfg: AppConfig) -> dict[str, Any]:
         "stream": {"midstream": cfg.suricata.midstream, "checksum-validation": stream_checks},
         "pcap-file": {"checksum-checks": pcap_checks},
         "stats": {"enabled": True, "interval": 10},
-    }
+        # Only Teredo's port is decoded as Teredo (otherwise every UDP packet is tried).
+        "decoder": {"teredo": {"enabled": True, "ports": "3544"}},
+        # The stock configuration's TCP timeouts; the built-in ones split slow flows.
+        "flow-timeouts": {"tcp": {
+            "new": 60, "established": 600, "closed": 60, "bypassed": 100,
+            "emergency-new": 5, "emergency-established": 100, "emergency-closed": 10,
+            "emergency-bypassed": 50}},
+    }  # fmt: skip
 
 
 def render_suricata_config(

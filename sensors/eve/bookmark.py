@@ -58,24 +58,40 @@ def make_bookmark(
     )
 
 
-def rotated_predecessor(reader: EveReader, store: EventStore) -> str | None:
-    """A rotated copy of the file (``eve.json.1``, ...) whose tail was never read, if any.
+_COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4")
+
+
+def rotated_backlog(reader: EveReader, store: EventStore) -> list[str]:
+    """Rotated copies of the file (``eve.json.1``, ...) holding lines never read, oldest first.
 
     When the sensor was down while Suricata rotated its log, the last bookmark for this
-    path points at a source that now lives under another name.
+    path points at a file that now lives under another name, and any file rotated in and
+    out after it was never opened. Both are read before the current file; re-reading a
+    file already stored costs time but stores nothing twice.
     """
     last = store.latest_bookmark(str(reader.path))
     if last is None:
-        return None
-    folder = reader.path.parent
-    for name in sorted(os.listdir(folder)):
-        if not name.startswith(reader.path.name) or name == reader.path.name:
-            continue
-        candidate = folder / name
+        return []
+    siblings = []
+    for candidate in _siblings(reader):
         try:
             st = candidate.stat()
         except OSError:
             continue
-        if st.st_ino == last.inode and st.st_size > last.offset:
-            return str(candidate)
-    return None
+        siblings.append((st.st_mtime, st.st_ino, st.st_size, candidate))
+    marked = [s for s in siblings if s[1] == last.inode]
+    if not marked:
+        return []
+    since = marked[0][0]
+    backlog = [s for s in siblings if s[1] != last.inode and s[0] >= since and s[1] != reader.inode]
+    out = [str(marked[0][3])] if marked[0][2] > last.offset else []
+    return out + [str(s[3]) for s in sorted(backlog)]
+
+
+def _siblings(reader: EveReader) -> list[Path]:
+    folder, name = reader.path.parent, reader.path.name
+    return [
+        folder / entry
+        for entry in sorted(os.listdir(folder))
+        if entry.startswith(name) and entry != name and not entry.endswith(_COMPRESSED)
+    ]

@@ -42,16 +42,23 @@ class ReadResult:
     line: int = 0
 
 
-def fingerprint_of(first_line: bytes) -> bytes:
-    """Identity of a source from its first line."""
-    return hashlib.sha256(first_line[:FINGERPRINT_BYTES]).digest()[:16]
+def fingerprint_of(first_line: bytes, namespace: bytes = b"") -> bytes:
+    """Identity of a source from its first line (within an optional namespace)."""
+    prefix = namespace + b"\0" if namespace else b""
+    return hashlib.sha256(prefix + first_line[:FINGERPRINT_BYTES]).digest()[:16]
 
 
 class EveReader:
     """Reads one EVE file by path; reopens it when it is rotated or truncated."""
 
-    def __init__(self, path: Path | str, *, max_line_bytes: int = 8 * 1024 * 1024) -> None:
+    def __init__(
+        self, path: Path | str, *, max_line_bytes: int = 8 * 1024 * 1024, namespace: bytes = b""
+    ) -> None:
         self.path = Path(path)
+        # Sources with the same first line in different namespaces are different sources
+        # (two analyses of one capture); the live sensor and ingest use none, so a copy or
+        # a rotated file is recognised as the file it was.
+        self.namespace = namespace
         self.max_line_bytes = max_line_bytes
         self._fh: int | None = None
         self.inode = 0
@@ -78,7 +85,7 @@ class EveReader:
         self._fh = fd
         self.inode = os.fstat(fd).st_ino
         self._first_line = first
-        self.fingerprint = fingerprint_of(first)
+        self.fingerprint = fingerprint_of(first, self.namespace)
         self.seek(0, 0)
         return True
 

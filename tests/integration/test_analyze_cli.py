@@ -248,20 +248,14 @@ def test_json_output_has_the_documented_shape(config: Path, et_rules: Path, caps
 
 # -- analysing the same capture twice ------------------------------------------------------
 
-_FLOWLESS_FIRST_LINE = (
-    "Known bug: a source is identified by the hash of its EVE file's first line. When "
-    "Suricata's first record has no flow_id (here a decoder-event alert), both runs' "
-    "eve.json start alike, so the second run resumes at the first run's bookmark and stores "
-    "nothing (or, with other line lengths, a mix of both runs)"
-)
 
 
 @pytest.mark.suricata
 @pytest.mark.parametrize("capture, rules", [
     pytest.param(BASIC_AUTH, None, id="first-record-has-a-flow-id"),
     pytest.param(VERIFY / "udp-5379" / "udp-len-invalid" / "input.pcap",
-                 VERIFY / "udp-5379" / "udp-len-invalid" / "test.rules", id="flowless-first-record",
-                 marks=pytest.mark.xfail(reason=_FLOWLESS_FIRST_LINE, strict=True)),
+                 VERIFY / "udp-5379" / "udp-len-invalid" / "test.rules",
+                 id="flowless-first-record"),
 ])  # fmt: skip
 def test_analyzing_a_capture_twice_stores_two_runs(
     capture: Path, rules: Path | None, config: Path, et_rules: Path, capsys: Any
@@ -297,14 +291,9 @@ def test_suricata_failure_stores_nothing_and_quotes_suricata(
     assert stored_events(config) == 0
 
 
-_RULES_NOT_FATAL = (
-    "analyze does not run Suricata with --init-errors-fatal: Suricata logs the rule error to "
-    "suricata.stdout, drops the rule, and analyze exits 0 with the capture stored"
-)
 
 
 @pytest.mark.suricata
-@pytest.mark.xfail(reason=_RULES_NOT_FATAL, strict=True)
 def test_broken_rule_file_fails_the_analysis_and_stores_nothing(
     tmp_path: Path, config: Path, capsys: Any
 ) -> None:

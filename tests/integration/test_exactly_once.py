@@ -275,12 +275,6 @@ def test_sigkill_of_an_attached_sensor_while_suricata_writes(
     assert kills >= 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sensors/live.py: in attach mode a stop reads the EVE as finished (until="
-    "_is_finished is true at once without our own Suricata), so the half-written last line "
-    "is dead-lettered as unterminated, and its rest becomes a bad-json dead letter",
-)
 def test_stopping_an_attached_sensor_mid_line_loses_nothing(
     tmp_path: Path, cli_args: tuple[str | Path, ...], command: Callable[..., Command]
 ) -> None:
@@ -307,12 +301,6 @@ def test_stopping_an_attached_sensor_mid_line_loses_nothing(
     assert_same_records(line_records([*head, split, *tail]), stored_records(store))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sensors/cli.py run_ingest: the --follow threads share one store connection, so "
-    "their transactions collide ('cannot start a transaction within a transaction'); the "
-    "threads die with a traceback and the command exits 0",
-)
 def test_a_follower_of_two_files_stores_both(
     tmp_path: Path, cli_args: tuple[str | Path, ...], command: Callable[..., Command]
 ) -> None:
@@ -410,11 +398,6 @@ def test_a_full_disk_stops_ingest_clearly_and_a_rerun_stores_everything_once(
     _check_after_the_rerun(args, good, bad)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sensors/cli.py run_ingest: a StoreError in a --follow thread is printed as a "
-    "traceback and the command exits 0, so systemd's Restart=on-failure never acts",
-)
 def test_a_full_disk_stops_a_follower_with_an_error(
     tmp_path: Path, appliance_config: Path, small_tmpfs: Path
 ) -> None:

@@ -61,6 +61,7 @@ import yaml
 from appliance.cli import main as spanwatch_main
 from appliance.store import EventQuery, open_store
 from appliance.suricata import render
+from sensors.analyze import eve_filenames
 from tests.helpers import cli
 from tests.helpers.verify import (
     VerifyCase,
@@ -89,42 +90,13 @@ SUBPROCESS_CASES = frozenset({
     "dns/v2/dns-z-bit", "http-evader/http-evader-000",
 })  # fmt: skip
 
-_NO_SIMULATE_IPS = "analyze has no --simulate-ips (the case runs Suricata in simulated IPS mode)"
-_NO_RUNMODE = ("analyze always runs --runmode autofp; the case needs --runmode=single, and "
-               "in autofp the FTP data flow's alerts vary from run to run")  # fmt: skip
-_MIDSTREAM = "rendered stream.midstream: true (stock: false) "
-
 #: Cases where the store cannot equal the reference for a known product reason:
 #: name -> (reason, strict). Non-strict where the outcome varies between runs.
-STORE_GAPS: dict[str, tuple[str, bool]] = {
-    "bug-7264-tcp-3whs-ack-data-tls-01": (_NO_SIMULATE_IPS, True),
-    "smtp-bug-5981": (_NO_SIMULATE_IPS, True),
-    "tls-extra-alert": (_NO_SIMULATE_IPS, True),
-    "ftp/ftp-download-active": (_NO_RUNMODE, False),
-    "ftp/ftp-download-passive": (_NO_RUNMODE, False),
-}
+STORE_GAPS: dict[str, tuple[str, bool]] = {}
 
-#: Cases whose test.yaml checks fail on the store for a known product reason, mostly
-#: spanwatch's rendered suricata.yaml differing from the stock one.
+#: Cases whose test.yaml checks fail on the store because spanwatch's rendered
+#: suricata.yaml deliberately differs from the stock one.
 CHECK_GAPS: dict[str, tuple[str, bool]] = {
-    "alert-no-3whs-established": (_MIDSTREAM + "alerts on a session without handshake", True),
-    "detect-flowbits": (_MIDSTREAM + "changes which flowbits rules fire", True),
-    "http-protocol-inspect-v2": (_MIDSTREAM + "doubles the alerts", True),
-    "dcerpc/dcerpc-udp-scapy": (
-        _MIDSTREAM + "makes the UDP flow QUIC; and no dcerpc EVE type",
-        True,
-    ),
-    "decode-teredo-01": (
-        _MIDSTREAM + "(flow states); decoder.teredo.ports unset (Teredo on every UDP "
-        "port); no libhtp body limits (HTTP files cut at 4 KiB); no "
-        "flow-timeouts (TCP closed timeout shorter than stock 60 s)",
-        True,
-    ),
-    "enip-alert": (
-        "rendered enip has no detection-ports, so --set "
-        "app-layer.protocols.enip.enabled=yes cannot turn it on",
-        True,
-    ),
     "bug-78-uricontent": (
         "alert http-body-printable adds http_response_body_printable to "
         "the alert's http object, which the check compares whole",
@@ -134,9 +106,6 @@ CHECK_GAPS: dict[str, tuple[str, bool]] = {
         "with the file-store output on, Suricata does not log the last, HELO-only SMTP transaction",
         True,
     ),
-    "smtp-bug-5981": (_NO_SIMULATE_IPS, True),
-    "ftp/ftp-download-active": (_NO_RUNMODE, False),
-    "ftp/ftp-download-passive": (_NO_RUNMODE, False),
 }
 
 
@@ -168,10 +137,18 @@ def analyze_options(case: VerifyCase) -> tuple[list[str], list[str]]:
             opts += ["--set", next(args)]
         elif arg == "-k":
             opts += ["--checksum", next(args)]
+        elif arg == "--simulate-ips":
+            opts.append("--simulate-ips")
+        elif arg.startswith("--runmode"):
+            opts += ["--runmode", arg.partition("=")[2] or next(args)]
         else:
             missing.append(arg)
     if case.wants_ips and "--simulate-ips" not in case.args:
-        missing.append("--simulate-ips")
+        opts.append("--simulate-ips")
+    if case.suricata_yaml is None and not any("stream.midstream" in a for a in case.args):
+        # The cases assume the stock configuration, whose stream.midstream is false;
+        # spanwatch's own default is true (a SPAN sensor starts amid running sessions).
+        opts += ["--set", "stream.midstream=false"]
     return opts, missing
 
 
@@ -182,6 +159,8 @@ def reference_argv(binary: str, case: VerifyCase, config: Path, out_dir: Path) -
             "-l", str(out_dir)]  # fmt: skip
     if case.wants_ips:
         argv.append("--simulate-ips")
+    if case.suricata_yaml is None and not any("stream.midstream" in a for a in case.args):
+        argv += ["--set", "stream.midstream=false"]  # as analyze is told (analyze_options)
     argv += ["-c", str(config), "-r", str(case.pcap)]
     return argv + (["-S", str(case.rules)] if case.rules else ["--disable-detection"])
 
@@ -217,7 +196,8 @@ def run_case(case: VerifyCase, binary: str, work: Path, capsys: Any) -> CaseRun:
     assert len(run_dirs) == 1, f"expected one analyze run, found {run_dirs}"
     assert ref_code == 0, (ref_dir / "suricata.stdout").read_text(errors="replace")
     summary = json.loads(output) if code == 0 else None
-    return CaseRun(case, code, output, summary, _stored(data_dir), _read_eve(ref_dir / "eve.json"),
+    reference = _read_eve(ref_dir / _primary_eve(case))
+    return CaseRun(case, code, output, summary, _stored(data_dir), reference,
                    _other_eve_files(run_dirs[0] / "0"))  # fmt: skip
 
 
@@ -268,6 +248,13 @@ def _run_analyze(case: VerifyCase, appliance_yaml: Path, data_dir: Path,
         code = spanwatch_main(argv)
         captured = capsys.readouterr()
     return code, captured.out if code == 0 else captured.err
+
+
+def _primary_eve(case: VerifyCase) -> str:
+    """The EVE file analyze ingests: eve.json, or the first eve-log of the case's config."""
+    if case.suricata_yaml is None:
+        return "eve.json"
+    return (eve_filenames(case.suricata_yaml) or ["eve.json"])[0]
 
 
 def _read_eve(path: Path) -> list[dict[str, Any]]:
@@ -400,7 +387,7 @@ def test_case_inputs_match_the_corpus_index() -> None:
 def test_analyze_lacks_only_the_known_options() -> None:
     """The case args analyze cannot express; STORE_GAPS and CHECK_GAPS name their effects."""
     missing = {arg for case in CASES for arg in analyze_options(case)[1]}
-    assert missing == {"--simulate-ips", "--runmode=single"}
+    assert missing == set()
 
 
 @pytest.mark.suricata

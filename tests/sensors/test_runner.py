@@ -231,11 +231,6 @@ def test_rotation_while_stopped_catches_up_the_rotated_file_first(
     assert_same_records(line_records(head + tail + newer), stored_records(store_path))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rotated_predecessor finds only the file the last bookmark was on (by inode); "
-    "a file rotated in and out while the sensor was down is never read",
-)
 def test_two_rotations_while_stopped_lose_no_file(
     tmp_path: Path, data_dir: Path, store: EventStore, store_path: Path
 ) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from appliance.store import EventStore, open_store
-from sensors.eve.bookmark import make_bookmark, resume, rotated_predecessor
+from sensors.eve.bookmark import make_bookmark, resume, rotated_backlog
 from sensors.eve.reader import EveReader
 from tests.helpers.eve import EveGenerator
 
@@ -98,7 +98,7 @@ def test_a_bookmark_past_the_end_of_the_file_restarts_from_the_beginning(
     assert [raw for _, raw in reader.read(100).lines] == lines[:5]
 
 
-def test_rotated_predecessor_finds_the_renamed_file_with_an_unread_tail(
+def test_rotated_backlog_finds_the_renamed_file_with_an_unread_tail(
     tmp_path: Path, store: EventStore
 ) -> None:
     path = tmp_path / "eve.json"
@@ -110,21 +110,24 @@ def test_rotated_predecessor_finds_the_renamed_file_with_an_unread_tail(
     (tmp_path / "eve.json.old-copy").write_bytes((tmp_path / "eve.json.1").read_bytes())
     (tmp_path / "other.json").write_bytes(b"{}\n")
     gen.write(path, 3)
-    assert rotated_predecessor(_opened(path), store) == str(tmp_path / "eve.json.1")
+    # The renamed file first; a newer rotated-looking copy after it (its lines are known
+    # by content, so reading it stores nothing twice); never an unrelated name.
+    assert rotated_backlog(_opened(path), store) == [
+        str(tmp_path / "eve.json.1"), str(tmp_path / "eve.json.old-copy")]
 
 
-def test_rotated_predecessor_ignores_a_fully_read_or_unrelated_file(
+def test_rotated_backlog_skips_a_fully_read_file_but_reads_newer_siblings(
     tmp_path: Path, store: EventStore
 ) -> None:
     path = tmp_path / "eve.json"
     gen = EveGenerator(46)
-    assert rotated_predecessor(_opened_after_write(path, gen), store) is None  # no bookmark
+    assert rotated_backlog(_opened_after_write(path, gen), store) == []  # no bookmark
     _read_and_save(path, store, 100)
     os.rename(path, tmp_path / "eve.json.1")  # rotated, but read to its end
     shutil.copyfile(tmp_path / "eve.json.1", tmp_path / "eve.json.2")  # another inode
     gen.write(tmp_path / "eve.json.2", 5, append=True)
     gen.write(path, 3)
-    assert rotated_predecessor(_opened(path), store) is None
+    assert rotated_backlog(_opened(path), store) == [str(tmp_path / "eve.json.2")]
 
 
 def _opened_after_write(path: Path, gen: EveGenerator) -> EveReader:
