@@ -146,6 +146,7 @@ class Analysis:
         if proc.wait() != 0:
             self._discard(stats)
             raise SuricataError(_failure(info.path, proc.returncode, out_dir))
+        self._check_eve(out_dir, info, stats)
         return self._result(info, stats)
 
     def _engine_args(self) -> list[str]:
@@ -207,6 +208,7 @@ class Analysis:
             return bool(control.pcap_current() in (None, "None"))
 
         stats = self._ingest(out_dir, info, done, None)
+        self._check_eve(out_dir, info, stats)
         return self._result(info, stats)
 
     # -- common ----------------------------------------------------------------------------
@@ -243,12 +245,17 @@ class Analysis:
         except BaseException:
             self._discard(runner.stats)
             raise
+        return stats
+
+    def _check_eve(self, out_dir: Path, info: CaptureInfo, stats: RunStats) -> None:
+        """After a successful Suricata run: no EVE file at all means a config problem."""
+        eve = out_dir / self._eve_name()
         if not eve.exists():
+            self._discard(stats)
             raise SuricataError(
                 f"Suricata wrote no {eve.name} in {out_dir} for {info.path}; with "
                 "--suricata-config, its first eve-log output must be a regular file."
             )
-        return stats
 
     def _result(self, info: CaptureInfo, stats: RunStats) -> CaptureResult:
         summary = summarize_sources(
