@@ -447,6 +447,9 @@ def start_unit_like_suricata(lab: SpanLab, cfg: AppConfig, binary: str) -> subpr
     for path in [run_dir, out_dir, *out_dir.rglob("*")]:
         os.chown(path, NOBODY, NOBODY)
     argv = command.live_argv(binary, config, SPAN_IF, out_dir, run_dir / f"suricata-{SPAN_IF}.pid")
+    # The rendered TCP closed-flow timeout is the stock 60 s; a shorter one lets the test
+    # see the alerting session's flow record without waiting a minute.
+    argv += ["--set", "flow-timeouts.tcp.closed=5"]
     return lab.spawn(unit_like(lab.sensor, argv), lab.root / "suricata-unit.log")
 
 
@@ -471,7 +474,7 @@ def test_attached_sensor_ingests_separately_run_suricata(
     timings["probe_s"] = probe_capture(span_lab, cfg)
     flow_id, more = request_and_expect_alert(span_lab, cfg)
     timings.update(more)
-    # Suricata keeps running here: it logs the flow once it times out (about 10 s).
+    # Suricata keeps running here: it logs the flow once it times out (closed: 5 s here).
     waited = time.monotonic()
     assert_flow_alerted(wait_for(lambda: flow_records(cfg, flow_id), FLOW_BUDGET_S,
                                  "the flow record of the alerting session"))  # fmt: skip
