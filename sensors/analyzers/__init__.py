@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from importlib import import_module
 from typing import Protocol
 
 from appliance.config import AppConfig
@@ -69,11 +70,18 @@ class AnalyzerSet:
             return []
 
 
+#: Every EVE analyzer: the name of its section in ``analyzers:`` of the configuration
+#: -> (module, class). The class takes that section (which has ``enabled``) as argument.
+REGISTRY: dict[str, tuple[str, str]] = {
+    "capture_loss": ("sensors.analyzers.capture_loss", "CaptureLossAnalyzer"),
+}
+
+
 def load_analyzers(cfg: AppConfig) -> AnalyzerSet:
     """The analyzers enabled in the configuration."""
-    from sensors.analyzers.capture_loss import CaptureLossAnalyzer
-
     analyzers: list[Analyzer] = []
-    if cfg.analyzers.capture_loss.enabled:
-        analyzers.append(CaptureLossAnalyzer(cfg.analyzers.capture_loss))
+    for name, (module, cls) in REGISTRY.items():
+        section = getattr(cfg.analyzers, name)
+        if section.enabled:
+            analyzers.append(getattr(import_module(module), cls)(section))
     return AnalyzerSet(analyzers)
