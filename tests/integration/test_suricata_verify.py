@@ -378,7 +378,8 @@ def test_case_inputs_match_the_corpus_index() -> None:
     assert set(index) == {case.name for case in CASES}
     for case in CASES:
         row = index[case.name]
-        rules = os.path.relpath(case.rules, case.directory) if case.rules else ""
+        rules = (os.path.relpath(case.rules.resolve(), case.directory.resolve())
+                 if case.rules else "")  # fmt: skip
         assert rules == row["rules_file"], case.name
         assert (case.suricata_yaml is not None) == (row["own_suricata_yaml"] == "yes"), case.name
         assert " ".join(case.args) == row["extra_args"], case.name
