@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.config import AppConfig
-from appliance.errors import CaptureError
+from appliance.errors import CaptureError, ConfigError
 from appliance.store import open_store
 from appliance.summary import format_summary, merge_summaries
 from sensors.runner import RunStats
@@ -238,7 +238,10 @@ def run_sensor(args: argparse.Namespace, cfg: AppConfig) -> int:
 def run_demo_capture(args: argparse.Namespace, cfg: AppConfig) -> int:
     """Write the project's generated demo capture."""
     from sensors.demo import write_demo_capture
+    from sensors.demo.cli import format_summary
 
+    if args.minutes < 1:
+        raise ConfigError("--minutes must be at least 1")
     summary = write_demo_capture(args.out, seed=args.seed, minutes=args.minutes)
-    print(f"Wrote {args.out}: {summary}")
+    print(format_summary(summary))
     return 0
