@@ -222,6 +222,7 @@ class EveRunner:
         if findings and self.reader.is_open:
             self.stats.stored += self.sink.write(findings, None, {})
             self.stats.findings += len(findings)
+        self.stats.stored += self.sink.flush()
         self.reader.close()
         self.dead_letters.flush()
 

@@ -393,7 +393,7 @@ def wait_for(predicate: Callable[[], bool], *, timeout: float = 30, what: str = 
 
 
 def count_stored(store_path: Path) -> int:
-    """Events in the store, through a connection of its own (safe next to a writer).
+    """Events stored from input lines (not findings), through a connection of its own.
 
     0 while the store does not exist or has no schema yet (a writer is creating it).
     """
@@ -402,7 +402,10 @@ def count_stored(store_path: Path) -> int:
     except StoreError:
         return 0  # not there yet, or its creator has not migrated it yet
     try:
-        return store.count_events(EventQuery())
+        # Input lines only: analyzers may add findings of their own.
+        return store.count_events(EventQuery()) - store.count_events(
+            EventQuery(event_type="finding")
+        )
     finally:
         store.close()
 

@@ -46,6 +46,9 @@ class RecordingSink:
             self.after_write()
         return stored
 
+    def flush(self) -> int:
+        return self.inner.flush()
+
     def close(self) -> None:
         self.inner.close()
 
