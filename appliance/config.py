@@ -209,10 +209,168 @@ class CaptureLossConfig(_Model):
     )
 
 
+#: How Suricata writes each kind of fingerprint (SHA-1 also without colons).
+_FINGERPRINT_FORMS = {
+    "ja3": "[0-9a-f]{32}", "ja3s": "[0-9a-f]{32}",
+    "cert-sha1": "[0-9a-f]{40}|([0-9a-f]{2}:){19}[0-9a-f]{2}",
+    "ja4": "[tqd][0-9a-z]{9}_[0-9a-f]{12}_[0-9a-f]{12}",
+}  # fmt: skip
+
+
+class TlsFingerprint(_Model):
+    """A TLS fingerprint of known-bad software: a client (JA3, JA4), a server's answer
+    (JA3S) or a server certificate (its SHA-1 fingerprint)."""
+
+    kind: Literal["ja3", "ja3s", "ja4", "cert-sha1"] = Field(description="What the hash is of.")
+    hash: str = Field(description="The fingerprint as Suricata logs it.")
+    name: str = Field(description="What it identifies, shown in the finding.")
+    ja3s: str | None = Field(
+        default=None,
+        description="For kind ja3: match only when the server answers with this JA3S too.",
+    )
+    category: Literal["command-and-control", "threat-intel", "policy"] = Field(
+        default="threat-intel", description="Finding category of a match."
+    )
+    reference: str = Field(default="", description="Where the fingerprint is published.")
+
+    @field_validator("hash", "ja3s")
+    @classmethod
+    def _check_hash(cls, value: str | None, info: Any) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().lower()
+        kind = "ja3s" if info.field_name == "ja3s" else info.data.get("kind")
+        if not re.fullmatch(_FINGERPRINT_FORMS.get(kind, "$^"), value):
+            raise ValueError(f"{value!r} is not a {kind} fingerprint")
+        return value
+
+
+#: JA3 + JA3S pairs published by JA3's authors as examples of malware talking to its own
+#: C2 servers: J. Althouse, "TLS Fingerprinting with JA3 and JA3S", Salesforce
+#: Engineering, 2019-01-15 (also github.com/salesforce/ja3, README). A JA3 alone is shared
+#: by other programs built on the same TLS library; the pair is what the post matches.
+_JA3S_BLOG = "Althouse 2019, TLS Fingerprinting with JA3 and JA3S (Salesforce)"
+DEFAULT_TLS_FINGERPRINTS = (
+    TlsFingerprint(kind="ja3", hash="6734f37431670b3ab4292b8f60f29984",
+                   ja3s="623de93db17d313345d7ea481e7443cf", name="Trickbot malware and its C2",
+                   category="command-and-control", reference=_JA3S_BLOG),
+    TlsFingerprint(kind="ja3", hash="4d7a28d6f2263ed61de88ca66eb011e3",
+                   ja3s="80b3a14bccc8598a1f3bbe83e71f735f", name="Emotet malware and its C2",
+                   category="command-and-control", reference=_JA3S_BLOG),
+)  # fmt: skip
+
+
+class TlsHygieneConfig(_Model):
+    """TLS hygiene: broken certificates, outdated versions, known-bad fingerprints."""
+
+    enabled: bool = Field(default=True)
+    window_seconds: int = Field(
+        default=3600, ge=1,
+        description="One finding per problem, server and server name in this much time.",
+    )  # fmt: skip
+    clock_skew_seconds: int = Field(
+        default=300, ge=0,
+        description="Validity dates are checked with this much tolerance for clock skew.",
+    )  # fmt: skip
+    weak_versions: list[Literal["SSLv2", "SSLv3", "TLS 1.0", "TLS 1.1"]] = Field(
+        default=["SSLv2", "SSLv3", "TLS 1.0", "TLS 1.1"],
+        description="Negotiated versions reported as weak (RFC 6176, 7568, 8996).",
+    )
+    exempt_servers: list[Cidr] = Field(
+        default=[],
+        description="Servers whose certificate problems are known and accepted (CIDRs).",
+    )
+    fingerprints: list[TlsFingerprint] = Field(
+        default=list(DEFAULT_TLS_FINGERPRINTS),
+        description="Known-bad fingerprints: kind (ja3, ja3s, ja4, cert-sha1), hash, name.",
+    )
+    max_tracked: int = Field(
+        default=100_000, ge=100, description="Reported findings remembered to suppress repeats."
+    )
+
+
+class MalwareFileConfig(_Model):
+    """Malware files: hashes of files seen on the wire and YARA rules over stored files."""
+
+    enabled: bool = Field(default=True)
+    include_eicar: bool = Field(
+        default=True, description="Report the harmless EICAR anti-virus test file."
+    )
+    hash_lists: list[Path] = Field(
+        default=[],
+        description="Files of MD5, SHA-1 or SHA-256 hashes, one per line, each optionally "
+        "followed by a name; '#' starts a comment.",
+    )
+    yara_rules: list[Path] = Field(
+        default=[],
+        description="YARA rule files, or folders of *.yar/*.yara, run over the files Suricata "
+        "stored (needs yara-python).",
+    )
+    file_dirs: list[Path] = Field(
+        default=[],
+        description="More Suricata file-store folders to look in; the sensors' and analyze "
+        "runs' own under data_dir are always searched.",
+    )
+    yara_timeout_seconds: int = Field(
+        default=10, ge=1, description="Longest YARA scan of one file."
+    )
+    window_seconds: int = Field(
+        default=3600, ge=1,
+        description="One finding per file, sender and receiver in this much time.",
+    )  # fmt: skip
+    max_tracked: int = Field(
+        default=100_000, ge=100, description="Reported findings remembered to suppress repeats."
+    )
+
+    @field_validator("hash_lists", "yara_rules")
+    @classmethod
+    def _check_exists(cls, value: list[Path]) -> list[Path]:
+        missing = [str(path) for path in value if not path.exists()]
+        if missing:
+            raise ValueError(f"not found: {', '.join(missing)}")
+        return value
+
+    @field_validator("yara_rules")
+    @classmethod
+    def _check_yara(cls, value: list[Path]) -> list[Path]:
+        from importlib.util import find_spec
+
+        if value and find_spec("yara") is None:
+            raise ValueError(
+                "YARA rules are configured but yara-python is not installed "
+                "(pip install yara-python)"
+            )
+        return value
+
+
+def _check_ipv4(value: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(str(value)))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 address") from None
+
+
+def _check_mac(value: str) -> str:
+    mac = str(value).strip().lower().replace("-", ":")
+    if not re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", mac):
+        raise ValueError(f"{value!r} is not a MAC address (e.g. 00:25:b3:bf:91:ee)")
+    return mac
+
+
+def _check_ipv4_or_mac(value: str) -> str:
+    return _check_mac(value) if ":" in str(value) or "-" in str(value) else _check_ipv4(value)
+
+
+IPv4 = Annotated[str, BeforeValidator(str), AfterValidator(_check_ipv4)]
+Mac = Annotated[str, AfterValidator(_check_mac)]
+
+
 class AnalyzersConfig(_Model):
     """Analyzers over EVE records, with their thresholds."""
 
     capture_loss: CaptureLossConfig = Field(default_factory=CaptureLossConfig)
+    tls: TlsHygieneConfig = Field(default_factory=TlsHygieneConfig)
+    malware_file: MalwareFileConfig = Field(default_factory=MalwareFileConfig)
 
 
 class AppConfig(_Model):

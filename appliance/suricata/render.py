@@ -107,9 +107,12 @@ def _eve_types() -> list[Any]:
         "http-body-printable": True,
         "tagged-packets": True,
     }
+    # "certificate" (the server's DER certificate, base64): Suricata 7 does not log subject
+    # alternative names, and the TLS analyzer checks the SNI against them. About 2 KB more
+    # per TLS 1.2-or-older full handshake; TLS 1.3 hides the certificate.
     tls_fields = [
         "subject", "issuer", "session_resumed", "serial", "fingerprint", "sni",
-        "version", "not_before", "not_after", "ja3", "ja3s", "ja4",
+        "version", "not_before", "not_after", "certificate", "ja3", "ja3s", "ja4",
     ]  # fmt: skip
     types: list[Any] = [
         {"alert": alert},

@@ -74,6 +74,8 @@ class AnalyzerSet:
 #: -> (module, class). The class takes that section (which has ``enabled``) as argument.
 REGISTRY: dict[str, tuple[str, str]] = {
     "capture_loss": ("sensors.analyzers.capture_loss", "CaptureLossAnalyzer"),
+    "tls": ("sensors.analyzers.tls", "TlsHygieneAnalyzer"),
+    "malware_file": ("sensors.analyzers.malware_file", "MalwareFileAnalyzer"),
 }
 
 
@@ -83,5 +85,11 @@ def load_analyzers(cfg: AppConfig) -> AnalyzerSet:
     for name, (module, cls) in REGISTRY.items():
         section = getattr(cfg.analyzers, name)
         if section.enabled:
-            analyzers.append(getattr(import_module(module), cls)(section))
+            factory = getattr(import_module(module), cls)
+            # An analyzer that reads Suricata's output files (e.g. extracted files) says
+            # so, and is told the data directory they are under.
+            if getattr(factory, "needs_data_dir", False):
+                analyzers.append(factory(section, data_dir=cfg.data_dir))
+            else:
+                analyzers.append(factory(section))
     return AnalyzerSet(analyzers)
