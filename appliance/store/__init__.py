@@ -41,6 +41,7 @@ class EventQuery:
     ip: str | None = None
     sid: int | None = None
     flow_id: int | None = None
+    event_id: int | None = None
     limit: int | None = None
 
 
@@ -100,6 +101,12 @@ class EventStore(Protocol):
     ) -> list[tuple[str, int]]: ...
 
     def signatures(self, sids: Sequence[int]) -> dict[int, Signature]: ...
+
+    def add_capture(
+        self, path: str, source_ids: Sequence[int], *, packets: int | None, summary: Any = None
+    ) -> None: ...
+
+    def capture_path(self, source_id: int) -> str | None: ...
 
     def stats(self) -> StoreStats: ...
 

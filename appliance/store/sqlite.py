@@ -108,6 +108,19 @@ class SqliteEventStore:
         except sqlite3.Error as err:
             raise StoreError(f"The store {self.path} is not a spanwatch store: {err}") from err
 
+    def _reload_etypes(self) -> None:
+        """Event types another connection (the writer thread, another process) added."""
+        self._etypes.update(self._load_names("event_types"))
+        self._etype_names = {v: k for k, v in self._etypes.items()}
+
+    def _etype_id(self, name: str) -> int:
+        """The id of event type ``name`` for a query; -1 if no event of it was ever stored."""
+        found = self._etypes.get(name)
+        if found is None:
+            self._reload_etypes()
+            found = self._etypes.get(name, -1)
+        return found
+
     def _name_id(self, table: str, cache: dict[str, int], name: str) -> int:
         found = cache.get(name)
         if found is None:
@@ -300,6 +313,7 @@ class SqliteEventStore:
                     "DELETE FROM chunk_hosts WHERE chunk = ? AND NOT EXISTS "
                     "(SELECT 1 FROM chunks WHERE id = ?)", [(c, c) for c in chunks])
                 self._conn.execute("DELETE FROM sources WHERE id = ?", (sid,))
+                self._conn.execute("DELETE FROM captures WHERE source_id = ?", (sid,))
             self._conn.execute("COMMIT")
         except sqlite3.Error as err:
             if self._conn.in_transaction:
@@ -314,13 +328,14 @@ class SqliteEventStore:
         args: list[Any] = []
         if q.event_type is not None:
             clauses.append("etype = ?")
-            args.append(self._etypes.get(q.event_type, -1))
+            args.append(self._etype_id(q.event_type))
         if q.source_ids is not None:
             ranges = [f"id BETWEEN {event_id(s, 0)} AND {event_id(s + 1, 0) - 1}"
                       for s in q.source_ids]  # fmt: skip
             clauses.append("(" + (" OR ".join(ranges) or "0") + ")")
         for column, op, value in (("ts", ">=", q.since_us), ("ts", "<", q.until_us),
-                                  ("sid", "=", q.sid), ("flow_id", "=", q.flow_id)):  # fmt: skip
+                                  ("sid", "=", q.sid), ("flow_id", "=", q.flow_id),
+                                  ("id", "=", q.event_id)):  # fmt: skip
             if value is not None:
                 clauses.append(f"{column} {op} ?")
                 args.append(value)
@@ -364,8 +379,11 @@ class SqliteEventStore:
         """Events per event type."""
         where, args = self._where(EventQuery(source_ids=source_ids))
         sql = f"SELECT etype, count(*) FROM events{where} GROUP BY etype"
+        rows = self._conn.execute(sql, args).fetchall()
+        if any(t not in self._etype_names for t, _ in rows):
+            self._reload_etypes()
         names = self._etype_names
-        return {names.get(t, str(t)): int(n) for t, n in self._conn.execute(sql, args)}
+        return {names.get(t, str(t)): int(n) for t, n in rows}
 
     def top_talkers(self, source_ids: Sequence[int] | None = None, n: int = 10) -> list[
             tuple[str, int]]:  # fmt: skip
@@ -387,6 +405,21 @@ class SqliteEventStore:
             if row:
                 out[int(row[0])] = Signature(*row)
         return out
+
+    def add_capture(self, path: str, source_ids: Sequence[int], *, packets: int | None,
+                    summary: Any = None) -> None:  # fmt: skip
+        """Record an analysed capture file: one row for each store source it produced."""
+        now, text = time.time_ns() // 1000, orjson.dumps(summary).decode() if summary else None
+        self._conn.executemany(
+            "INSERT INTO captures(path, packets, source_id, status, started_at, finished_at, "
+            "summary) VALUES (?, ?, ?, 'done', ?, ?, ?)",
+            [(path, packets, sid, now, now, text) for sid in source_ids])  # fmt: skip
+
+    def capture_path(self, source_id: int) -> str | None:
+        """The capture file whose analysis produced the events of ``source_id``, if any."""
+        row = self._conn.execute("SELECT path FROM captures WHERE source_id = ? ORDER BY id DESC "
+                                 "LIMIT 1", (source_id,)).fetchone()  # fmt: skip
+        return str(row[0]) if row else None
 
     def counters(self) -> dict[str, int]:
         """Exact counters (dead letters by reason, ...)."""
