@@ -58,7 +58,11 @@ def register_sensor(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     d = sub.add_parser("demo-capture", parents=[common], help="write the demo capture")
     d.add_argument("out", type=Path, metavar="OUT")
     d.add_argument("--seed", type=int, default=1)
-    d.add_argument("--minutes", type=int, default=30)
+    d.add_argument("--minutes", type=int,
+                   help="capture length (default: 30 for demo, 90 for campaign)")
+    d.add_argument("--scenario", choices=["demo", "campaign"], default="demo",
+                   help="demo: a data center with attacks mixed in; campaign: one intrusion "
+                   "from scan to exfiltration")  # fmt: skip
     d.set_defaults(handler=run_demo_capture)
 
 
@@ -236,12 +240,20 @@ def run_sensor(args: argparse.Namespace, cfg: AppConfig) -> int:
 
 
 def run_demo_capture(args: argparse.Namespace, cfg: AppConfig) -> int:
-    """Write the project's generated demo capture."""
+    """Write the project's generated demo capture, or the campaign capture."""
     from sensors.demo import write_demo_capture
+    from sensors.demo.campaign import MIN_MINUTES, write_campaign_capture
     from sensors.demo.cli import format_summary
 
-    if args.minutes < 1:
-        raise ConfigError("--minutes must be at least 1")
-    summary = write_demo_capture(args.out, seed=args.seed, minutes=args.minutes)
+    if args.scenario == "campaign":
+        minutes = 90 if args.minutes is None else args.minutes
+        if minutes < MIN_MINUTES:
+            raise ConfigError(f"--minutes must be at least {MIN_MINUTES} for the campaign")
+        summary = write_campaign_capture(args.out, seed=args.seed, minutes=minutes)
+    else:
+        minutes = 30 if args.minutes is None else args.minutes
+        if minutes < 1:
+            raise ConfigError("--minutes must be at least 1")
+        summary = write_demo_capture(args.out, seed=args.seed, minutes=minutes)
     print(format_summary(summary))
     return 0

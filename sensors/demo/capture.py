@@ -6,7 +6,7 @@ import heapq
 import itertools
 import logging
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -73,10 +73,12 @@ def _tagged(index: int, sessions: Iterator[Session]) -> Iterator[tuple[int, Sess
     return ((index, session) for session in sessions if session)
 
 
-def _sessions(seed: int, start_us: int, end_us: int) -> Iterator[tuple[int, Session]]:
+def _sessions(
+    seed: int, start_us: int, end_us: int, scenarios: Sequence[Scenario] = SCENARIOS
+) -> Iterator[tuple[int, Session]]:
     """Yield (scenario index, session) for all scenarios, ordered by session start."""
     streams = []
-    for index, scenario in enumerate(SCENARIOS):
+    for index, scenario in enumerate(scenarios):
         rng = random.Random(f"spanwatch-demo:{seed}:{scenario.name}")
         ports = PortAllocator(
             random.Random(f"{seed}:{scenario.name}:ports"), base=49152 + index * PORT_BLOCK
@@ -115,19 +117,27 @@ def merge_frames(sessions: Iterator[tuple[int, Session]]) -> Iterator[tuple[int,
 
 
 def write_demo_capture(
-    path: Path, *, seed: int = 1, start: float | None = None, minutes: int = 30
+    path: Path,
+    *,
+    seed: int = 1,
+    start: float | None = None,
+    minutes: int = 30,
+    scenarios: Sequence[Scenario] = SCENARIOS,
 ) -> DemoSummary:
-    """Write a deterministic demo capture of a small government data center to path."""
+    """Write a deterministic demo capture of a small government data center to path.
+
+    ``scenarios`` replaces the demo's own strands (the campaign capture tells another story).
+    """
     if minutes < 1:
         raise ValueError(f"minutes must be at least 1, not {minutes}")
     start_us = int((DEFAULT_START if start is None else start) * SECOND_US)
     end_us = start_us + minutes * 60 * SECOND_US
-    tallies = [_Tally() for _ in SCENARIOS]
+    tallies = [_Tally() for _ in scenarios]
     total, last_us, first_us = 0, start_us, None
     writer = PcapWriter(str(path), linktype=DLT_EN10MB, sync=False)
     try:
         writer.write_header(None)
-        for index, (when, data) in merge_frames(_sessions(seed, start_us, end_us)):
+        for index, (when, data) in merge_frames(_sessions(seed, start_us, end_us, scenarios)):
             if when < last_us and total:
                 raise RuntimeError(f"Demo frames out of order at {when} us (bug).")
             writer.write_packet(data, sec=when // SECOND_US, usec=when % SECOND_US)
@@ -145,7 +155,7 @@ def write_demo_capture(
         packets=total,
         start=(first_us or start_us) / SECOND_US,
         end=last_us / SECOND_US,
-        scenarios=tuple(_summarise(scenario, tally) for scenario, tally in zip(SCENARIOS, tallies)),
+        scenarios=tuple(_summarise(scenario, tally) for scenario, tally in zip(scenarios, tallies)),
     )
 
 
