@@ -365,12 +365,207 @@ IPv4 = Annotated[str, BeforeValidator(str), AfterValidator(_check_ipv4)]
 Mac = Annotated[str, AfterValidator(_check_mac)]
 
 
+class BeaconConfig(_Model):
+    """Beaconing: an inside host connecting to one outside destination on a timer (C2).
+
+    Scored as RITA does (interval and size regularity), with principled exclusions: only
+    inside -> outside connections (inside-to-inside services such as monitoring, syslog,
+    time and name servers poll by design), protocols that poll by design (DNS, NTP), and
+    periods below ``min_period_seconds`` (retries, polling loops, brute force).
+    """
+
+    enabled: bool = Field(default=True)
+    min_connections: int = Field(
+        default=10, ge=4,
+        description="Check-ins (connections more than burst_seconds apart) needed to score "
+        "a destination: fewer give no stable median or quartiles.",
+    )  # fmt: skip
+    min_periods: int = Field(
+        default=5, ge=2, description="The check-ins must span at least this many periods."
+    )
+    min_period_seconds: float = Field(
+        default=10, gt=0,
+        description="Shorter periods are bulk, interactive or retry traffic, not a timer.",
+    )  # fmt: skip
+    burst_seconds: float = Field(
+        default=2, ge=0,
+        description="Connections that start this close together are one check-in.",
+    )  # fmt: skip
+    jitter_tolerance: float = Field(
+        default=0.2, gt=0, lt=0.5,
+        description="A gap within this share of the period (or of a whole multiple of it) is "
+        "on the beat: 0.2 covers a +-10% random jitter on each check-in's time.",
+    )  # fmt: skip
+    max_missed: int = Field(
+        default=3, ge=0, description="Consecutive missed check-ins still counted as the beat."
+    )
+    min_score: float = Field(
+        default=0.8, gt=0, le=1,
+        description="Report at this score (0.7 x interval regularity + 0.3 x size regularity): "
+        "a timer with +-10% jitter reaches it in 87% of 10-check-in and 99% of 30-check-in "
+        "series, random (Poisson) connections in 0.3% of 10-connection series.",
+    )  # fmt: skip
+    window_hours: float = Field(
+        default=24, gt=0, description="Connections are scored over this long, as RITA does."
+    )
+    include_internal: bool = Field(
+        default=False, description="Also score destinations inside networks.home."
+    )
+    ignore_ports: list[str] = Field(
+        default=["udp/53", "tcp/53", "udp/123"],
+        description="Services that poll by design (proto/port, or a bare proto): DNS, NTP. "
+        "DNS tunnels are the dns_tunnel analyzer's.",
+    )  # fmt: skip
+    ignore_destinations: list[Cidr] = Field(
+        default=[], description="Known periodic destinations (update, monitoring services)."
+    )
+    ignore_domains: list[str] = Field(
+        default=[],
+        description="Known periodic services by HTTP host, TLS server name or the DNS name "
+        "they were looked up by (a domain and its subdomains).",
+    )  # fmt: skip
+    max_connections: int = Field(
+        default=1000, ge=20, description="Most recent connections kept per pair."
+    )
+    max_pairs: int = Field(
+        default=50_000, ge=100, description="(Host, destination) pairs tracked at once."
+    )
+
+    @field_validator("ignore_ports")
+    @classmethod
+    def _check_ports(cls, value: list[str]) -> list[str]:
+        for spec in value:
+            if not re.fullmatch(r"(tcp|udp|icmp|sctp)(/\d{1,5})?", spec.lower()):
+                raise ValueError(f"{spec!r} is not proto/port (e.g. udp/123)")
+        return value
+
+
+class DnsTunnelConfig(_Model):
+    """DNS tunnels, exfiltration in DNS names and DGA lookups, from dns records."""
+
+    enabled: bool = Field(default=True)
+    window_seconds: int = Field(
+        default=600, ge=10,
+        description="Queries are counted per host and domain over this long; one finding "
+        "per host, domain and kind in this time.",
+    )  # fmt: skip
+    min_data_chars: int = Field(
+        default=24, ge=8,
+        description="A name carries data when its labels left of the domain hold this many "
+        "characters and look encoded; hostnames rarely have 24 characters of random text.",
+    )  # fmt: skip
+    min_unique_names: int = Field(
+        default=20, ge=2,
+        description="Distinct data-carrying names under one domain from one host that make a "
+        "tunnel or exfiltration (a tool sends one per chunk; people resolve a few names).",
+    )  # fmt: skip
+    min_encoded_share: float = Field(
+        default=0.5, gt=0, le=1,
+        description="...and at least this share of the host's distinct names there.",
+    )
+    min_payload_queries: int = Field(
+        default=20, ge=1,
+        description="TXT/NULL/CNAME/MX/ANY queries under one domain that, with "
+        "min_payload_names and min_answer_bytes, make a tunnel whose answers carry data.",
+    )  # fmt: skip
+    min_payload_names: int = Field(
+        default=10, ge=1,
+        description="Distinct names among them (SPF/TXT lookups touch a few per domain).",
+    )
+    min_answer_bytes: int = Field(
+        default=2048, ge=0, description="Bytes of TXT/NULL/... answer data among them."
+    )
+    min_nxdomain_domains: int = Field(
+        default=10, ge=2,
+        description="Distinct registered domains answered NXDOMAIN (A/AAAA) to one host in "
+        "the window that make a DGA finding; typos and stale names give one or two.",
+    )  # fmt: skip
+    min_random_share: float = Field(
+        default=0.3, ge=0, le=1,
+        description="...of which at least this share look machine-made (the test flags about "
+        "half of random 8-letter names and few words; typo bursts are all words).",
+    )
+    dga_hex_names: bool = Field(
+        default=True,
+        description="Report contact with a domain whose registered label is a hex string "
+        "of 8+ characters with letters and digits, as hash-based DGAs generate.",
+    )  # fmt: skip
+    ignore_domains: list[str] = Field(
+        default=["sophosxl.net", "avqs.mcafee.com", "spamhaus.org", "spamcop.net",
+                 "surbl.org", "uribl.com", "barracudacentral.org", "sorbs.net", "dnswl.org",
+                 "mailspike.net"],
+        description="Services that encode lookups in DNS names by design (anti-virus file "
+        "reputation, mail block lists): a domain and its subdomains.",
+    )  # fmt: skip
+    max_tracked: int = Field(
+        default=100_000, ge=100, description="(Host, domain) windows tracked at once."
+    )
+
+
+#: Public DNS resolvers that answer DNS over HTTPS on port 443 at these addresses
+#: (Cloudflare, Google, Quad9, OpenDNS, AdGuard: their published service addresses).
+DEFAULT_PUBLIC_RESOLVERS = [
+    "1.1.1.1", "1.0.0.1", "2606:4700:4700::1111", "2606:4700:4700::1001",
+    "8.8.8.8", "8.8.4.4", "2001:4860:4860::8888", "2001:4860:4860::8844",
+    "9.9.9.9", "149.112.112.112", "2620:fe::fe", "2620:fe::9",
+    "208.67.222.222", "208.67.220.220", "94.140.14.14", "94.140.15.15",
+]  # fmt: skip
+
+
+class CovertChannelConfig(_Model):
+    """Tunnels around DNS inspection: data in ICMP echo, DNS over HTTPS/TLS."""
+
+    enabled: bool = Field(default=True)
+    window_seconds: int = Field(
+        default=3600, ge=10, description="One finding per kind and host pair in this much time."
+    )
+    icmp_tunnel: bool = Field(default=True, description="Report data carried in ICMP echo.")
+    icmp_min_bytes: int = Field(
+        default=65_536, ge=1,
+        description="Bytes in one ICMP echo session (flow) that make a tunnel...",
+    )
+    icmp_min_mean_packet_bytes: int = Field(
+        default=200, ge=1,
+        description="...at this mean frame size: ping sends 74 (Windows) to 98 (Linux) bytes.",
+    )
+    encrypted_dns: bool = Field(
+        default=True,
+        description="Report DNS over HTTPS to public resolvers and DNS over TLS (port 853) "
+        "to outside servers: it hides the host's DNS, and DNS tunnels, from the sensor.",
+    )
+    public_resolvers: list[str] = Field(
+        default=DEFAULT_PUBLIC_RESOLVERS,
+        description="Addresses where TLS on port 443 is DNS over HTTPS.",
+    )
+    doh_names: list[str] = Field(
+        default=["cloudflare-dns.com", "dns.google", "dns.quad9.net", "doh.opendns.com",
+                 "dns.adguard-dns.com", "dns.nextdns.io"],
+        description="TLS server names of DNS-over-HTTPS services (and their subdomains).",
+    )  # fmt: skip
+    max_tracked: int = Field(
+        default=100_000, ge=100, description="Reported host pairs remembered to suppress repeats."
+    )
+
+    @field_validator("public_resolvers")
+    @classmethod
+    def _check_resolvers(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_address(item)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address") from None
+        return value
+
+
 class AnalyzersConfig(_Model):
     """Analyzers over EVE records, with their thresholds."""
 
     capture_loss: CaptureLossConfig = Field(default_factory=CaptureLossConfig)
     tls: TlsHygieneConfig = Field(default_factory=TlsHygieneConfig)
     malware_file: MalwareFileConfig = Field(default_factory=MalwareFileConfig)
+    beacon: BeaconConfig = Field(default_factory=BeaconConfig)
+    dns_tunnel: DnsTunnelConfig = Field(default_factory=DnsTunnelConfig)
+    covert_channel: CovertChannelConfig = Field(default_factory=CovertChannelConfig)
 
 
 class AppConfig(_Model):

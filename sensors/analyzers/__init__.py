@@ -76,6 +76,9 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "capture_loss": ("sensors.analyzers.capture_loss", "CaptureLossAnalyzer"),
     "tls": ("sensors.analyzers.tls", "TlsHygieneAnalyzer"),
     "malware_file": ("sensors.analyzers.malware_file", "MalwareFileAnalyzer"),
+    "beacon": ("sensors.analyzers.beacon", "BeaconAnalyzer"),
+    "dns_tunnel": ("sensors.analyzers.dns_tunnel", "DnsTunnelAnalyzer"),
+    "covert_channel": ("sensors.analyzers.covert_channel", "CovertChannelAnalyzer"),
 }
 
 
@@ -90,6 +93,8 @@ def load_analyzers(cfg: AppConfig) -> AnalyzerSet:
             # so, and is told the data directory they are under.
             if getattr(factory, "needs_data_dir", False):
                 analyzers.append(factory(section, data_dir=cfg.data_dir))
+            elif getattr(factory, "needs_networks", False):  # HOME_NET: inside vs outside
+                analyzers.append(factory(section, networks=cfg.networks))
             else:
                 analyzers.append(factory(section))
     return AnalyzerSet(analyzers)
