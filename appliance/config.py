@@ -557,10 +557,76 @@ class CovertChannelConfig(_Model):
         return value
 
 
+class ArpSpoofConfig(_Model):
+    """Layer-2 packet analyzer: ARP spoofing (claims that contradict, flip-flop or flood)."""
+
+    enabled: bool = Field(default=True)
+    window_seconds: float = Field(
+        default=600, gt=0,
+        description="ARP claims are compared over this long; one finding per MAC in it.",
+    )
+    max_ips_per_mac: int = Field(
+        default=16, ge=2,
+        description="A MAC claiming more IPv4 addresses than this in the window impersonates "
+        "hosts (an ordinary host claims one; put multi-address routers in allowed_macs).",
+    )
+    garp_flood_count: int = Field(
+        default=30, ge=2,
+        description="Gratuitous ARPs from one MAC within garp_flood_seconds that make a flood "
+        "(RFC 5227 announces twice; keepalived sends 5 plus 5 on a failover).",
+    )
+    garp_flood_seconds: float = Field(default=10, gt=0, description="Flood window.")
+    gateways: list[IPv4] = Field(
+        default=[],
+        description="Gateways: another MAC claiming one is reported at once (routers named in "
+        "DHCP offers are added as they are seen).",
+    )
+    allowed_macs: list[Mac] = Field(
+        default=[],
+        description="MACs never reported: VRRP/HSRP virtual MACs, proxy-ARP routers, "
+        "load balancers with many virtual IPs.",
+    )
+
+
+class RogueDhcpConfig(_Model):
+    """Layer-2 packet analyzer: DHCP servers that should not answer."""
+
+    enabled: bool = Field(default=True)
+    allowed_servers: list[Annotated[str, AfterValidator(_check_ipv4_or_mac)]] = Field(
+        default=[],
+        description="DHCP servers allowed to answer: server identifiers (IPv4) or MACs. Empty: "
+        "the first server seen is taken as legitimate and every other one is reported.",
+    )
+    window_seconds: float = Field(
+        default=3600, gt=0, description="One finding per server in this long."
+    )
+
+
+class NamePoisoningConfig(_Model):
+    """Layer-2 packet analyzer: LLMNR / NBT-NS / mDNS poisoning (Responder and the like)."""
+
+    enabled: bool = Field(default=True)
+    min_names: int = Field(
+        default=3, ge=2,
+        description="Distinct names one host answers for with an address within the window "
+        "that make it a poisoner (a host answers for its own name, rarely two).",
+    )
+    window_seconds: float = Field(
+        default=600, gt=0, description="Answers are counted over this long; one finding per host."
+    )
+    allowed_responders: list[IPv4] = Field(
+        default=[],
+        description="Hosts allowed to answer for others: WINS servers, Bonjour sleep proxies.",
+    )
+
+
 class AnalyzersConfig(_Model):
     """Analyzers over EVE records, with their thresholds."""
 
     capture_loss: CaptureLossConfig = Field(default_factory=CaptureLossConfig)
+    arp_spoof: ArpSpoofConfig = Field(default_factory=ArpSpoofConfig)
+    rogue_dhcp: RogueDhcpConfig = Field(default_factory=RogueDhcpConfig)
+    name_poisoning: NamePoisoningConfig = Field(default_factory=NamePoisoningConfig)
     tls: TlsHygieneConfig = Field(default_factory=TlsHygieneConfig)
     malware_file: MalwareFileConfig = Field(default_factory=MalwareFileConfig)
     beacon: BeaconConfig = Field(default_factory=BeaconConfig)

@@ -25,6 +25,7 @@ from appliance.store import EventStore
 from appliance.summary import summarize_sources
 from appliance.suricata import command, render
 from sensors.analyzers import load_analyzers
+from sensors.capture import analyze_capture_packets
 from sensors.capturefile import CaptureInfo, inspect_capture
 from sensors.deadletter import DeadLetterFile
 from sensors.runner import EveRunner, RunStats
@@ -242,6 +243,9 @@ class Analysis:
         )  # fmt: skip
         try:
             stats = runner.run(until=finished)
+            # The packet analyzers (ARP, DHCP, name poisoning) over the capture itself.
+            analyze_capture_packets(self.cfg, self.store, info.path,
+                                    str(out_dir.resolve()).encode(), stats)  # fmt: skip
         except BaseException:
             self._discard(runner.stats)
             raise
@@ -261,6 +265,8 @@ class Analysis:
         summary = summarize_sources(
             self.store, stats.source_ids, file=str(info.path), packets=info.packets
         )
+        self.store.add_capture(str(info.path.resolve()), stats.source_ids,
+                               packets=info.packets, summary=summary)  # fmt: skip
         return CaptureResult(info, stats.source_ids, stats, summary)
 
     def _discard(self, stats: RunStats) -> None:

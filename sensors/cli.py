@@ -64,6 +64,12 @@ def register_sensor(sub: Subparsers, common: argparse.ArgumentParser) -> None:
                    help="demo: a data center with attacks mixed in; campaign: one intrusion "
                    "from scan to exfiltration")  # fmt: skip
     d.set_defaults(handler=run_demo_capture)
+    x = sub.add_parser("dissect", parents=[common],
+                       help="dissect the packets of an alert or finding (tshark)")
+    x.add_argument("--event-id", type=int, required=True, help="the event's id in the store")
+    x.add_argument("--json", action="store_true", help="print the view as one JSON object")
+    x.add_argument("--limit", type=int, default=200, help="most packets shown")
+    x.set_defaults(handler=run_dissect)
 
 
 def register_suricata_config(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -237,6 +243,22 @@ def run_sensor(args: argparse.Namespace, cfg: AppConfig) -> int:
 
     stop = _stop_on_signals()
     return LiveSensor(cfg, args.interface, attach=args.attach, stop=stop).run()
+
+
+def run_dissect(args: argparse.Namespace, cfg: AppConfig) -> int:
+    """Print the Wireshark dissection of an event's packets."""
+    from sensors.dissect import dissect_event, format_dissection
+
+    store = open_store(cfg.store_path, readonly=True)
+    try:
+        view = dissect_event(cfg, store, args.event_id, limit=max(1, args.limit))
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(view.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(format_dissection(view))
+    return 0
 
 
 def run_demo_capture(args: argparse.Namespace, cfg: AppConfig) -> int:

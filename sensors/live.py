@@ -13,6 +13,7 @@ from appliance.errors import SuricataError
 from appliance.store import open_store
 from appliance.suricata import command, render
 from sensors.analyzers import load_analyzers
+from sensors.capture import LivePacketCapture
 from sensors.deadletter import DeadLetterFile
 from sensors.runner import EveRunner
 from sensors.ship import StoreSink
@@ -86,8 +87,11 @@ class LiveSensor:
         watcher = threading.Thread(target=self._watch_suricata, daemon=True)
         watcher.start()
         threading.Thread(target=self._retention_loop, daemon=True).start()
+        packets = LivePacketCapture(self.cfg, self.iface, self.stop).start()
         try:
             stats = runner.run(until=None if self.attach else self._is_finished)
+            if packets is not None:  # stopped with the sensor; stores its last findings
+                packets.join(timeout=STOP_TIMEOUT_S)
         finally:
             store.close()
             self._stop_suricata()

@@ -23,6 +23,7 @@ from appliance.events import (
     unpack_ip,
 )
 from appliance.store import Bookmark, EventQuery, Signature, StoreStats
+from appliance.store.captures import CaptureRecords
 from appliance.store.migrate import migrate
 from appliance.store.retention import RetentionReport, apply_retention
 
@@ -83,7 +84,7 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
-class SqliteEventStore:
+class SqliteEventStore(CaptureRecords):
     """The embedded store: events, bookmarks and counters in one SQLite file."""
 
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
@@ -405,21 +406,6 @@ class SqliteEventStore:
             if row:
                 out[int(row[0])] = Signature(*row)
         return out
-
-    def add_capture(self, path: str, source_ids: Sequence[int], *, packets: int | None,
-                    summary: Any = None) -> None:  # fmt: skip
-        """Record an analysed capture file: one row for each store source it produced."""
-        now, text = time.time_ns() // 1000, orjson.dumps(summary).decode() if summary else None
-        self._conn.executemany(
-            "INSERT INTO captures(path, packets, source_id, status, started_at, finished_at, "
-            "summary) VALUES (?, ?, ?, 'done', ?, ?, ?)",
-            [(path, packets, sid, now, now, text) for sid in source_ids])  # fmt: skip
-
-    def capture_path(self, source_id: int) -> str | None:
-        """The capture file whose analysis produced the events of ``source_id``, if any."""
-        row = self._conn.execute("SELECT path FROM captures WHERE source_id = ? ORDER BY id DESC "
-                                 "LIMIT 1", (source_id,)).fetchone()  # fmt: skip
-        return str(row[0]) if row else None
 
     def counters(self) -> dict[str, int]:
         """Exact counters (dead letters by reason, ...)."""
