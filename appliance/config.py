@@ -620,10 +620,24 @@ class NamePoisoningConfig(_Model):
     )
 
 
+class ThreatIntelConfig(_Model):
+    """Threat intelligence: EVE records that touch an indicator of the intel feeds."""
+
+    enabled: bool = Field(default=True)
+    window_seconds: int = Field(
+        default=3600, ge=1, description="One finding per indicator and host in each window this "
+        "long (event time): a host that keeps contacting an indicator shows up again hourly.",
+    )
+    max_tracked: int = Field(
+        default=100_000, ge=100, description="Indicator-host pairs remembered to suppress repeats."
+    )
+
+
 class AnalyzersConfig(_Model):
     """Analyzers over EVE records, with their thresholds."""
 
     capture_loss: CaptureLossConfig = Field(default_factory=CaptureLossConfig)
+    threat_intel: ThreatIntelConfig = Field(default_factory=ThreatIntelConfig)
     arp_spoof: ArpSpoofConfig = Field(default_factory=ArpSpoofConfig)
     rogue_dhcp: RogueDhcpConfig = Field(default_factory=RogueDhcpConfig)
     name_poisoning: NamePoisoningConfig = Field(default_factory=NamePoisoningConfig)
@@ -632,6 +646,60 @@ class AnalyzersConfig(_Model):
     beacon: BeaconConfig = Field(default_factory=BeaconConfig)
     dns_tunnel: DnsTunnelConfig = Field(default_factory=DnsTunnelConfig)
     covert_channel: CovertChannelConfig = Field(default_factory=CovertChannelConfig)
+
+
+#: Kinds of indicator of compromise (IOC) spanwatch matches.
+IndicatorType = Literal["ip", "cidr", "domain", "url", "md5", "sha1", "sha256", "ja3"]
+
+
+class IntelCsvColumns(_Model):
+    """Header names of the columns of a CSV feed."""
+
+    indicator: str = Field(default="indicator", description="Column of the indicator.")
+    type: str = Field(default="type", description="Column of its type (absent: inferred).")
+    feed: str = Field(default="feed", description="Column of the original feed (optional).")
+
+
+class IntelFeed(_Model):
+    """One file of indicators of compromise."""
+
+    name: str = Field(description="Feed name, named by every match.")
+    path: Path = Field(description="The feed file.")
+    format: Literal["auto", "text", "csv", "stix", "misp"] = Field(
+        default="auto", description="auto: .csv is CSV, JSON is STIX 2.1 or MISP, else text."
+    )
+    enabled: bool = Field(default=True)
+    type: IndicatorType | None = Field(
+        default=None, description="Type of entries that do not state one (e.g. ja3 for a list "
+        "of JA3 hashes); none: inferred from each value."
+    )
+    columns: IntelCsvColumns = Field(default_factory=IntelCsvColumns)
+
+    @field_validator("name")
+    @classmethod
+    def _check_feed_name(cls, value: str) -> str:
+        if not _NAME_RE.match(value):
+            raise ValueError("must be 1-63 letters, digits, '.', '_' or '-'")
+        return value
+
+
+class IntelConfig(_Model):
+    """Threat intelligence: IOC feeds matched on EVE and exported as Suricata datasets."""
+
+    feeds: list[IntelFeed] = Field(
+        default=[],
+        description="Feeds: {name, path, format: auto|text|csv|stix|misp, enabled, type, "
+        "columns: {indicator, type, feed}}.",
+    )
+
+    @field_validator("feeds")
+    @classmethod
+    def _check_unique_feeds(cls, value: list[IntelFeed]) -> list[IntelFeed]:
+        names = [f.name for f in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"feed listed twice: {', '.join(dupes)}")
+        return value
 
 
 class AppConfig(_Model):
@@ -649,6 +717,7 @@ class AppConfig(_Model):
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     analyzers: AnalyzersConfig = Field(default_factory=AnalyzersConfig)
+    intel: IntelConfig = Field(default_factory=IntelConfig)
 
     @field_validator("timezone")
     @classmethod

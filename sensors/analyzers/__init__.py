@@ -76,6 +76,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "capture_loss": ("sensors.analyzers.capture_loss", "CaptureLossAnalyzer"),
     "tls": ("sensors.analyzers.tls", "TlsHygieneAnalyzer"),
     "malware_file": ("sensors.analyzers.malware_file", "MalwareFileAnalyzer"),
+    "threat_intel": ("sensors.analyzers.threat_intel", "ThreatIntelAnalyzer"),
     "beacon": ("sensors.analyzers.beacon", "BeaconAnalyzer"),
     "dns_tunnel": ("sensors.analyzers.dns_tunnel", "DnsTunnelAnalyzer"),
     "covert_channel": ("sensors.analyzers.covert_channel", "CovertChannelAnalyzer"),
@@ -93,6 +94,8 @@ def load_analyzers(cfg: AppConfig) -> AnalyzerSet:
             # so, and is told the data directory they are under.
             if getattr(factory, "needs_data_dir", False):
                 analyzers.append(factory(section, data_dir=cfg.data_dir))
+            elif getattr(factory, "needs_intel", False):  # the feeds of ``intel:``
+                analyzers.append(factory(section, intel=cfg.intel))
             elif getattr(factory, "needs_networks", False):  # HOME_NET: inside vs outside
                 analyzers.append(factory(section, networks=cfg.networks))
             else:
