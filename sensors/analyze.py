@@ -29,7 +29,7 @@ from sensors.capture import analyze_capture_packets
 from sensors.capturefile import CaptureInfo, inspect_capture
 from sensors.deadletter import DeadLetterFile
 from sensors.runner import EveRunner, RunStats
-from sensors.ship import StoreSink
+from sensors.ship import close_quietly, store_writer
 
 logger = logging.getLogger(__name__)
 
@@ -233,9 +233,9 @@ class Analysis:
             def on_batch(stats: RunStats) -> None:
                 progress(str(info.path), _progress(pid, info), stats)
         eve = out_dir / self._eve_name()
+        sink = store_writer(self.cfg.store_path, self.cfg.sensor.name)
         runner = EveRunner(
-            eve, store=self.store,
-            sink=StoreSink(self.store, self.cfg.sensor.name), analyzers=analyzers,
+            eve, store=self.store, sink=sink, analyzers=analyzers,
             dead_letters=self.dead_letters, cfg=self.cfg.ingest, follow=True,
             poll_seconds=0.05, stop=threading.Event(), on_batch=on_batch,
             # Each analysis is its own source, even of a capture analysed before.
@@ -243,10 +243,12 @@ class Analysis:
         )  # fmt: skip
         try:
             stats = runner.run(until=finished)
+            sink.close()
             # The packet analyzers (ARP, DHCP, name poisoning) over the capture itself.
             analyze_capture_packets(self.cfg, self.store, info.path,
                                     str(out_dir.resolve()).encode(), stats)  # fmt: skip
         except BaseException:
+            close_quietly(sink)
             self._discard(runner.stats)
             raise
         return stats

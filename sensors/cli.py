@@ -202,18 +202,20 @@ def _ingest_one(cfg: AppConfig, path: Path, follow: bool, stop: threading.Event)
     from sensors.analyzers import load_analyzers
     from sensors.deadletter import DeadLetterFile
     from sensors.runner import EveRunner
-    from sensors.ship import StoreSink
+    from sensors.ship import close_quietly, store_writer
 
     store = open_store(cfg.store_path)
     dead_letters = DeadLetterFile(cfg.data_dir / "dead-letter.jsonl")
+    sink = store_writer(cfg.store_path, cfg.sensor.name)
     try:
         runner = EveRunner(
-            path, store=store, sink=StoreSink(store, cfg.sensor.name),
-            analyzers=load_analyzers(cfg), dead_letters=dead_letters,
-            cfg=cfg.ingest, follow=follow, stop=stop,
+            path, store=store, sink=sink, analyzers=load_analyzers(cfg),
+            dead_letters=dead_letters, cfg=cfg.ingest, follow=follow, stop=stop,
         )  # fmt: skip
         stats = runner.run()
+        sink.close()
     finally:
+        close_quietly(sink)
         dead_letters.close()
         store.close()
     see = f" (see {dead_letters.path})" if stats.bad_total else ""

@@ -16,7 +16,7 @@ from sensors.analyzers import load_analyzers
 from sensors.capture import LivePacketCapture
 from sensors.deadletter import DeadLetterFile
 from sensors.runner import EveRunner
-from sensors.ship import StoreSink
+from sensors.ship import close_quietly, store_writer
 
 logger = logging.getLogger(__name__)
 
@@ -73,9 +73,10 @@ class LiveSensor:
         if not self.attach:
             self._start_suricata()
         store = open_store(self.cfg.store_path)
+        sink = store_writer(self.cfg.store_path, self.cfg.sensor.name)
         runner = EveRunner(
-            out_dir / render.EVE_FILENAME, store=store,
-            sink=StoreSink(store, self.cfg.sensor.name), analyzers=load_analyzers(self.cfg),
+            out_dir / render.EVE_FILENAME, store=store, sink=sink,
+            analyzers=load_analyzers(self.cfg),
             dead_letters=DeadLetterFile(self.cfg.data_dir / "dead-letter.jsonl"),
             # Spawned: its own stop event, so on self.stop run() returns through `until`
             # only once our Suricata has exited and its last records are read. Attached:
@@ -90,9 +91,11 @@ class LiveSensor:
         packets = LivePacketCapture(self.cfg, self.iface, self.stop).start()
         try:
             stats = runner.run(until=None if self.attach else self._is_finished)
+            sink.close()
             if packets is not None:  # stopped with the sensor; stores its last findings
                 packets.join(timeout=STOP_TIMEOUT_S)
         finally:
+            close_quietly(sink)
             store.close()
             self._stop_suricata()
         logger.info("Sensor stopped: lines=%d stored=%d.", stats.lines, stats.stored)
