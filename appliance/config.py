@@ -633,6 +633,77 @@ class ThreatIntelConfig(_Model):
     )
 
 
+class BruteForceConfig(_Model):
+    """Brute force and password spraying: failed logins from one source to one service."""
+
+    enabled: bool = Field(default=True)
+    window_seconds: int = Field(
+        default=600, ge=60,
+        description="Failures are counted per source, service and server in windows this "
+        "long (Windows' default lockout counter resets after 10 minutes).",
+    )  # fmt: skip
+    min_failures: int = Field(
+        default=10, ge=2,
+        description="Failed logins in one window that make a brute force: Windows' default "
+        "lockout threshold, twice what CIS baselines allow a person.",
+    )  # fmt: skip
+    min_spray_users: int = Field(
+        default=5, ge=2,
+        description="Distinct rejected accounts in one window that make password spraying.",
+    )  # fmt: skip
+    spray_failed_share: float = Field(
+        default=0.5, gt=0, le=1,
+        description="Spraying also needs this share of the accounts tried to be rejected "
+        "(a shared host logging many people in mostly succeeds).",
+    )  # fmt: skip
+    max_attempts_per_sprayed_user: int = Field(
+        default=3, ge=1,
+        description="Spraying tries each account a few times; more failures per account is "
+        "brute force.",
+    )  # fmt: skip
+    session_ports: list[int] = Field(
+        default=[22, 3389],
+        description="Services whose login result is encrypted (SSH, RDP): a short session "
+        "counts as a failed guess. Add 389/636 only where LDAP clients keep connections open.",
+    )  # fmt: skip
+    short_session_seconds: float = Field(
+        default=30, gt=0, description="A session at most this long may be a failed login..."
+    )
+    short_session_bytes: int = Field(
+        default=10_000, ge=0,
+        description="...if the server sent at most this many bytes (no shell, no transfer).",
+    )  # fmt: skip
+    exempt_clients: list[Cidr] = Field(
+        default=[],
+        description="Sources never reported: reverse proxies, NAT gateways, automation hosts.",
+    )
+    max_tracked: int = Field(
+        default=20_000, ge=100, description="Open windows kept; the oldest is judged early."
+    )
+
+
+class CleartextCredentialsConfig(_Model):
+    """Passwords sent in cleartext (FTP, POP3, telnet, HTTP Basic and forms, LDAP)."""
+
+    enabled: bool = Field(default=True)
+    window_seconds: int = Field(
+        default=3600, ge=1,
+        description="One finding per protocol, client, server and user in this much time.",
+    )  # fmt: skip
+    ignore_users: list[str] = Field(
+        default=["anonymous", "ftp"],
+        description="Users whose password is no secret (anonymous FTP, RFC 1635).",
+    )
+    form_logins: bool = Field(
+        default=True,
+        description="Report POSTs to login URIs over plain HTTP (Suricata does not log the "
+        "body, so the password is inferred from the URI).",
+    )  # fmt: skip
+    max_tracked: int = Field(
+        default=100_000, ge=100, description="Reported findings remembered to suppress repeats."
+    )
+
+
 class AnalyzersConfig(_Model):
     """Analyzers over EVE records, with their thresholds."""
 
@@ -646,6 +717,8 @@ class AnalyzersConfig(_Model):
     beacon: BeaconConfig = Field(default_factory=BeaconConfig)
     dns_tunnel: DnsTunnelConfig = Field(default_factory=DnsTunnelConfig)
     covert_channel: CovertChannelConfig = Field(default_factory=CovertChannelConfig)
+    brute_force: BruteForceConfig = Field(default_factory=BruteForceConfig)
+    cleartext: CleartextCredentialsConfig = Field(default_factory=CleartextCredentialsConfig)
 
 
 #: Kinds of indicator of compromise (IOC) spanwatch matches.

@@ -80,6 +80,8 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "beacon": ("sensors.analyzers.beacon", "BeaconAnalyzer"),
     "dns_tunnel": ("sensors.analyzers.dns_tunnel", "DnsTunnelAnalyzer"),
     "covert_channel": ("sensors.analyzers.covert_channel", "CovertChannelAnalyzer"),
+    "brute_force": ("sensors.analyzers.brute_force", "BruteForceAnalyzer"),
+    "cleartext": ("sensors.analyzers.cleartext", "CleartextCredentialsAnalyzer"),
 }
 
 
