@@ -57,6 +57,7 @@ demo: venv
 bench: venv
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/analyze.py
+	$(BIN)/python bench/detection.py
 
 # A real appliance: users, /etc/spanwatch, /var/lib/spanwatch, /opt/spanwatch, units.
 # /usr/bin/python3 on purpose: the service users must be able to read the interpreter.
