@@ -324,7 +324,7 @@ def _explain(seen: _Sighting, client: str, server: str) -> dict[str, str]:
 # --- redaction -------------------------------------------------------------------------
 
 _REDACT_TYPES = frozenset({"ftp", "alert", "http", "fileinfo"})
-_HINTS = (b"pass", b"pwd", b"secret", b"authorization", b"auth", b"login", b"acct")
+_HINTS = (b"pass", b"pwd", b"secret", b"auth", b"acct")
 _SECRETS = (
     # FTP/POP3 PASS, FTP ACCT
     (re.compile(rb"(?im)^((?:PASS|ACCT)[ \t]+)[^\r\n]+"), rb"\1[redacted]"),
