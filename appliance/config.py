@@ -704,6 +704,168 @@ class CleartextCredentialsConfig(_Model):
     )
 
 
+class ScanConfig(_Model):
+    """Port scans and host sweeps, from the failed connection attempts in flow records."""
+
+    enabled: bool = Field(default=True)
+    window_seconds: int = Field(
+        default=120, ge=10,
+        description="Window in which distinct ports or hosts are counted (120 s holds eight "
+        "probes of nmap -T1, which waits 15 s between probes).",
+    )  # fmt: skip
+    min_ports: int = Field(
+        default=6, ge=2,
+        description="Distinct ports of one host with failed attempts that make a port scan. A "
+        "client's legitimate failures cover one service and its fallback ports (e.g. LDAP "
+        "389/636/3268/3269): at most about five.",
+    )  # fmt: skip
+    min_hosts: int = Field(
+        default=6, ge=2,
+        description="Distinct hosts with failed attempts on one port (or to ping) that make a "
+        "host sweep. A client's server list for one service (resolvers, domain controllers, "
+        "NTP) rarely exceeds five.",
+    )  # fmt: skip
+    min_failed_share: float = Field(
+        default=0.5, gt=0, le=1,
+        description="Share of the source's flows in the window (to that host, or to that "
+        "port) that must have failed, so that busy clients that mostly succeed never fire.",
+    )  # fmt: skip
+    report_delay_seconds: int = Field(
+        default=60, ge=0,
+        description="A scan is reported once no new flow of it arrived for this long in event "
+        "time (or at the end of a capture), so that the finding holds the whole scan.",
+    )  # fmt: skip
+    max_delay_seconds: int = Field(
+        default=3600, ge=60,
+        description="Flows that began this much before the newest flow are too late to "
+        "count; reported scans are remembered this long, and a longer scan is reported again.",
+    )  # fmt: skip
+    exempt_sources: list[Cidr] = Field(
+        default=[], description="Authorised scanners (vulnerability scanners, monitoring)."
+    )
+    max_tracked: int = Field(
+        default=100_000, ge=1000,
+        description="Source-target pairs tracked at once; the least recently seen go first.",
+    )  # fmt: skip
+
+
+#: Source ports of UDP services abused for reflection and amplification (US-CERT alert
+#: TA14-017A and later vectors: CLDAP, memcached, WS-Discovery, ARD, CoAP, Ubiquiti).
+DEFAULT_REFLECTION_PORTS = [17, 19, 53, 69, 111, 123, 137, 161, 389, 520, 1900, 3283, 3702,
+                            5353, 5683, 10001, 11211]  # fmt: skip
+
+
+class FloodConfig(_Model):
+    """SYN floods and UDP floods (reflection/amplification or direct) against one host."""
+
+    enabled: bool = Field(default=True)
+    window_seconds: int = Field(default=60, ge=10, description="Window of the flood counts.")
+    syn_min_half_open: int = Field(
+        default=1000, ge=10,
+        description="Connection attempts to one host that never complete within the window. "
+        "Half-open entries live about 60 s, so this overflows a default Linux SYN backlog "
+        "(tcp_max_syn_backlog: 128 to 1024).",
+    )  # fmt: skip
+    syn_min_share: float = Field(
+        default=0.5, gt=0, le=1,
+        description="Share of the host's connection attempts that must be half-open.",
+    )
+    syn_min_sources: int = Field(
+        default=50, ge=1,
+        description="Distinct sources of a distributed or spoofed flood. Fewer sources count "
+        "only if they aim at no more than syn_max_ports ports (many ports make a port scan).",
+    )  # fmt: skip
+    syn_max_ports: int = Field(default=5, ge=1, description="See syn_min_sources.")
+    udp_reflection_ports: list[int] = Field(
+        default=DEFAULT_REFLECTION_PORTS,
+        description="Source ports of UDP services abused as reflectors (DNS, NTP, SSDP, ...).",
+    )
+    udp_min_bytes: int = Field(
+        default=1_000_000, ge=1,
+        description="Bytes from reflection ports toward one host within the window. "
+        "Reflection is recognised by its shape (answers the host never asked for, from many "
+        "servers), so this only ignores stray late answers.",
+    )  # fmt: skip
+    udp_min_reflectors: int = Field(
+        default=10, ge=2,
+        description="Distinct servers sending unasked answers to the host: a host asks a "
+        "handful of resolvers or NTP servers.",
+    )  # fmt: skip
+    udp_min_amplification: float = Field(
+        default=10.0, gt=1,
+        description="Inside servers answering one outside host with this many times the bytes "
+        "it sent are reported as abused reflectors (needs networks.home).",
+    )  # fmt: skip
+    udp_direct_min_bytes: int = Field(
+        default=500_000_000, ge=1,
+        description="Unanswered UDP bytes toward one host within the window from any port (a "
+        "direct flood): about 67 Mbit/s, well above one-way media streams (5-20 Mbit/s).",
+    )  # fmt: skip
+    exempt_targets: list[Cidr] = Field(
+        default=[], description="Hosts never reported as targets (e.g. syslog/NetFlow collectors)."
+    )
+    report_delay_seconds: int = Field(
+        default=60, ge=0,
+        description="A flood is reported once no new flow of it arrived for this long in event "
+        "time (or at the end of a capture).",
+    )  # fmt: skip
+    max_delay_seconds: int = Field(
+        default=3600, ge=60,
+        description="Flows that began this much before the newest are too late to count; a "
+        "flood lasting longer is reported again.",
+    )  # fmt: skip
+    max_tracked: int = Field(
+        default=100_000, ge=1000, description="Target hosts tracked at once, per kind of flood."
+    )
+
+
+class ExfiltrationConfig(_Model):
+    """Inside hosts sending far more out of the monitored networks than they usually do."""
+
+    enabled: bool = Field(default=True)
+    interval_seconds: int = Field(
+        default=3600, ge=60,
+        description="Each inside host's bytes sent out are summed per interval of this length.",
+    )
+    baseline_weight: float = Field(
+        default=0.1, gt=0, le=1,
+        description="Weight of the newest interval in a host's exponentially weighted "
+        "baseline (0.1: roughly the last ten intervals count).",
+    )  # fmt: skip
+    min_history_intervals: int = Field(
+        default=24, ge=1,
+        description="Intervals a host must have been watched before its baseline is trusted "
+        "(24 hourly intervals: one day and one night).",
+    )  # fmt: skip
+    baseline_multiplier: float = Field(
+        default=10.0, gt=1, description="An interval above this many times the baseline fires."
+    )
+    min_bytes: int = Field(
+        default=50_000_000, ge=1,
+        description="Floor: an interval below this many bytes never fires, however small the "
+        "baseline (mail attachments and cloud sync stay below it).",
+    )  # fmt: skip
+    upload_min_bytes: int = Field(
+        default=100_000_000, ge=1,
+        description="Bytes from one inside host to one outside destination within "
+        "upload_window_seconds that fire without any baseline.",
+    )  # fmt: skip
+    upload_window_seconds: int = Field(
+        default=3600, ge=60, description="Window of the large-upload rule."
+    )
+    exempt_destinations: list[Cidr] = Field(
+        default=[], description="Sanctioned destinations (off-site backup, cloud sync)."
+    )
+    max_delay_seconds: int = Field(
+        default=900, ge=60,
+        description="An interval is judged once event time is this far past its end: flow "
+        "records arrive after Suricata's flow timeouts (600 s for an idle connection).",
+    )  # fmt: skip
+    max_hosts: int = Field(
+        default=100_000, ge=100, description="Inside hosts with a baseline kept at once."
+    )
+
+
 class AnalyzersConfig(_Model):
     """Analyzers over EVE records, with their thresholds."""
 
@@ -719,6 +881,9 @@ class AnalyzersConfig(_Model):
     covert_channel: CovertChannelConfig = Field(default_factory=CovertChannelConfig)
     brute_force: BruteForceConfig = Field(default_factory=BruteForceConfig)
     cleartext: CleartextCredentialsConfig = Field(default_factory=CleartextCredentialsConfig)
+    scan: ScanConfig = Field(default_factory=ScanConfig)
+    flood: FloodConfig = Field(default_factory=FloodConfig)
+    exfiltration: ExfiltrationConfig = Field(default_factory=ExfiltrationConfig)
 
 
 #: Kinds of indicator of compromise (IOC) spanwatch matches.

@@ -82,6 +82,9 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "covert_channel": ("sensors.analyzers.covert_channel", "CovertChannelAnalyzer"),
     "brute_force": ("sensors.analyzers.brute_force", "BruteForceAnalyzer"),
     "cleartext": ("sensors.analyzers.cleartext", "CleartextCredentialsAnalyzer"),
+    "scan": ("sensors.analyzers.scan", "ScanAnalyzer"),
+    "flood": ("sensors.analyzers.flood", "FloodAnalyzer"),
+    "exfiltration": ("sensors.analyzers.exfiltration", "ExfiltrationAnalyzer"),
 }
 
 

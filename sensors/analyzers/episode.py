@@ -1,0 +1,341 @@
+"""Sliding event-time windows over flow observations, and the episodes they report.
+
+Each key (e.g. scanner and target) collects observations in buckets of a sixth of the
+window. Whenever a bucket changes, every run of six consecutive buckets around it is a
+window; the first window whose tally satisfies the :class:`Threshold` becomes an
+*episode*. Later observations within a window's length of the episode join it instead of
+starting another, so one attack gives one finding. An episode is reported once it has had
+no new evidence while event time moved on by ``quiet_us``, or at shutdown: flows arrive
+out of order (a capture's flows mostly at Suricata's shutdown, in hash order), and waiting
+for quiet gives the finding the whole attack as evidence. Reported episodes are remembered
+until ``retention_us`` of event time has passed, so late flows never report them twice.
+
+Memory is bounded: bucket and episode sets are capped, old buckets and episodes are dropped by
+event time, and beyond ``max_keys`` the least recently used key is dropped. Most keys
+see one flow (a client and a server; every spoofed source of a flood), so a key's first
+observation is kept as a plain tuple, which the garbage collector does not track.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Union
+
+#: Windows are measured in this many buckets.
+SPAN = 6
+#: Flow ids and community ids kept as evidence.
+EVIDENCE_IDS = 20
+#: Distinct items an episode keeps, for exact counts in the evidence.
+EPISODE_ITEMS = 65_536
+#: Distinct items a bucket keeps. Before a window is judged (at the end of a batch) its
+#: buckets gather the batch's flows, whose items must still be there for the evidence.
+BUCKET_ITEMS = 4096
+#: Shared by every tally without items yet (never mutated: a tally makes its own set).
+_EMPTY: set[Hashable] = set()
+
+#: One flow: (ts_us, timestamp, failed, nbytes, nbytes_back, item, other, flow_id,
+#: community_id), as :meth:`Tally.add` takes it.
+Obs = tuple[int, str, bool, int, int, Hashable, Hashable, Union[int, None], Union[str, None]]
+
+
+class Tally:
+    """Counts over a bucket, a window or an episode (sets and lists made on first use)."""
+
+    __slots__ = ("flows", "failed", "nbytes", "nbytes_back", "items", "others", "first_us",
+                 "last_us", "last_timestamp", "flow_ids", "community_ids")  # fmt: skip
+
+    def __init__(self) -> None:
+        self.flows = self.failed = self.nbytes = self.nbytes_back = 0
+        self.items: set[Hashable] = _EMPTY
+        self.others: set[Hashable] = _EMPTY
+        self.first_us, self.last_us, self.last_timestamp = 1 << 62, 0, ""
+        self.flow_ids: list[int] = []
+        self.community_ids: list[str] = []
+
+    @property
+    def failed_share(self) -> float:
+        return self.failed / self.flows if self.flows else 0.0
+
+    def add(self, obs: Obs, cap: int) -> None:
+        """Count one observation; sets stop growing at ``cap``."""
+        ts_us, timestamp, failed, nbytes, nbytes_back, item, other, flow_id, community_id = obs
+        self.flows += 1
+        self.failed += failed
+        self.nbytes += nbytes
+        self.nbytes_back += nbytes_back
+        if item is not None and len(self.items) < cap:
+            if self.items is _EMPTY:
+                self.items = set()
+            self.items.add(item)
+        if other is not None and len(self.others) < cap:
+            if self.others is _EMPTY:
+                self.others = set()
+            self.others.add(other)
+        if ts_us < self.first_us:
+            self.first_us = ts_us
+        if ts_us >= self.last_us:
+            self.last_us, self.last_timestamp = ts_us, timestamp
+        if flow_id is not None and len(self.flow_ids) < EVIDENCE_IDS:
+            self.flow_ids.append(flow_id)
+        if community_id and len(self.community_ids) < EVIDENCE_IDS:
+            self.community_ids.append(community_id)
+
+    def merge(self, other: Tally, cap: int) -> None:
+        """Add another tally's counts."""
+        self.flows += other.flows
+        self.failed += other.failed
+        self.nbytes += other.nbytes
+        self.nbytes_back += other.nbytes_back
+        self.items = _union(self.items, other.items, cap)
+        self.others = _union(self.others, other.others, cap)
+        self.first_us = min(self.first_us, other.first_us)
+        if other.last_us >= self.last_us:
+            self.last_us, self.last_timestamp = other.last_us, other.last_timestamp
+        self.flow_ids.extend(other.flow_ids[: EVIDENCE_IDS - len(self.flow_ids)])
+        self.community_ids.extend(other.community_ids[: EVIDENCE_IDS - len(self.community_ids)])
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """When a window's tally is an episode: minimums, then ``accept`` on the whole tally."""
+
+    min_flows: int = 1
+    min_failed: int = 0
+    min_items: int = 0
+    min_bytes: int = 0
+    accept: Callable[[Tally], bool] = lambda tally: True
+
+    def could_cross(self, flows: int, failed: int, items_at_most: int, nbytes: int) -> bool:
+        return (flows >= self.min_flows and failed >= self.min_failed
+                and items_at_most >= self.min_items and nbytes >= self.min_bytes)  # fmt: skip
+
+    def crossed(self, tally: Tally) -> bool:
+        return self.could_cross(
+            tally.flows, tally.failed, len(tally.items), tally.nbytes
+        ) and self.accept(tally)
+
+
+@dataclass(slots=True)
+class Episode:
+    """A reported (or to-be-reported) attack of one key."""
+
+    key: Hashable
+    tally: Tally
+    touched_us: int  # the watermark when it last got evidence
+    reported: bool = False
+
+
+class EpisodeTracker:
+    """Sliding windows per key with episode detection; see the module docstring."""
+
+    def __init__(
+        self, *, window_us: int, threshold: Threshold, quiet_us: int, retention_us: int,
+        repeat_us: int, max_keys: int,
+    ) -> None:  # fmt: skip
+        self.window_us = window_us
+        self.bucket_us = max(1, window_us // SPAN)
+        self.threshold = threshold
+        self.quiet_us, self.repeat_us, self.max_keys = quiet_us, repeat_us, max_keys
+        self.retention_us = max(retention_us, window_us + quiet_us)
+        self.watermark = 0
+        self.late = 0
+        # A flow that did not fail can cross no threshold that counts failures.
+        self._only_failures = threshold.min_failed > 0
+        # Per key, least recently used first: its buckets, or its only observation.
+        self._keys: dict[Hashable, dict[int, Tally] | Obs] = {}
+        self._episodes: dict[Hashable, list[Episode]] = {}
+        self._dirty: dict[Hashable, int | set[int]] = {}
+        self._open: list[Episode] = []
+        self._next_sweep = 0
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def add(self, key: Hashable, obs: Obs) -> None:
+        """Count one flow for ``key`` (see :data:`Obs`)."""
+        ts_us = obs[0]
+        if ts_us > self.watermark:
+            self.watermark = ts_us
+        elif ts_us < self.watermark - self.retention_us:
+            self.late += 1
+            return
+        episodes = self._episodes.get(key)
+        if episodes is not None:
+            for episode in episodes:
+                if self._joins(episode.tally, ts_us, ts_us):
+                    episode.tally.add(obs, EPISODE_ITEMS)
+                    episode.touched_us = self.watermark
+                    return
+        entry = self._keys.pop(key, None)
+        if entry is None:
+            if len(self._keys) >= self.max_keys:
+                self._drop_oldest()
+            self._keys[key] = obs
+        else:
+            buckets = self._buckets(entry)
+            self._keys[key] = buckets
+            index = ts_us // self.bucket_us
+            bucket = buckets.get(index)
+            if bucket is None:
+                bucket = buckets[index] = Tally()
+            bucket.add(obs, BUCKET_ITEMS)
+        if obs[2] or not self._only_failures:
+            self._mark(key, ts_us // self.bucket_us)
+
+    def due(self) -> list[Episode]:
+        """Detect in the windows changed since the last call; return episodes now quiet."""
+        for key, dirty in self._dirty.items():
+            self._detect(key, {dirty} if isinstance(dirty, int) else dirty)
+        self._dirty.clear()
+        if self.watermark >= self._next_sweep:
+            self._sweep()
+        ready: list[Episode] = []
+        waiting: list[Episode] = []
+        for episode in self._open:
+            quiet = self.watermark - episode.touched_us >= self.quiet_us
+            (ready if quiet else waiting).append(episode)
+        self._open = waiting
+        for episode in ready:
+            episode.reported = True
+        return ready
+
+    def flush(self) -> list[Episode]:
+        """Every episode not yet reported (end of input)."""
+        self.due()
+        ready, self._open = self._open, []
+        for episode in ready:
+            episode.reported = True
+        return ready
+
+    def _buckets(self, entry: dict[int, Tally] | Obs) -> dict[int, Tally]:
+        if isinstance(entry, dict):
+            return entry
+        bucket = Tally()
+        bucket.add(entry, BUCKET_ITEMS)
+        return {entry[0] // self.bucket_us: bucket}
+
+    def _mark(self, key: Hashable, index: int) -> None:
+        dirty = self._dirty.get(key)
+        if dirty is None:
+            self._dirty[key] = index
+        elif isinstance(dirty, int):
+            if dirty != index:
+                self._dirty[key] = {dirty, index}
+        else:
+            dirty.add(index)
+
+    def _joins(self, tally: Tally, lo: int, hi: int) -> bool:
+        w = self.window_us
+        return (tally.first_us - w <= hi and lo <= tally.last_us + w
+                and max(hi, tally.last_us) - min(lo, tally.first_us) <= self.repeat_us)  # fmt: skip
+
+    def _detect(self, key: Hashable, dirty: set[int]) -> None:
+        entry = self._keys.get(key)
+        if entry is None:
+            return
+        if isinstance(entry, tuple):
+            failed, item = entry[2], entry[5]
+            if not self.threshold.could_cross(1, failed, item is not None, entry[3]):
+                return  # one flow is no attack unless a threshold says so
+            entry = self._keys[key] = self._buckets(entry)
+        flows = failures = items = nbytes = 0
+        for bucket in entry.values():
+            flows += bucket.flows
+            failures += bucket.failed
+            items += len(bucket.items)
+            nbytes += bucket.nbytes
+        if not self.threshold.could_cross(flows, failures, items, nbytes):
+            return  # most keys never come close: skip the windows
+        for index in sorted(dirty):
+            if index not in entry:
+                continue  # taken by an episode found earlier in this loop
+            window = self._crossing_window(entry, index)
+            if window is None:
+                continue
+            tally = Tally()
+            for i in window:
+                tally.merge(entry.pop(i), EPISODE_ITEMS)
+            episode = Episode(key, tally, self.watermark)
+            self._absorb(entry, episode)
+            self._episodes.setdefault(key, []).append(episode)
+            self._open.append(episode)
+
+    def _crossing_window(self, buckets: dict[int, Tally], index: int) -> list[int] | None:
+        """Indexes of the first window around ``index`` that crosses the threshold."""
+        for start in range(index - SPAN + 1, index + 1):
+            present = [i for i in range(start, start + SPAN) if i in buckets]
+            parts = [buckets[i] for i in present]
+            if not self.threshold.could_cross(
+                sum(p.flows for p in parts), sum(p.failed for p in parts),
+                sum(len(p.items) for p in parts), sum(p.nbytes for p in parts),
+            ):  # fmt: skip
+                continue
+            tally = Tally()
+            for part in parts:
+                tally.merge(part, BUCKET_ITEMS * SPAN)
+            if self.threshold.crossed(tally):
+                return present
+        return None
+
+    def _absorb(self, buckets: dict[int, Tally], episode: Episode) -> None:
+        """Move the key's buckets near the episode into it."""
+        changed = True
+        while changed:
+            changed = False
+            for index in sorted(buckets):
+                lo = index * self.bucket_us
+                if self._joins(episode.tally, lo, lo + self.bucket_us - 1):
+                    episode.tally.merge(buckets.pop(index), EPISODE_ITEMS)
+                    changed = True
+
+    def _sweep(self) -> None:
+        """Forget buckets and reported episodes older than the retention."""
+        self._next_sweep = self.watermark + self.bucket_us
+        cutoff = self.watermark - self.retention_us
+        old = cutoff // self.bucket_us  # buckets before this index ended before the cutoff
+        for key in list(self._keys):
+            entry = self._keys[key]
+            if isinstance(entry, tuple):
+                if entry[0] // self.bucket_us < old:
+                    del self._keys[key]
+                continue
+            for index in [i for i in entry if i < old]:
+                del entry[index]
+            if not entry:
+                del self._keys[key]
+        for key in list(self._episodes):
+            kept = [e for e in self._episodes[key] if not e.reported or e.tally.last_us >= cutoff]
+            if kept:
+                self._episodes[key] = kept
+            else:
+                del self._episodes[key]
+
+    def _drop_oldest(self) -> None:
+        key = next(iter(self._keys))
+        del self._keys[key]
+        self._dirty.pop(key, None)
+        # Its episodes stay: unreported ones are still reported.
+
+
+def format_us(us: int) -> str:
+    """Microseconds since the epoch as an EVE timestamp (UTC)."""
+    moment = datetime.datetime.fromtimestamp(us / 1_000_000, tz=datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f+0000")
+
+
+def _union(target: set[Hashable], source: set[Hashable], cap: int) -> set[Hashable]:
+    """``target`` with ``source`` added, up to ``cap`` items (a new set if target is shared)."""
+    if not source:
+        return target
+    if target is _EMPTY:
+        target = set()
+    if len(target) + len(source) <= cap:
+        target |= source
+        return target
+    for item in source:
+        if len(target) >= cap:
+            break
+        target.add(item)
+    return target

@@ -1,0 +1,79 @@
+"""Sliding windows and episodes: order, windows, quiet, lateness, memory."""
+
+from __future__ import annotations
+
+import random
+
+from sensors.analyzers.episode import EpisodeTracker, Obs, Threshold
+
+SECOND = 1_000_000
+T0 = 1_714_557_600 * SECOND
+
+
+def tracker(**change: int) -> EpisodeTracker:
+    """Six distinct failed items within 60 s; reported after 30 s of quiet."""
+    args = {"window_us": 60 * SECOND, "quiet_us": 30 * SECOND, "retention_us": 3600 * SECOND,
+            "repeat_us": 3600 * SECOND, "max_keys": 1000} | change  # fmt: skip
+    return EpisodeTracker(threshold=Threshold(min_failed=6, min_items=6), **args)
+
+
+def obs(seconds: float, item: int, failed: bool = True) -> Obs:
+    ts = T0 + int(seconds * SECOND)
+    return (ts, f"t{seconds}", failed, 0, 0, item if failed else None, None, item, None)
+
+
+def test_an_episode_holds_every_observation_whatever_the_order() -> None:
+    t = tracker()
+    flows = [obs(i * 0.5, i) for i in range(100)]
+    random.Random(1).shuffle(flows)
+    found = []
+    for start in range(0, 100, 10):
+        for o in flows[start : start + 10]:
+            t.add("key", o)
+        found += t.due()
+    found += t.flush()
+    assert len(found) == 1
+    tally = found[0].tally
+    assert (tally.flows, len(tally.items), tally.last_timestamp) == (100, 100, "t49.5")
+    assert len(tally.flow_ids) == 20
+
+
+def test_an_episode_is_reported_once_it_is_quiet_and_never_again() -> None:
+    t = tracker()
+    for i in range(6):
+        t.add("key", obs(i, i))
+    assert t.due() == []  # detected, but the scan may go on
+    t.add("other", obs(40, 1))
+    (episode,) = t.due()
+    assert episode.reported and episode.tally.flows == 6
+    t.add("key", obs(7, 99))  # late evidence joins the reported episode
+    assert t.due() == [] and t.flush() == []
+    assert episode.tally.flows == 7
+
+
+def test_items_spread_wider_than_the_window_are_no_episode() -> None:
+    t = tracker()
+    for i in range(12):
+        t.add("key", obs(i * 15, i))  # at most five in any 60 s
+    assert t.flush() == []
+
+
+def test_a_second_attack_after_the_repeat_span_is_a_second_episode() -> None:
+    t = tracker(repeat_us=600 * SECOND)
+    for i in range(6):
+        t.add("key", obs(i, i))
+        t.add("key", obs(700 + i, i))
+    assert len(t.flush()) == 2
+
+
+def test_memory_is_bounded_by_keys_and_by_event_time() -> None:
+    t = tracker(max_keys=100)
+    for i in range(1000):
+        t.add(f"k{i}", obs(i, i))
+    t.due()
+    assert len(t) <= 100
+    t.add("late", obs(-7200, 1))  # older than the retention: not counted
+    assert t.late == 1
+    t.add("k", obs(10_000, 1))
+    t.due()
+    assert len(t) == 1
