@@ -732,8 +732,9 @@ class ScanConfig(_Model):
     )  # fmt: skip
     report_delay_seconds: int = Field(
         default=60, ge=0,
-        description="A scan is reported once no new flow of it arrived for this long in event "
-        "time (or at the end of a capture), so that the finding holds the whole scan.",
+        description="A scan is reported once no new flow of it was logged for this long (by "
+        "the flow records' timestamps: the wall clock when live; reading a capture, at its "
+        "end), so that the finding holds the whole scan.",
     )  # fmt: skip
     max_delay_seconds: int = Field(
         default=3600, ge=60,
@@ -806,8 +807,8 @@ class FloodConfig(_Model):
     )
     report_delay_seconds: int = Field(
         default=60, ge=0,
-        description="A flood is reported once no new flow of it arrived for this long in event "
-        "time (or at the end of a capture).",
+        description="A flood is reported once no new flow of it was logged for this long (by "
+        "the flow records' timestamps: the wall clock when live; reading a capture, at its end).",
     )  # fmt: skip
     max_delay_seconds: int = Field(
         default=3600, ge=60,
@@ -858,8 +859,9 @@ class ExfiltrationConfig(_Model):
     )
     max_delay_seconds: int = Field(
         default=900, ge=60,
-        description="An interval is judged once event time is this far past its end: flow "
-        "records arrive after Suricata's flow timeouts (600 s for an idle connection).",
+        description="An interval is judged once the flow records' timestamps (the wall clock "
+        "when live; reading a capture, at its end) are this far past its end: flows are logged "
+        "after Suricata's flow timeouts (600 s for an idle connection).",
     )  # fmt: skip
     max_hosts: int = Field(
         default=100_000, ge=100, description="Inside hosts with a baseline kept at once."

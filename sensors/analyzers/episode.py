@@ -4,11 +4,15 @@ Each key (e.g. scanner and target) collects observations in buckets of a sixth o
 window. Whenever a bucket changes, every run of six consecutive buckets around it is a
 window; the first window whose tally satisfies the :class:`Threshold` becomes an
 *episode*. Later observations within a window's length of the episode join it instead of
-starting another, so one attack gives one finding. An episode is reported once it has had
-no new evidence while event time moved on by ``quiet_us``, or at shutdown: flows arrive
-out of order (a capture's flows mostly at Suricata's shutdown, in hash order), and waiting
-for quiet gives the finding the whole attack as evidence. Reported episodes are remembered
-until ``retention_us`` of event time has passed, so late flows never report them twice.
+starting another, so one attack gives one finding. Reported episodes are remembered until
+``retention_us`` of event time has passed, so late flows never report them twice.
+
+An episode is reported once it got no new evidence for ``quiet_us`` of the *log clock*
+(the ``timestamp`` of the flow records, when Suricata wrote them), or at shutdown. Live,
+that is the wall clock, and an attack is reported shortly after its last flow timed out.
+Reading a capture, Suricata 7 stamps every flow record with the capture's first second
+and logs most flows only at shutdown, in hash order: the log clock stands still, and
+episodes wait for the end of input, with the whole attack as evidence.
 
 Memory is bounded: bucket and episode sets are capped, old buckets and episodes are dropped by
 event time, and beyond ``max_keys`` the least recently used key is dropped. Most keys
@@ -123,7 +127,7 @@ class Episode:
 
     key: Hashable
     tally: Tally
-    touched_us: int  # the watermark when it last got evidence
+    touched_us: int  # the log clock when it last got evidence
     reported: bool = False
 
 
@@ -139,7 +143,8 @@ class EpisodeTracker:
         self.threshold = threshold
         self.quiet_us, self.repeat_us, self.max_keys = quiet_us, repeat_us, max_keys
         self.retention_us = max(retention_us, window_us + quiet_us)
-        self.watermark = 0
+        self.watermark = 0  # event time: the latest flow start seen
+        self.clock = 0  # log clock: the latest record timestamp seen
         self.late = 0
         # A flow that did not fail can cross no threshold that counts failures.
         self._only_failures = threshold.min_failed > 0
@@ -166,7 +171,7 @@ class EpisodeTracker:
             for episode in episodes:
                 if self._joins(episode.tally, ts_us, ts_us):
                     episode.tally.add(obs, EPISODE_ITEMS)
-                    episode.touched_us = self.watermark
+                    episode.touched_us = self.clock
                     return
         entry = self._keys.pop(key, None)
         if entry is None:
@@ -184,8 +189,10 @@ class EpisodeTracker:
         if obs[2] or not self._only_failures:
             self._mark(key, ts_us // self.bucket_us)
 
-    def due(self) -> list[Episode]:
-        """Detect in the windows changed since the last call; return episodes now quiet."""
+    def due(self, clock_us: int) -> list[Episode]:
+        """Detect in the windows changed since the last call; return the episodes that have
+        been quiet since the log clock read ``clock_us`` (the batch's latest timestamp)."""
+        self.clock = max(self.clock, clock_us)
         for key, dirty in self._dirty.items():
             self._detect(key, {dirty} if isinstance(dirty, int) else dirty)
         self._dirty.clear()
@@ -194,7 +201,7 @@ class EpisodeTracker:
         ready: list[Episode] = []
         waiting: list[Episode] = []
         for episode in self._open:
-            quiet = self.watermark - episode.touched_us >= self.quiet_us
+            quiet = self.clock - episode.touched_us >= self.quiet_us
             (ready if quiet else waiting).append(episode)
         self._open = waiting
         for episode in ready:
@@ -203,7 +210,7 @@ class EpisodeTracker:
 
     def flush(self) -> list[Episode]:
         """Every episode not yet reported (end of input)."""
-        self.due()
+        self.due(self.clock)
         ready, self._open = self._open, []
         for episode in ready:
             episode.reported = True
@@ -257,7 +264,7 @@ class EpisodeTracker:
             tally = Tally()
             for i in window:
                 tally.merge(entry.pop(i), EPISODE_ITEMS)
-            episode = Episode(key, tally, self.watermark)
+            episode = Episode(key, tally, self.clock)
             self._absorb(entry, episode)
             self._episodes.setdefault(key, []).append(episode)
             self._open.append(episode)

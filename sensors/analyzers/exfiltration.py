@@ -84,7 +84,7 @@ class ExfiltrationAnalyzer:
             repeat_us=window_us, max_keys=cfg.max_hosts,
         )  # fmt: skip
         self._hosts: dict[str, _Host] = {}
-        self._watermark = 0
+        self._clock = 0
         self._next_close = 0
         self.late = 0
 
@@ -97,10 +97,13 @@ class ExfiltrationAnalyzer:
             flow = decode_flow(record)
             if flow is not None:
                 self._observe(flow)
-        out = [self._upload_finding(e) for e in self._uploads.due()]
-        if self._watermark >= self._next_close:
-            self._next_close = self._watermark + self._interval_us // 10
-            out.extend(self._close(self._watermark - self._delay_us))
+        # Judged by the log clock (when Suricata wrote the records): live it is the wall
+        # clock; reading a capture it stands still, and intervals wait for the end.
+        self._clock = max(self._clock, max(record.ts for record in records) if records else 0)
+        out = [self._upload_finding(e) for e in self._uploads.due(self._clock)]
+        if self._clock >= self._next_close:
+            self._next_close = self._clock + self._interval_us // 10
+            out.extend(self._close(self._clock - self._delay_us))
         return out
 
     def shutdown(self) -> list[bytes]:
@@ -116,7 +119,6 @@ class ExfiltrationAnalyzer:
             return
         if dest in self._exempt or is_group_address(dest):
             return
-        self._watermark = max(self._watermark, flow.end_us)
         obs = (flow.end_us, flow.end, False, sent, 0, None, flow.dest_port, flow.flow_id,
                flow.community_id)  # fmt: skip
         self._uploads.add((src, dest), obs)

@@ -77,7 +77,8 @@ class FloodAnalyzer:
                 self._observe_tcp(flow)
             elif flow.proto == "UDP":
                 self._observe_udp(flow)
-        return self._report([t.due() for t in self._trackers])
+        clock = max(record.ts for record in records) if records else 0
+        return self._report([t.due(clock) for t in self._trackers])
 
     def shutdown(self) -> list[bytes]:
         """Report the floods still open at the end of input."""

@@ -80,7 +80,8 @@ class ScanAnalyzer:
             flow = decode_flow(record)
             if flow is not None:
                 self._observe(flow)
-        return self._report(self._ports.due(), self._hosts.due())
+        clock = max(record.ts for record in records) if records else 0
+        return self._report(self._ports.due(clock), self._hosts.due(clock))
 
     def shutdown(self) -> list[bytes]:
         """Report the scans still open at the end of input."""

@@ -30,7 +30,7 @@ def test_an_episode_holds_every_observation_whatever_the_order() -> None:
     for start in range(0, 100, 10):
         for o in flows[start : start + 10]:
             t.add("key", o)
-        found += t.due()
+        found += t.due(T0)  # reading a capture: the log clock stands still
     found += t.flush()
     assert len(found) == 1
     tally = found[0].tally
@@ -38,17 +38,26 @@ def test_an_episode_holds_every_observation_whatever_the_order() -> None:
     assert len(tally.flow_ids) == 20
 
 
-def test_an_episode_is_reported_once_it_is_quiet_and_never_again() -> None:
+def test_live_an_episode_is_reported_once_the_log_clock_shows_it_quiet() -> None:
     t = tracker()
     for i in range(6):
         t.add("key", obs(i, i))
-    assert t.due() == []  # detected, but the scan may go on
-    t.add("other", obs(40, 1))
-    (episode,) = t.due()
+    assert t.due(T0 + 70 * SECOND) == []  # detected, but the scan may go on
+    assert t.due(T0 + 90 * SECOND) == []
+    (episode,) = t.due(T0 + 100 * SECOND)  # 30 s without news
     assert episode.reported and episode.tally.flows == 6
     t.add("key", obs(7, 99))  # late evidence joins the reported episode
-    assert t.due() == [] and t.flush() == []
+    assert t.due(T0 + 200 * SECOND) == [] and t.flush() == []
     assert episode.tally.flows == 7
+
+
+def test_while_the_log_clock_stands_still_episodes_wait_for_the_end() -> None:
+    t = tracker()
+    for i in range(6):
+        t.add("key", obs(i, i))
+    t.add("later", obs(3000, 1))  # event time moves on: no reason to report
+    assert t.due(T0) == []
+    assert len(t.flush()) == 1
 
 
 def test_items_spread_wider_than_the_window_are_no_episode() -> None:
@@ -70,10 +79,10 @@ def test_memory_is_bounded_by_keys_and_by_event_time() -> None:
     t = tracker(max_keys=100)
     for i in range(1000):
         t.add(f"k{i}", obs(i, i))
-    t.due()
+    t.due(T0)
     assert len(t) <= 100
     t.add("late", obs(-7200, 1))  # older than the retention: not counted
     assert t.late == 1
     t.add("k", obs(10_000, 1))
-    t.due()
+    t.due(T0)
     assert len(t) == 1
