@@ -77,14 +77,14 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "tls": ("sensors.analyzers.tls", "TlsHygieneAnalyzer"),
     "malware_file": ("sensors.analyzers.malware_file", "MalwareFileAnalyzer"),
     "threat_intel": ("sensors.analyzers.threat_intel", "ThreatIntelAnalyzer"),
+    "scan": ("sensors.analyzers.scan", "ScanAnalyzer"),
+    "flood": ("sensors.analyzers.flood", "FloodAnalyzer"),
+    "exfiltration": ("sensors.analyzers.exfiltration", "ExfiltrationAnalyzer"),
     "beacon": ("sensors.analyzers.beacon", "BeaconAnalyzer"),
     "dns_tunnel": ("sensors.analyzers.dns_tunnel", "DnsTunnelAnalyzer"),
     "covert_channel": ("sensors.analyzers.covert_channel", "CovertChannelAnalyzer"),
     "brute_force": ("sensors.analyzers.brute_force", "BruteForceAnalyzer"),
     "cleartext": ("sensors.analyzers.cleartext", "CleartextCredentialsAnalyzer"),
-    "scan": ("sensors.analyzers.scan", "ScanAnalyzer"),
-    "flood": ("sensors.analyzers.flood", "FloodAnalyzer"),
-    "exfiltration": ("sensors.analyzers.exfiltration", "ExfiltrationAnalyzer"),
 }
 
 
