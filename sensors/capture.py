@@ -337,6 +337,11 @@ class LivePacketCapture:
         """Run in a thread of its own; None when no packet analyzer is enabled."""
         if not self.analyzers:
             return None
+        if not Path("/sys/class/net", self.iface).exists():
+            # An attached sensor may read the EVE of an interface of another namespace.
+            logger.warning("No interface %s here: packet analyzers (ARP, DHCP, name "
+                           "poisoning) are off for it.", self.iface)  # fmt: skip
+            return None
         thread = threading.Thread(target=self._run, name=f"packets-{self.iface}", daemon=True)
         thread.start()
         return thread

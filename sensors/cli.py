@@ -219,8 +219,8 @@ def _ingest_one(cfg: AppConfig, path: Path, follow: bool, stop: threading.Event)
         dead_letters.close()
         store.close()
     see = f" (see {dead_letters.path})" if stats.bad_total else ""
-    print(f"{path}: {stats.lines} lines read, {stats.stored} new events stored, "
-          f"{stats.findings} findings, {stats.bad_total} bad lines{see}.")  # fmt: skip
+    print(f"{path}: {stats.lines} lines read, {stats.stored} new records stored (including "
+          f"{stats.findings} findings), {stats.bad_total} bad lines{see}.")  # fmt: skip
 
 
 def _stop_on_signals() -> threading.Event:

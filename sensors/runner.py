@@ -20,6 +20,7 @@ from appliance.events import EveDecodeError, EveRecord, decode_line
 from appliance.store import EventStore
 from appliance.store.sqlite import event_id
 from sensors.analyzers import AnalyzerSet
+from sensors.analyzers.cleartext import redact_credentials
 from sensors.deadletter import DeadLetterFile
 from sensors.eve.bookmark import make_bookmark, resume, rotated_backlog
 from sensors.eve.reader import EveReader, ReadResult, fingerprint_of
@@ -112,6 +113,9 @@ class EveRunner:
                 self._drain_rotated()
                 continue
             self._log_progress()
+            # Idle: collect the writer's counts, and its error (a full disk) now rather
+            # than at the next batch, which may never come.
+            self.stats.stored += self.sink.flush()
             self.stop.wait(self.poll_seconds)
         self._finish(nested)
         return self.stats
@@ -171,6 +175,9 @@ class EveRunner:
         for bad in result.bad:
             self._dead_letter(bad.offset, bad.reason, bad.head, bad.length, counters)
         findings = self._findings(self.analyzers.process(records))
+        # Passwords Suricata wrote (FTP PASS, Authorization, payloads) never reach the store;
+        # the analyzers above saw them only to name the user.
+        records = [redact_credentials(r) for r in records]
         if counters:
             self.dead_letters.flush()
         bookmark = make_bookmark(self.reader, self._source, result, self.bookmark_path)

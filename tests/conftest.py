@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sensors.analyzers import REGISTRY
 from tests.helpers.cli import REPO, testdata_dir
 
 
@@ -31,12 +32,17 @@ def suricata_bin() -> str:
 
 @pytest.fixture
 def appliance_config(tmp_path: Path) -> Path:
-    """A minimal appliance.yaml with its own data directory, for CLI tests."""
+    """A minimal appliance.yaml with its own data directory, for CLI tests.
+
+    The EVE analyzers are off: these tests count what ingest stores, and analyzers add
+    findings of their own; each analyzer's tests turn on what they exercise.
+    """
     data = {
         "sensor": {"name": "test-sensor"},
         "networks": {"home": ["10.0.0.0/8", "192.168.0.0/16", "172.16.0.0/12"]},
         "data_dir": str(tmp_path / "data"),
         "rules": {"local": [str(REPO / "config" / "rules" / "local.rules")], "sources": []},
+        "analyzers": {name: {"enabled": False} for name in REGISTRY},
     }
     path = tmp_path / "appliance.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")

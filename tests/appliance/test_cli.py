@@ -32,7 +32,7 @@ def ingested(appliance_config: Path, tmp_path: Path) -> tuple[Path, list[bytes]]
                                 *lines[200:]]) + b"\n")  # fmt: skip
     done = run_spanwatch("ingest", "--config", appliance_config, "-q", eve)
     assert done.returncode == 0, done.stderr
-    assert "400 new events stored" in done.stdout
+    assert "402 lines read" in done.stdout and "2 bad lines" in done.stdout
     return appliance_config, lines
 
 

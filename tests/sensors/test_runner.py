@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -13,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from appliance.events import EveRecord
-from appliance.store import Bookmark, EventStore, open_store
+from appliance.store import Bookmark, EventQuery, EventStore, open_store
 from sensors.runner import EveRunner, RunStats
 from sensors.ship import Sink
+from tests.helpers.cli import REPO
 from tests.helpers.eve import (
     EveGenerator,
     Follower,
@@ -368,3 +370,23 @@ def test_a_grown_copy_of_an_ingested_file_adds_only_its_new_lines(
     stats = _ingest(copy, store, data_dir)
     assert (stats.lines, stats.stored) == (70, 70)
     assert_same_records(line_records(head + more), stored_records(store_path))
+
+
+@pytest.mark.suricata
+def test_passwords_suricata_logs_never_reach_the_store(tmp_path: Path, testdata: Path) -> None:
+    """Suricata writes the FTP PASS argument into EVE; the store keeps the user, not it."""
+    from tests.helpers.cli import run_spanwatch
+
+    capture = testdata / "pcaps" / "cleartext-creds" / "zeek_ftp-password-pass-command.pcap"
+    done = run_spanwatch("analyze", "-q", "--checksum", "none", "--data-dir", tmp_path / "d",
+                         "--rules", REPO / "config" / "rules", capture)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    eve = next((tmp_path / "d" / "runs").glob("*/0/eve.json")).read_text()
+    secrets = {json.loads(line)["ftp"]["command_data"] for line in eve.splitlines()
+               if '"command":"PASS"' in line}  # fmt: skip
+    assert secrets and "[redacted]" not in secrets  # Suricata itself logs the password
+    store = open_store(tmp_path / "d" / "spanwatch.db", readonly=True)
+    stored = [json.dumps(r) for r in store.events(EventQuery())]
+    store.close()
+    assert any('"USER"' in r and "Admin" in r for r in stored)
+    assert not [s for s in secrets if any(s in r for r in stored)]
