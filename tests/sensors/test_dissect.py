@@ -65,7 +65,8 @@ def test_a_finding_and_an_alert_of_analysed_captures_are_dissected(
 
     view = spanwatch(appliance_config, capsys, "dissect", "--json", "--event-id",
                      finding["_id"])  # fmt: skip
-    assert view["files"] == [str(POISON)] and view["truncated"] is False
+    assert [str(Path(f).resolve()) for f in view["files"]] == [str(POISON.resolve())]
+    assert view["truncated"] is False
     assert [p["number"] for p in view["packets"]] == [54, 55, 56, 165]
     first = view["packets"][0]
     assert first["time"] == "2010-07-16T03:39:37.376536+0000"
