@@ -46,7 +46,10 @@ class AnalyzeOptions:
     sets: list[str] = field(default_factory=list)
     checksum: str | None = None
     simulate_ips: bool = False
-    runmode: str = "autofp"
+    # One packet thread: a capture's results do not depend on thread timing (in autofp an
+    # FTP data flow can be seen before the control channel announced it, and its file is
+    # missed on some runs); the sensor's ingest uses the other core.
+    runmode: str = "single"
     progress: Callable[[str, float | None, RunStats], None] | None = None
 
 

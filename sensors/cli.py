@@ -35,8 +35,9 @@ def register_analyze(sub: Subparsers, common: argparse.ArgumentParser) -> None:
                    help="override a Suricata setting (repeatable)")
     p.add_argument("--checksum", choices=["all", "none"], help="Suricata's -k option")
     p.add_argument("--simulate-ips", action="store_true", help="Suricata's --simulate-ips")
-    p.add_argument("--runmode", choices=["autofp", "single", "workers"], default="autofp",
-                   help="Suricata's run mode (single: one thread, deterministic order)")
+    p.add_argument("--runmode", choices=["autofp", "single", "workers"], default="single",
+                   help="Suricata's run mode (default single: one packet thread, the same "
+                        "results every run; autofp: faster on big captures)")
     p.set_defaults(handler=run_analyze)
 
 

@@ -346,13 +346,17 @@ def canonical_record(record: Mapping[str, Any], *, detection: bool = True) -> st
     """A record as sorted JSON, without what differs between two runs of one Suricata.
 
     Flow ids (and ``parent_id``, a flow id) hash with a seed Suricata draws at start-up;
-    IKE payload types come from an unordered set; stats carry thread timing. Without
+    IKE payload types come from an unordered set; stats carry thread timing; a flow
+    record's own timestamp is when the flow manager logged it, which depends on thread
+    timing for flows still open when a capture ends (its start and end stay). Without
     ``detection`` (a case without rules: ``--disable-detection`` for the reference, an
     empty rule file for analyze) the stats' ``detect`` section is left out too.
     """
     data = {k: v for k, v in record.items() if k not in ("flow_id", "parent_id")}
     if isinstance(data.get("ike"), dict) and isinstance(data["ike"].get("payload"), list):
         data["ike"] = {**data["ike"], "payload": sorted(data["ike"]["payload"])}
+    if data.get("event_type") == "flow":
+        data.pop("timestamp", None)
     if data.get("event_type") == "stats":
         data.pop("timestamp", None)
         data["stats"] = _stable_stats(data.get("stats") or {})
