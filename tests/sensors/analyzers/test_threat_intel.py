@@ -221,9 +221,11 @@ def test_a_listed_domain_fires_on_the_malware_capture(
     # The DNS lookup and the HTTP request (Suricata logs it at the flow timeout, with the
     # capture's first timestamp) share an hour; the TLS connection is two hours later.
     fields = [(f["src_ip"], f["finding"]["evidence"]["matched_field"]) for f in findings]
-    assert len(fields) == 2
-    assert fields[0] in {("192.168.7.7", "dns.rrname"), ("192.168.7.7", "http.hostname")}
-    assert fields[1] == ("192.168.7.7", "tls.sni")
+    # One finding per indicator and host per fixed hour of event time: the lookup and the
+    # request may fall on either side of an hour boundary, so one or two for the domain.
+    domain = {("192.168.7.7", "dns.rrname"), ("192.168.7.7", "http.hostname")}
+    assert ("192.168.7.7", "tls.sni") in fields
+    assert 1 <= len(set(fields) & domain) == len(fields) - 1
     assert {f["finding"]["category"] for f in findings} == {"threat-intel"}
     assert {f["finding"]["evidence"]["feed"] for f in findings} == {"csv-feed"}
     assert _analyze(tmp_path / "empty", capsys, pcap, []) == []
