@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -24,6 +23,7 @@ from appliance.events import (
 )
 from appliance.store import Bookmark, EventQuery, Signature, StoreStats
 from appliance.store.captures import CaptureRecords
+from appliance.store.connection import connect, opening_lock, write_error
 from appliance.store.migrate import migrate
 from appliance.store.retention import RetentionReport, apply_retention
 
@@ -45,45 +45,6 @@ def source_of(event_id: int) -> int:
     return event_id >> OFFSET_BITS
 
 
-def write_error(path: Path, err: sqlite3.Error) -> str:
-    """A message for a failed write that says what to check."""
-    name = getattr(err, "sqlite_errorname", "") or ""
-    message = f"Cannot write to the store {path}: {err}"
-    if name in ("SQLITE_FULL", "SQLITE_CANTOPEN") or name.startswith("SQLITE_IOERR"):
-        try:
-            st = os.statvfs(path.parent)
-            free = f"{st.f_bavail * st.f_frsize / 1048576:.1f} MiB free on its file system"
-        except OSError:
-            free = "free space unknown"
-        message += (f" ({name}; {free}). Check the disk space and file-size limits "
-                    "(ulimit -f) of the data directory; nothing after the last committed "
-                    "batch was stored, and a restart resumes from there.")  # fmt: skip
-    return message
-
-
-def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
-    """A connection with the pragmas every connection to the store uses."""
-    try:
-        if readonly:
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout = 10000")
-        if not readonly:
-            # 16 KiB pages: fewer splits for the append-mostly indexes and the chunk blobs
-            # (takes effect only when the file is created).
-            conn.execute("PRAGMA page_size = 16384")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA wal_autocheckpoint = 4000")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA cache_size = -65536")
-    except (sqlite3.Error, OSError) as err:
-        raise StoreError(f"Cannot open the store {path}: {err}") from err
-    return conn
-
-
 class SqliteEventStore(CaptureRecords):
     """The embedded store: events, bookmarks and counters in one SQLite file."""
 
@@ -91,9 +52,14 @@ class SqliteEventStore(CaptureRecords):
         self.path = Path(path)
         if readonly and not self.path.exists():
             raise StoreError(f"No store at {self.path}; run `spanwatch analyze` or a sensor first.")
-        self._conn = connect(self.path, readonly=readonly)
-        if not readonly:
-            migrate(self._conn)
+        if readonly:
+            self._conn = connect(self.path, readonly=True)
+        else:
+            # Processes and threads that open a new store at once (sensor, packet sniffer,
+            # writer thread) take turns: setting WAL and migrating need the file alone.
+            with opening_lock(self.path):
+                self._conn = connect(self.path)
+                migrate(self._conn)
         self._sensors = self._load_names("sensors")
         self._etypes = self._load_names("event_types")
         self._etype_names = {v: k for k, v in self._etypes.items()}
