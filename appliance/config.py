@@ -298,6 +298,11 @@ class AppConfig(_Model):
         return self.data_dir / "spanwatch.db"
 
     @property
+    def state_path(self) -> Path:
+        """SQLite file of the state database (incidents, assets, users, jobs...)."""
+        return self.data_dir / "state.db"
+
+    @property
     def rules_dir(self) -> Path:
         """The active ruleset (``suricata.rules``) and its last good copy."""
         return self.data_dir / "rules"

@@ -15,9 +15,9 @@ logger = logging.getLogger(__name__)
 _NAME_RE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
-def available_migrations() -> list[tuple[int, str, str]]:
-    """(version, file name, SQL) of every migration shipped with the package, in order."""
-    folder = resources.files("appliance.store") / "migrations"
+def available_migrations(package: str = "appliance.store") -> list[tuple[int, str, str]]:
+    """(version, file name, SQL) of every migration shipped in ``package``/migrations."""
+    folder = resources.files(package) / "migrations"
     out = []
     for entry in folder.iterdir():
         match = _NAME_RE.match(entry.name)
@@ -26,20 +26,26 @@ def available_migrations() -> list[tuple[int, str, str]]:
     return sorted(out)
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Apply the migrations not yet recorded; return the schema version."""
+def migrate(
+    conn: sqlite3.Connection, package: str = "appliance.store", what: str = "store"
+) -> int:
+    """Apply the migrations of ``package`` not yet recorded; return the schema version.
+
+    Versions are applied in order, and one that is missing in the middle (shipped later
+    than a higher number) is applied when it appears.
+    """
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
     )
     done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-    shipped = available_migrations()
+    shipped = available_migrations(package)
     known = {version for version, _, _ in shipped}
     newer = done - known
     if newer:
         raise StoreError(
-            f"The store has schema version {max(newer)}, newer than this spanwatch knows "
-            f"({max(known)}); upgrade spanwatch."
+            f"The {what} has schema version {max(newer)}, newer than this spanwatch knows "
+            f"({max(known, default=0)}); upgrade spanwatch."
         )
     version = max(done, default=0)
     for number, name, sql in shipped:

@@ -100,10 +100,10 @@ UPGRADES = [
 def test_an_old_store_gets_only_the_newer_migrations_in_order(
     conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(migrate_module, "available_migrations", lambda: UPGRADES[:1])
+    monkeypatch.setattr(migrate_module, "available_migrations", lambda _package="": UPGRADES[:1])
     assert migrate(conn) == 1
     conn.execute("INSERT INTO hosts VALUES (x'c6336401')")
-    monkeypatch.setattr(migrate_module, "available_migrations", lambda: UPGRADES)
+    monkeypatch.setattr(migrate_module, "available_migrations", lambda _package="": UPGRADES)
     assert migrate(conn) == 3
     assert _recorded(conn) == [(v, n) for v, n, _ in UPGRADES]
     rows = conn.execute("SELECT hex(ip), name FROM hosts ORDER BY ip").fetchall()
@@ -115,7 +115,7 @@ def test_a_failing_migration_leaves_the_store_at_the_previous_version(
 ) -> None:
     sql = "CREATE TABLE half_done (x INTEGER);\nALTER TABLE nowhere ADD COLUMN y;"
     broken = [*UPGRADES[:2], (3, "0003_broken.sql", sql)]
-    monkeypatch.setattr(migrate_module, "available_migrations", lambda: broken)
+    monkeypatch.setattr(migrate_module, "available_migrations", lambda _package="": broken)
     with pytest.raises(StoreError) as info:
         migrate(conn)
     assert str(info.value).startswith("Migration 0003_broken.sql failed: ")
@@ -129,9 +129,9 @@ def test_a_failing_migration_leaves_the_store_at_the_previous_version(
 def test_a_store_newer_than_the_code_is_refused(
     conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(migrate_module, "available_migrations", lambda: UPGRADES)
+    monkeypatch.setattr(migrate_module, "available_migrations", lambda _package="": UPGRADES)
     migrate(conn)
-    monkeypatch.setattr(migrate_module, "available_migrations", lambda: UPGRADES[:2])
+    monkeypatch.setattr(migrate_module, "available_migrations", lambda _package="": UPGRADES[:2])
     with pytest.raises(StoreError) as info:
         migrate(conn)
     assert "schema version 3, newer than this spanwatch knows (2)" in str(info.value)

@@ -1,0 +1,56 @@
+"""The service interface: what the web UI, the reports and the CLI ask of the appliance.
+
+One :class:`Service` per process holds the event store and the state database and hands
+out one object per area (incidents, assets, risk, alerts, traffic, users, reports,
+sensors). Callers never write SQL: everything they need is a method here, returning
+plain dataclasses or dicts, so the storage behind it can change.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from pathlib import Path
+
+from appliance.config import AppConfig
+from appliance.state import StateDB, open_state
+from appliance.store import EventStore, open_store
+
+
+class Service:
+    """The appliance's data, for one process. Thread-safe; open once, close at exit."""
+
+    def __init__(self, cfg: AppConfig, *, readonly: bool = False) -> None:
+        self.cfg = cfg
+        self.readonly = readonly
+        self._lock = threading.Lock()
+
+    @cached_property
+    def store(self) -> EventStore:
+        """The event store (created on first use unless read-only)."""
+        with self._lock:
+            return open_store(self.cfg.store_path, readonly=self.readonly)
+
+    @cached_property
+    def state(self) -> StateDB:
+        """The state database (always writable: triage, users and audit live there)."""
+        with self._lock:
+            return open_state(self.cfg.state_path)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.cfg.data_dir
+
+    # Areas: one cached property each, importing its module lazily, e.g.
+    #
+    #     @cached_property
+    #     def incidents(self) -> IncidentService:
+    #         from appliance.incidents.service import IncidentService
+    #         return IncidentService(self)
+
+    def close(self) -> None:
+        """Close what was opened."""
+        for name in ("store", "state"):
+            opened = self.__dict__.pop(name, None)
+            if opened is not None:
+                opened.close()
