@@ -7,7 +7,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := suricata suricata-update tshark iproute2 sqlite3 python3-venv python3-dev \
-	ca-certificates systemd
+	ca-certificates systemd \
+	libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core fonts-noto-core poppler-utils
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= var/demo
 PYTEST_ARGS ?=
@@ -18,7 +19,7 @@ ETC_DIR ?= /etc/spanwatch
 STATE_DIR ?= /var/lib/spanwatch
 UNIT_DIR ?= /etc/systemd/system
 UNITS := systemd/spanwatch-suricata@.service systemd/spanwatch-sensor@.service \
-	systemd/spanwatch.target
+	systemd/spanwatch.target systemd/spanwatch-core.service
 
 .PHONY: all deps venv test lint demo bench install clean
 

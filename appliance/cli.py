@@ -30,6 +30,7 @@ Handler = Callable[[argparse.Namespace, AppConfig], int]
 #: ``register(sub, common)`` adds its parsers (as the entry-point plugins do). One line per
 #: area keeps this module small and lets each area own its command.
 BUILTIN_COMMANDS: tuple[str, ...] = (
+    "appliance.core:register",
 )
 
 #: Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration, 130 interrupted.

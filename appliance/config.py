@@ -71,6 +71,7 @@ from appliance.config_base import (
 from appliance.config_base import (
     _Model as _Model,
 )
+from appliance.config_core import CoreConfig as CoreConfig
 from appliance.config_intel import IndicatorType as IndicatorType
 from appliance.config_intel import IntelConfig as IntelConfig
 from appliance.config_intel import IntelCsvColumns as IntelCsvColumns
@@ -272,6 +273,7 @@ class AppConfig(_Model):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     analyzers: AnalyzersConfig = Field(default_factory=AnalyzersConfig)
     intel: IntelConfig = Field(default_factory=IntelConfig)
+    core: CoreConfig = Field(default_factory=CoreConfig)
 
     @field_validator("timezone")
     @classmethod

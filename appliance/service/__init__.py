@@ -9,12 +9,30 @@ plain dataclasses or dicts, so the storage behind it can change.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from appliance.config import AppConfig
 from appliance.state import StateDB, open_state
 from appliance.store import EventStore, open_store
+
+if TYPE_CHECKING:  # area services, imported lazily by their properties
+    from appliance.service.alerts import AlertService
+    from appliance.service.requests import RequestService
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a longer list: the items, and how many match in all."""
+
+    items: list[T] = field(default_factory=list)
+    total: int = 0
+    offset: int = 0
+    limit: int = 50
 
 
 class Service:
@@ -47,6 +65,20 @@ class Service:
     #     def incidents(self) -> IncidentService:
     #         from appliance.incidents.service import IncidentService
     #         return IncidentService(self)
+
+    @cached_property
+    def requests(self) -> RequestService:
+        """Requests from the web UI that spanwatch-core executes (e.g. "rules.apply")."""
+        from appliance.service.requests import RequestService
+
+        return RequestService(self.state)
+
+    @cached_property
+    def alerts(self) -> AlertService:
+        """Alerts and findings: search, grouping, triage, dashboard counts (C2)."""
+        from appliance.service.alerts import AlertService
+
+        return AlertService(self)
 
     def close(self) -> None:
         """Close what was opened."""
