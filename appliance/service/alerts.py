@@ -1,0 +1,392 @@
+"""Alerts and findings for analysts: search, group, inspect, triage; counts for the dashboard.
+
+``Service.alerts``. Reads go to the alert index (:mod:`appliance.service.alert_index`,
+synced from the event store before each read, which costs one query when nothing is new)
+and to the event store for raw records; triage writes go to the state database, and
+escalations and suppressions to the incidents service (``Service.incidents``).
+"""
+
+from __future__ import annotations
+
+import builtins
+import ipaddress
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from appliance.errors import ApplianceError
+from appliance.service.alert_index import HOUR_US, AlertIndex
+from appliance.service.alert_query import (
+    STATUSES,
+    AlertFilter,
+    count_capped,
+    group_rows,
+    where_clause,
+)
+from appliance.store import EventQuery
+
+if TYPE_CHECKING:
+    from appliance.service import Page, Service
+
+#: How far from an alert its flow's other records are looked for (a capture's flow
+#: records carry its first second; a live flow's record comes when the flow ends).
+RELATED_WINDOW_US = 24 * HOUR_US
+RELATED_LIMIT = 200
+EVENT_TYPES = ("alert", "finding", "anomaly")
+#: Records by event type.
+Related = dict[str, list[dict[str, Any]]]
+
+__all__ = ["STATUSES", "AlertFilter", "AlertService", "Alert", "AlertGroup", "AlertDetail"]
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One alert, finding or anomaly in a list."""
+
+    event_id: int
+    ts: int
+    sensor: str
+    etype: str
+    src_ip: str | None
+    dest_ip: str | None
+    src_port: int | None
+    dest_port: int | None
+    proto: str | None
+    app_proto: str | None
+    flow_id: int | None
+    gkey: str
+    label: str
+    category: str | None
+    severity: int
+    status: str
+    incident_id: int | None
+
+    @property
+    def sid(self) -> int | None:
+        """The signature id of an alert."""
+        kind, _, value = self.gkey.partition(":")
+        return int(value) if kind == "sid" and value.isdigit() else None
+
+    @property
+    def finding_type(self) -> str | None:
+        kind, _, value = self.gkey.partition(":")
+        return value if kind == "finding" else None
+
+    def as_json(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["event_id"] = str(self.event_id)  # beyond JavaScript's safe integers
+        out["sid"], out["finding_type"] = self.sid, self.finding_type
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class AlertGroup:
+    """Alerts of one signature (or finding type) under the current filter."""
+
+    gkey: str
+    etype: str
+    label: str
+    category: str | None
+    severity: int
+    count: int
+    first_seen: int
+    last_seen: int
+    sources: int
+    destinations: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(slots=True)
+class AlertDetail:
+    """One alert with its raw record, the other records of its flow, and its triage."""
+
+    alert: Alert
+    record: dict[str, Any] | None
+    related: Related = field(default_factory=dict)
+    actions: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def raw_json(self) -> str:
+        """The stored EVE record, pretty-printed (to be shown escaped)."""
+        if self.record is None:
+            return ""
+        shown = {k: v for k, v in self.record.items() if k != "_id"}
+        return orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode()
+
+
+class AlertService:
+    """Alerts and findings of the appliance (``Service.alerts``)."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.index = AlertIndex(service.store, service.state)
+
+    @property
+    def _incidents(self) -> Any:
+        """The incidents service (escalations and suppressions live with incidents)."""
+        return getattr(self.service, "incidents")
+
+    # -- reading ---------------------------------------------------------------------
+
+    def sync(self) -> int:
+        """Index what the store gained since the last call (cheap when nothing is new)."""
+        return self.index.sync()
+
+    def list(self, flt: AlertFilter | None = None, *, offset: int = 0,
+             limit: int = 50) -> Page[Alert]:  # fmt: skip
+        """Alerts matching ``flt``, newest first. ``total`` stops counting at 10,001."""
+        from appliance.service import Page
+
+        self.sync()
+        where, args = where_clause(flt or AlertFilter())
+        rows = self.service.state.query(
+            f"SELECT * FROM alert_index{where} ORDER BY ts DESC, event_id DESC LIMIT ? OFFSET ?",
+            (*args, int(limit), int(offset)),
+        )
+        total = count_capped(self.service.state, where, args)
+        return Page([_alert(r) for r in rows], total, offset, limit)
+
+    def groups(self, flt: AlertFilter | None = None, *, offset: int = 0,
+               limit: int = 50) -> Page[AlertGroup]:  # fmt: skip
+        """Alerts matching ``flt`` grouped by signature or finding type, most first."""
+        from appliance.service import Page
+
+        self.sync()
+        rows, total = group_rows(self.service.state, flt or AlertFilter(), offset, limit)
+        return Page([AlertGroup(*r) for r in rows], total, offset, limit)
+
+    def get(self, event_id: int) -> AlertDetail | None:
+        """One alert with its raw record and related records; None if not indexed."""
+        self.sync()
+        rows = self.service.state.query("SELECT * FROM alert_index WHERE event_id = ?",
+                                        (int(event_id),))  # fmt: skip
+        if not rows:
+            return None
+        alert = _alert(rows[0])
+        record = self.record(event_id)
+        detail = AlertDetail(alert, record)
+        if record is not None:
+            detail.related = self.related(alert, record)
+        detail.actions = self.actions(event_id)
+        return detail
+
+    def record(self, event_id: int) -> dict[str, Any] | None:
+        """The raw stored record (None once retention removed it)."""
+        found = list(self.service.store.events(EventQuery(event_id=int(event_id), limit=1)))
+        return found[0] if found else None
+
+    def related(self, alert: Alert, record: dict[str, Any]) -> Related:
+        """The other records of the alert's flow(s), by event type (flow, http, dns, ...)."""
+        flow_ids = [alert.flow_id] if alert.flow_id is not None else []
+        evidence = (record.get("finding") or {}).get("evidence") or {}
+        for key in ("flow_id", "flow_ids"):
+            value = evidence.get(key)
+            items = value if isinstance(value, list) else [value]
+            flow_ids += [v for v in items if isinstance(v, int) and v not in flow_ids]
+        host = alert.src_ip or alert.dest_ip
+        out: Related = {}
+        if host is None:
+            return out
+        seen = {alert.event_id}
+        for flow_id in flow_ids[:10]:
+            query = EventQuery(ip=host, flow_id=flow_id, since_us=alert.ts - RELATED_WINDOW_US,
+                               until_us=alert.ts + RELATED_WINDOW_US, limit=RELATED_LIMIT)
+            for item in self.service.store.events(query):
+                if item["_id"] not in seen:
+                    seen.add(item["_id"])
+                    out.setdefault(str(item.get("event_type")), []).append(item)
+        return out
+
+    def actions(self, event_id: int) -> builtins.list[dict[str, Any]]:
+        """What analysts did to this alert, oldest first."""
+        rows = self.service.state.query(
+            "SELECT ts, actor, action, detail FROM alert_actions WHERE id IN (SELECT a.id FROM "
+            "alert_actions a, json_each(a.event_ids) j WHERE j.value = ?) ORDER BY ts, id",
+            (str(int(event_id)),),
+        )
+        return [dict(r) for r in rows]
+
+    # -- triage ----------------------------------------------------------------------
+
+    def archive(self, event_ids: Sequence[int], *, actor: str) -> int:
+        """Archive open alerts (out of the inbox, still searchable); how many changed."""
+        return self._set_status(event_ids, "archived", actor=actor, action="archive")
+
+    def restore(self, event_ids: Sequence[int], *, actor: str) -> int:
+        """Put archived alerts back in the inbox."""
+        return self._set_status(event_ids, "new", actor=actor, action="restore")
+
+    def archive_matching(self, flt: AlertFilter, *, actor: str) -> int:
+        """Archive every open alert matching ``flt`` (a whole group at once)."""
+        return self.archive(self.matching_ids(flt), actor=actor)
+
+    def matching_ids(self, flt: AlertFilter, limit: int = 100_000) -> builtins.list[int]:
+        """Ids of the alerts matching ``flt`` (at most ``limit``)."""
+        self.sync()
+        where, args = where_clause(flt)
+        rows = self.service.state.query(f"SELECT event_id FROM alert_index{where} LIMIT ?",
+                                        (*args, limit))  # fmt: skip
+        return [int(r[0]) for r in rows]
+
+    def escalate(self, event_ids: Sequence[int], *, actor: str, title: str | None = None) -> int:
+        """Open an incident from these alerts (or add them to one); its id."""
+        ids = self._known(event_ids)
+        incident_id = int(self._incidents.escalate(ids, actor=actor, title=title))
+        self._set_status(ids, "escalated", actor=actor, action="escalate",
+                         detail=f"incident {incident_id}", incident_id=incident_id)  # fmt: skip
+        return incident_id
+
+    def mark_false_positive(self, event_ids: Sequence[int], *, actor: str, reason: str) -> int:
+        """Mark alerts as false positives (they leave the inbox); how many changed."""
+        if not reason.strip():
+            raise ApplianceError("Say why these alerts are false positives.")
+        return self._set_status(event_ids, "false-positive", actor=actor,
+                                action="false-positive", detail=reason.strip())  # fmt: skip
+
+    def suppress(self, event_id: int, *, actor: str, reason: str, expires_at: int | None,
+                 by: str = "signature") -> int:  # fmt: skip
+        """Suppress further alerts like this one; the suppression's id.
+
+        ``by``: "signature" (everywhere), "source" (this signature from this source) or
+        "pair" (from this source to this destination). Open alerts it covers leave the inbox.
+        """
+        if not reason.strip():
+            raise ApplianceError("A suppression needs a reason.")
+        if expires_at is not None and expires_at <= time.time_ns() // 1000:
+            raise ApplianceError("The suppression's expiry is in the past.")
+        rows = self.service.state.query("SELECT * FROM alert_index WHERE event_id = ?",
+                                        (int(event_id),))  # fmt: skip
+        if not rows:
+            raise ApplianceError(f"No alert with id {event_id}.")
+        alert = _alert(rows[0])
+        if by not in ("signature", "source", "pair"):
+            raise ApplianceError(f"Unknown suppression scope {by!r}.")
+        src = _host_cidr(alert.src_ip) if by in ("source", "pair") else None
+        dest = _host_cidr(alert.dest_ip) if by == "pair" else None
+        sup_id = int(self._incidents.suppress(
+            sid=alert.sid, finding_type=alert.finding_type, src=src, dest=dest,
+            reason=reason.strip(), expires_at=expires_at, actor=actor))  # fmt: skip
+        flt = AlertFilter(gkey=alert.gkey, status="new", src_ip=alert.src_ip if src else None,
+                          dest_ip=alert.dest_ip if dest else None)  # fmt: skip
+        covered = self.matching_ids(flt)
+        self._set_status(covered, "suppressed", actor=actor, action="suppress",
+                         detail=f"suppression {sup_id}: {reason.strip()}")  # fmt: skip
+        return sup_id
+
+    def _known(self, event_ids: Sequence[int]) -> builtins.list[int]:
+        self.sync()
+        ids = [int(i) for i in event_ids]
+        if not ids:
+            raise ApplianceError("No alerts selected.")
+        marks = ",".join("?" * len(ids))
+        found = {int(r[0]) for r in self.service.state.query(
+            f"SELECT event_id FROM alert_index WHERE event_id IN ({marks})", tuple(ids))}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise ApplianceError(f"No alert with id {missing[0]}.")
+        return ids  # fmt: skip
+
+    def _set_status(self, event_ids: Sequence[int], status: str, *, actor: str, action: str,
+                    detail: str | None = None, incident_id: int | None = None) -> int:  # fmt: skip
+        ids = self._known(event_ids)
+        now = time.time_ns() // 1000
+        changed: builtins.list[int] = []
+        with self.service.state.transaction() as conn:
+            for start in range(0, len(ids), 500):
+                part = ids[start : start + 500]
+                marks = ",".join("?" * len(part))
+                changed += [int(r[0]) for r in conn.execute(
+                    f"SELECT event_id FROM alert_index WHERE event_id IN ({marks}) "
+                    "AND status != ?", (*part, status))]
+                conn.execute(
+                    f"UPDATE alert_index SET status = ?, updated_at = ?, incident_id = "
+                    f"coalesce(?, incident_id) WHERE event_id IN ({marks}) AND status != ?",
+                    (status, now, incident_id, *part, status),
+                )
+            if changed:
+                conn.execute(
+                    "INSERT INTO alert_actions(ts, actor, action, event_ids, detail) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (now, actor, action, orjson.dumps([str(i) for i in changed]).decode(),
+                     detail),
+                )  # fmt: skip
+        if not changed:
+            return 0
+        self._audit(actor, f"alerts.{action}", changed, detail)
+        return len(changed)
+
+    def _audit(self, actor: str, action: str, ids: builtins.list[int], detail: str | None) -> None:
+        """Every analyst action also goes to the appliance's audit log."""
+        audit = getattr(self.service, "audit", None)
+        record = getattr(audit, "record", None)
+        if callable(record):
+            target = f"alert {ids[0]}" if len(ids) == 1 else f"{len(ids)} alerts"
+            record(actor, action, target, detail or "")
+
+    # -- dashboard -------------------------------------------------------------------
+
+    def over_time(self, since_us: int, until_us: int) -> builtins.list[dict[str, Any]]:
+        """Alerts, findings and anomalies per hour: [{"hour", "alert", "finding", ...}]."""
+        self.sync()
+        rows = self.service.state.query(
+            "SELECT hour, key, sum(n) FROM alert_rollup WHERE dim = 'type' AND hour >= ? "
+            "AND hour < ? GROUP BY hour, key ORDER BY hour",
+            (since_us - since_us % HOUR_US, until_us),
+        )
+        by_hour: dict[int, dict[str, Any]] = {}
+        start = since_us - since_us % HOUR_US
+        for hour in range(start, until_us, HOUR_US):
+            by_hour[hour] = {"hour": hour, **{t: 0 for t in EVENT_TYPES}}
+        for hour, key, n in rows:
+            by_hour.setdefault(hour, {"hour": hour, **{t: 0 for t in EVENT_TYPES}})[key] = int(n)
+        return [by_hour[h] for h in sorted(by_hour)]
+
+    def top(self, dim: str, since_us: int, until_us: int, n: int = 10,
+            etype: str | None = None) -> builtins.list[dict[str, Any]]:  # fmt: skip
+        """The ``n`` biggest keys of a dimension (sig, host, category, sensor, type)."""
+        self.sync()
+        prefix = {"alert": "sid:", "finding": "finding:"}.get(etype or "", "")
+        rows = self.service.state.query(
+            "SELECT r.key, sum(r.n), min(r.severity), k.label, k.category FROM alert_rollup r "
+            "LEFT JOIN alert_keys k ON k.gkey = r.key WHERE r.dim = ? AND r.hour >= ? "
+            "AND r.hour < ? AND r.key LIKE ? GROUP BY r.key ORDER BY 2 DESC, 1 LIMIT ?",
+            (dim, since_us - since_us % HOUR_US, until_us, prefix + "%", n),
+        )
+        return [{"key": k, "count": int(c), "severity": int(s), "label": label or k,
+                 "category": cat} for k, c, s, label, cat in rows]  # fmt: skip
+
+    def severity_counts(self, since_us: int, until_us: int) -> dict[int, int]:
+        """Alerts, findings and anomalies per severity (1 high .. 3 low)."""
+        self.sync()
+        rows = self.service.state.query(
+            "SELECT severity, sum(n) FROM alert_rollup WHERE dim = 'type' AND hour >= ? "
+            "AND hour < ? GROUP BY severity", (since_us - since_us % HOUR_US, until_us))
+        return {int(s): int(n) for s, n in rows}  # fmt: skip
+
+    def open_count(self) -> int:
+        """Alerts in the inbox (status new), up to 10,001."""
+        self.sync()
+        where, args = where_clause(AlertFilter(status="new"))
+        return count_capped(self.service.state, where, args)
+
+
+_ALERT_FIELDS = tuple(f.name for f in fields(Alert))
+
+
+def _alert(row: Any) -> Alert:
+    return Alert(*(row[name] for name in _ALERT_FIELDS))
+
+
+def _host_cidr(ip: str | None) -> str | None:
+    if ip is None:
+        return None
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    return f"{address}/{address.max_prefixlen}"

@@ -1,0 +1,72 @@
+"""Stores filled the way users fill them: the project's generated captures, analyzed.
+
+:func:`analyzed_appliance` writes a capture with ``spanwatch demo-capture`` and runs
+``spanwatch analyze`` on it (Suricata with the project's local rules plus any extra rule
+files, and the analyzers at their defaults) into a fresh data directory; it returns the
+config file, whose loaded form opens the same store through :class:`Service`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.helpers.cli import REPO, run_spanwatch
+
+
+def write_config(folder: Path, extra: dict[str, Any] | None = None) -> Path:
+    """An appliance.yaml with its own data directory and the local rules."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {"sensor": {"name": "dc-core"}, "data_dir": str(folder / "data"),
+              "networks": {"home": ["10.0.0.0/8", "192.168.0.0/16", "172.16.0.0/12"]},
+              "rules": {"local": [str(REPO / "config" / "rules" / "local.rules")], "sources": []},
+              **(extra or {})}  # fmt: skip
+    path = folder / "appliance.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def demo_capture(out: Path, *, scenario: str = "demo", minutes: int = 10) -> Path:
+    """Write one of the generator's captures to ``out``."""
+    done = run_spanwatch("demo-capture", out, "--scenario", scenario, "--minutes", str(minutes))
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def analyze(config: Path, captures: Sequence[Path], rules: Sequence[Path] = ()) -> dict[str, Any]:
+    """``spanwatch analyze --json`` of ``captures`` into the config's store."""
+    extra: list[str | Path] = []
+    for rule_file in rules:
+        extra += ["--rules", rule_file]
+    done = run_spanwatch("analyze", "--config", config, "-q", "--json", "--checksum", "none",
+                         *extra, *captures)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary: dict[str, Any] = json.loads(done.stdout)
+    return summary
+
+
+def analyzed_appliance(folder: Path, *, scenario: str = "demo", minutes: int = 10,
+                       rules: Sequence[Path] = ()) -> Path:  # fmt: skip
+    """A config whose store holds the analysis of a freshly generated capture."""
+    config = write_config(folder)
+    capture = demo_capture(folder / f"{scenario}.pcap", scenario=scenario, minutes=minutes)
+    analyze(config, [capture], rules)
+    return config
+
+
+def copy_appliance(config: Path, folder: Path) -> Path:
+    """A copy of an analyzed appliance (its data directory) under ``folder``, for tests that
+    change it; the capture files stay where they are (the store records their paths)."""
+    import shutil
+
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    shutil.copytree(Path(data["data_dir"]), folder / "data",
+                    ignore=shutil.ignore_patterns("*.lock"))  # fmt: skip
+    data["data_dir"] = str(folder / "data")
+    path = folder / "appliance.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
