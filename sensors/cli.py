@@ -61,9 +61,11 @@ def register_sensor(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     d.add_argument("--seed", type=int, default=1)
     d.add_argument("--minutes", type=int,
                    help="capture length (default: 30 for demo, 90 for campaign)")
-    d.add_argument("--scenario", choices=["demo", "campaign"], default="demo",
+    d.add_argument("--scenario", choices=["demo", "campaign", "hostile"], default="demo",
                    help="demo: a data center with attacks mixed in; campaign: one intrusion "
-                   "from scan to exfiltration")  # fmt: skip
+                   "from scan to exfiltration; hostile: HTML/JavaScript in host names, URIs, "
+                   "user agents, DNS and TLS names, file names (tests the web UI's "
+                   "escaping)")  # fmt: skip
     d.set_defaults(handler=run_demo_capture)
     x = sub.add_parser("dissect", parents=[common],
                        help="dissect the packets of an alert or finding (tshark)")
@@ -270,6 +272,12 @@ def run_demo_capture(args: argparse.Namespace, cfg: AppConfig) -> int:
     from sensors.demo.campaign import MIN_MINUTES, write_campaign_capture
     from sensors.demo.cli import format_summary
 
+    if args.scenario == "hostile":
+        from sensors.demo.hostile import write_hostile_capture
+
+        summary = write_hostile_capture(args.out, seed=args.seed, minutes=args.minutes or 5)
+        print(format_summary(summary))
+        return 0
     if args.scenario == "campaign":
         minutes = 90 if args.minutes is None else args.minutes
         if minutes < MIN_MINUTES:

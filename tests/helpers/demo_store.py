@@ -70,3 +70,23 @@ def copy_appliance(config: Path, folder: Path) -> Path:
     path = folder / "appliance.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path
+
+
+#: Rules that alert on the hostile capture's DNS and TLS names, with markup in their
+#: messages too (a rule from an uploaded ruleset is not to be trusted either).
+HOSTILE_RULES = """\
+alert dns any any -> any any (msg:"XSS test <script>alert('msg')</script> DNS name"; \
+dns.query; content:"onload"; classtype:web-application-attack; sid:9900001; rev:1;)
+alert tls any any -> any any (msg:"XSS test TLS server name <b>bold</b>"; tls.sni; \
+content:"onerror"; classtype:web-application-attack; sid:9900002; rev:1;)
+"""
+
+
+def hostile_appliance(folder: Path) -> Path:
+    """A config whose store holds the analysis of the hostile-names capture (local rules
+    plus :data:`HOSTILE_RULES`)."""
+    rules = folder / "hostile.rules"
+    folder.mkdir(parents=True, exist_ok=True)
+    rules.write_text(HOSTILE_RULES, encoding="utf-8")
+    local = REPO / "config" / "rules" / "local.rules"
+    return analyzed_appliance(folder, scenario="hostile", minutes=5, rules=[local, rules])
