@@ -187,23 +187,24 @@ def decode_line(raw: bytes, event_id: int) -> EveRecord:
     return EveRecord(event_id, raw, head, parse_timestamp(head.timestamp))
 
 
-_ip_cache: dict[str, bytes] = {}
+#: Packed addresses by their text, shared with the store's row builder.
+IP_CACHE: dict[str, bytes] = {}
 
 
 def pack_ip(value: str | None) -> bytes | None:
     """An IP address as 4 or 16 bytes, for compact indexes; None for missing or bad."""
     if value is None:
         return None
-    packed = _ip_cache.get(value)
+    packed = IP_CACHE.get(value)
     if packed is None:
         try:
             family = socket.AF_INET6 if ":" in value else socket.AF_INET
             packed = socket.inet_pton(family, value)
         except OSError:
             return None
-        if len(_ip_cache) > 200_000:
-            _ip_cache.clear()
-        _ip_cache[value] = packed
+        if len(IP_CACHE) > 200_000:
+            IP_CACHE.clear()
+        IP_CACHE[value] = packed
     return packed
 
 

@@ -25,8 +25,7 @@ from typing import TYPE_CHECKING, Any
 from appliance.config import AppConfig
 from appliance.errors import StoreError
 from appliance.events import EveDecodeError, EveRecord, decode_line
-from appliance.store import EventStore, open_store
-from appliance.store.sqlite import event_id
+from appliance.store import EventStore, event_id, open_store
 from sensors.analyzers.packet import PacketAnalyzerSet, load_packet_analyzers
 from sensors.eve.reader import fingerprint_of
 

@@ -23,8 +23,7 @@ from typing import Any
 from appliance.config import AppConfig
 from appliance.errors import ApplianceError, CaptureError
 from appliance.events import EveDecodeError, parse_timestamp
-from appliance.store import EventQuery, EventStore
-from appliance.store.sqlite import source_of
+from appliance.store import EventQuery, EventStore, source_of
 from appliance.suricata.render import PCAP_DIR
 from sensors.analyzers.packet import eve_timestamp
 

@@ -17,8 +17,7 @@ from pathlib import Path
 
 from appliance.config import IngestConfig
 from appliance.events import EveDecodeError, EveRecord, decode_line
-from appliance.store import EventStore
-from appliance.store.sqlite import event_id
+from appliance.store import EventStore, event_id
 from sensors.analyzers import AnalyzerSet
 from sensors.analyzers.cleartext import redact_credentials
 from sensors.deadletter import DeadLetterFile

@@ -18,6 +18,18 @@ if TYPE_CHECKING:
     from appliance.store.retention import RetentionReport
 
 
+#: Bits of an event id that hold the byte offset of the line in its source.
+OFFSET_BITS = 40
+def event_id(source_id: int, offset: int) -> int:
+    """The store id of the line at ``offset`` of source ``source_id``."""
+    return (source_id << OFFSET_BITS) | offset
+
+
+def source_of(event_id: int) -> int:
+    """The source id encoded in an event id."""
+    return event_id >> OFFSET_BITS
+
+
 @dataclass(frozen=True, slots=True)
 class Bookmark:
     """Where the reader of one EVE source stopped: the next byte to read."""
@@ -91,6 +103,10 @@ class EventStore(Protocol):
     def events(self, query: EventQuery) -> Iterator[dict[str, Any]]: ...
 
     def count_events(self, query: EventQuery) -> int: ...
+
+    def events_after_chunk(
+        self, after: int, *, kind: str | None = None, max_chunks: int = 64
+    ) -> tuple[int, list[dict[str, Any]]]: ...
 
     def alert_counts(self, source_ids: Sequence[int] | None = None) -> dict[int, int]: ...
 

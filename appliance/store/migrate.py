@@ -59,7 +59,7 @@ def migrate(
                 "SELECT 1 FROM schema_migrations WHERE version = ?", (number,)
             ).fetchone():
                 conn.execute("COMMIT")
-                version = number
+                version = max(version, number)
                 continue
             logger.info("Applying store migration %s.", name)
             for statement in _statements(sql):
@@ -72,7 +72,7 @@ def migrate(
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise StoreError(f"Migration {name} failed: {err}") from err
-        version = number
+        version = max(version, number)
     return version
 
 

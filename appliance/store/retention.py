@@ -120,7 +120,12 @@ def _delete_chunks(conn: sqlite3.Connection, chunk_ids: list[int]) -> int:
         marks = ",".join("?" * len(part))
         conn.execute("BEGIN IMMEDIATE")
         try:
-            removed += conn.execute(f"DELETE FROM events WHERE chunk IN ({marks})", part).rowcount
+            # Each chunk's rows through its id range (the primary key), not a chunk index.
+            removed += sum(conn.execute(
+                "DELETE FROM events WHERE id BETWEEN ? AND ? AND chunk = ?", (lo, hi, chunk)
+            ).rowcount for chunk, lo, hi in conn.execute(
+                f"SELECT id, min_id, max_id FROM chunks WHERE id IN ({marks})", part
+            ).fetchall())  # fmt: skip
             conn.execute(f"DELETE FROM chunk_hosts WHERE chunk IN ({marks})", part)
             conn.execute(f"DELETE FROM chunks WHERE id IN ({marks})", part)
             conn.execute("COMMIT")

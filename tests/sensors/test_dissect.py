@@ -16,8 +16,7 @@ from appliance.cli import main as spanwatch_main
 from appliance.config import AppConfig
 from appliance.errors import ApplianceError, CaptureError
 from appliance.events import decode_line
-from appliance.store import EventQuery, open_store
-from appliance.store.sqlite import event_id
+from appliance.store import EventQuery, event_id, open_store
 from sensors.dissect import display_filter, dissect_event, time_range
 from tests.helpers import cli, l2
 

@@ -15,10 +15,9 @@ import pytest
 
 from appliance.config import RetentionConfig
 from appliance.events import EveRecord, decode_line
-from appliance.store import EventQuery, EventStore, open_store
+from appliance.store import EventQuery, EventStore, event_id, open_store
 from appliance.store import sqlite as sqlite_module
 from appliance.store.retention import ROW_OVERHEAD_BYTES, RetentionReport
-from appliance.store.sqlite import event_id
 
 DAY_US = 86_400 * 1_000_000
 HOUR_US = 3_600 * 1_000_000

@@ -14,9 +14,16 @@ import pytest
 
 from appliance.errors import StoreError
 from appliance.events import EveRecord, decode_line
-from appliance.store import Bookmark, EventQuery, EventStore, Signature, open_store
+from appliance.store import (
+    Bookmark,
+    EventQuery,
+    EventStore,
+    Signature,
+    event_id,
+    open_store,
+    source_of,
+)
 from appliance.store.migrate import available_migrations
-from appliance.store.sqlite import event_id, source_of
 
 T0 = 1_714_564_800_000_000  # 2024-05-01T12:00:00Z in microseconds
 SENSOR = "dc1-core"
