@@ -20,10 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-import zstandard
-
-from appliance.errors import StoreError
+from appliance.events import EveDecodeError, parse_timestamp
 from appliance.state import StateDB
 from appliance.store import EventStore
 
@@ -109,14 +106,6 @@ class AlertIndex:
     def __init__(self, store: EventStore, state: StateDB) -> None:
         self.store = store
         self.state = state
-        self._zd = zstandard.ZstdDecompressor()
-
-    @property
-    def _events(self) -> sqlite3.Connection:
-        conn = getattr(self.store, "connection", None)
-        if not isinstance(conn, sqlite3.Connection):
-            raise StoreError("The alert index needs the SQLite event store.")
-        return conn
 
     def cursor(self) -> int:
         """The last store chunk whose alerts are indexed."""
@@ -127,20 +116,18 @@ class AlertIndex:
         """Index the alerts stored since the last sync; return how many were added."""
         added = 0
         batches = 0
-        try:
-            newest = self._events.execute("SELECT max(id) FROM chunks").fetchone()[0] or 0
-        except sqlite3.Error as err:
-            raise StoreError(f"Cannot read the event store: {err}") from err
         cursor = self.cursor()
-        while cursor < newest and (max_batches is None or batches < max_batches):
-            upto = min(newest, cursor + BATCH_CHUNKS)
-            added += self._sync_range(cursor, upto)
+        while max_batches is None or batches < max_batches:
+            upto, records = self.store.events_after_chunk(cursor, kind="alerts",
+                                                          max_chunks=BATCH_CHUNKS)  # fmt: skip
+            if upto == cursor:
+                break
+            added += self._sync_range(cursor, upto, list(_rows(records)))
             cursor = upto
             batches += 1
         return added
 
-    def _sync_range(self, after: int, upto: int) -> int:
-        rows = list(self._read(after, upto))
+    def _sync_range(self, after: int, upto: int, rows: list[IndexedAlert]) -> int:
         with self.state.transaction() as conn:
             current = conn.execute("SELECT value FROM kv WHERE key = ?", (CURSOR_KEY,)).fetchone()
             if (int(current[0]) if current else 0) != after:
@@ -154,32 +141,28 @@ class AlertIndex:
             )
         return len(fresh)
 
-    def _read(self, after: int, upto: int) -> Iterator[IndexedAlert]:
-        conn = self._events
+
+def _severity(record: dict[str, Any]) -> int | None:
+    for key in ("alert", "finding"):
+        part = record.get(key)
+        if isinstance(part, dict) and isinstance(part.get("severity"), int):
+            return int(part["severity"])
+    return None
+
+
+def _rows(records: Iterable[dict[str, Any]]) -> Iterator[IndexedAlert]:
+    """Index rows of the records that are alerts or findings (they carry a severity)."""
+    for record in records:
+        severity = _severity(record)
+        if severity is None:
+            continue
         try:
-            sensors = dict(conn.execute("SELECT id, name FROM sensors").fetchall())
-            found = conn.execute(
-                "SELECT id, ts, chunk, pos, sensor, severity FROM events "
-                "WHERE chunk > ? AND chunk <= ? AND severity IS NOT NULL ORDER BY chunk, pos",
-                (after, upto),
-            ).fetchall()
-        except sqlite3.Error as err:
-            raise StoreError(f"Cannot read the event store: {err}") from err
-        lines: list[bytes] = []
-        loaded = -1
-        for event_id, ts, chunk, pos, sensor, severity in found:
-            if chunk != loaded:
-                blob = conn.execute("SELECT data FROM chunks WHERE id = ?", (chunk,)).fetchone()
-                lines = self._zd.decompress(blob[0]).split(b"\n") if blob else []
-                loaded = chunk
-            if pos >= len(lines):
-                continue
-            try:
-                record = orjson.loads(lines[pos])
-            except orjson.JSONDecodeError:
-                logger.warning("Unreadable stored record %d; not indexed.", event_id)
-                continue
-            yield index_row(event_id, ts, str(sensors.get(sensor, "?")), int(severity), record)
+            ts = parse_timestamp(str(record.get("timestamp")))
+        except EveDecodeError:
+            logger.warning("Stored record %s has a bad timestamp; not indexed.", record["_id"])
+            continue
+        yield index_row(int(record["_id"]), ts, str(record.get("_sensor") or "?"), severity,
+                        record)  # fmt: skip
 
 
 def _insert(conn: sqlite3.Connection, rows: list[IndexedAlert]) -> list[IndexedAlert]:
