@@ -8,7 +8,8 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := suricata suricata-update tshark iproute2 sqlite3 python3-venv python3-dev \
 	ca-certificates systemd \
-	libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core fonts-noto-core poppler-utils
+	libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core fonts-noto-core poppler-utils \
+	chromium
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= var/demo
 PYTEST_ARGS ?=
