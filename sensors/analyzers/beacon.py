@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -27,6 +28,7 @@ import msgspec
 
 from appliance.config import BeaconConfig, NetworksConfig
 from appliance.events import EveRecord, make_finding, parse_timestamp
+from sensors.analyzers.address import AddressSet
 from sensors.analyzers.periodicity import BeaconScore, quantile, score_beacon
 
 logger = logging.getLogger(__name__)
@@ -97,6 +99,19 @@ class _Series:
     fresh: int = 0  # connections added since the pair was last scored
     is_scored: bool = False
 
+#: Addresses that are no one host on the Internet: multicast, loopback, link-local,
+#: unspecified, broadcast.
+_SPECIAL = AddressSet(["224.0.0.0/4", "127.0.0.0/8", "169.254.0.0/16", "0.0.0.0/32",
+                       "255.255.255.255/32", "ff00::/8", "::1/128", "fe80::/10", "::/128"])
+
+
+def _valid_ip(ip: str) -> bool:
+    try:
+        socket.inet_pton(socket.AF_INET6 if ":" in ip else socket.AF_INET, ip)
+    except (OSError, ValueError):
+        return False
+    return True
+
 
 class BeaconAnalyzer:
     """Finds inside hosts that contact one outside destination at regular intervals."""
@@ -108,8 +123,8 @@ class BeaconAnalyzer:
     def __init__(self, cfg: BeaconConfig, networks: NetworksConfig | None = None) -> None:
         self.cfg = cfg
         home = (networks or NetworksConfig()).home
-        self._home = [ipaddress.ip_network(net) for net in home]
-        self._ignored_nets = [ipaddress.ip_network(net) for net in cfg.ignore_destinations]
+        self._home = AddressSet(home)
+        self._ignored_nets = AddressSet(cfg.ignore_destinations)
         self._ignored_ports = {_port_key(spec) for spec in cfg.ignore_ports}
         self._ignored_domains = tuple(d.lower().strip(".") for d in cfg.ignore_domains)
         self._window = int(cfg.window_hours * 3600 * _SECOND)
@@ -233,16 +248,10 @@ class BeaconAnalyzer:
         """inside (networks.home), outside, or special (multicast, broadcast, ignored)."""
         place = self._places.get(ip)
         if place is None:
-            try:
-                address = ipaddress.ip_address(ip)
-            except ValueError:
-                return "special"
-            if (address.is_multicast or address.is_loopback or address.is_link_local
-                    or address.is_unspecified or ip == "255.255.255.255"
-                    or any(address in net for net in self._ignored_nets)):  # fmt: skip
+            if not _valid_ip(ip) or ip in _SPECIAL or ip in self._ignored_nets:
                 place = "special"
             else:
-                place = "inside" if any(address in net for net in self._home) else "outside"
+                place = "inside" if ip in self._home else "outside"
             if len(self._places) >= 100_000:
                 self._places.clear()
             self._places[ip] = place
