@@ -31,6 +31,7 @@ Handler = Callable[[argparse.Namespace, AppConfig], int]
 #: area keeps this module small and lets each area own its command.
 BUILTIN_COMMANDS: tuple[str, ...] = (
     "appliance.core:register",
+    "appliance.assets.cli:register",
 )
 
 #: Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration, 130 interrupted.

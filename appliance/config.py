@@ -59,6 +59,7 @@ from appliance.config_analyzers import (
 from appliance.config_analyzers import (
     TlsHygieneConfig as TlsHygieneConfig,
 )
+from appliance.config_assets import AssetsConfig as AssetsConfig
 from appliance.config_base import (
     Cidr as Cidr,
 )
@@ -273,6 +274,7 @@ class AppConfig(_Model):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     analyzers: AnalyzersConfig = Field(default_factory=AnalyzersConfig)
     intel: IntelConfig = Field(default_factory=IntelConfig)
+    assets: AssetsConfig = Field(default_factory=AssetsConfig)
     core: CoreConfig = Field(default_factory=CoreConfig)
 
     @field_validator("timezone")

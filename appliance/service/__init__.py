@@ -19,6 +19,8 @@ from appliance.state import StateDB, open_state
 from appliance.store import EventStore, open_store
 
 if TYPE_CHECKING:  # area services, imported lazily by their properties
+    from appliance.assets.service import AssetService
+    from appliance.risk.service import RiskService
     from appliance.service.alerts import AlertService
     from appliance.service.requests import RequestService
 
@@ -65,6 +67,20 @@ class Service:
     #     def incidents(self) -> IncidentService:
     #         from appliance.incidents.service import IncidentService
     #         return IncidentService(self)
+
+    @cached_property
+    def assets(self) -> AssetService:
+        """The passive asset inventory: list, search, edit, CSV import/export (A2)."""
+        from appliance.assets.service import AssetService
+
+        return AssetService(self)
+
+    @cached_property
+    def risk(self) -> RiskService:
+        """Risk scores per host and for the network, their factors and history (A2)."""
+        from appliance.risk.service import RiskService
+
+        return RiskService(self)
 
     @cached_property
     def requests(self) -> RequestService:
