@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := suricata suricata-update tshark iproute2 sqlite3 python3-venv python3-dev \
-	ca-certificates systemd \
+	ca-certificates systemd ieee-data \
 	libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core fonts-noto-core poppler-utils \
 	chromium
 STAMP := $(VENV)/.installed
