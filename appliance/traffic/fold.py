@@ -1,0 +1,104 @@
+"""Folding minutes into hours and hours into days, and each resolution's retention.
+
+Hours are built from minutes once the hour is over (before the newest minute's hour),
+days from hours once the day is over; ``traffic_fold`` records how far each went, and the
+rollup writes late data below a watermark to every folded resolution, so each resolution
+always holds the exact totals. Retention deletes, oldest first, the buckets of each
+resolution older than its number of days before the newest data (not the wall clock: an
+analysed capture from years ago stays until newer traffic pushes it out), and never a
+bucket not yet folded into the next resolution.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass, field
+
+from appliance.traffic.settings import (
+    DAY,
+    HOUR,
+    RES_DAY,
+    RES_HOUR,
+    RES_MINUTE,
+    RollupSettings,
+)
+from appliance.traffic.sql import FOLDED_TABLES, fold_sql
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class MaintainReport:
+    """What one maintenance pass did."""
+
+    folded: dict[int, tuple[int, int]] = field(default_factory=dict)  # res -> (from, to)
+    deleted: dict[int, int] = field(default_factory=dict)  # res -> rows
+
+
+def newest_minute(conn: sqlite3.Connection) -> int | None:
+    """Start of the newest minute with any traffic or capture data."""
+    found = [
+        conn.execute(f"SELECT max(bucket) FROM {t} WHERE res = 0").fetchone()[0]
+        for t in ("traffic_iface", "traffic_capture")
+    ]
+    values = [v for v in found if v is not None]
+    return max(values) if values else None
+
+
+def watermarks(conn: sqlite3.Connection) -> dict[int, int]:
+    """Fold watermarks: resolution -> every finer bucket before it is folded in."""
+    return {int(r): int(u) for r, u in conn.execute("SELECT res, upto FROM traffic_fold")}
+
+
+def maintain(
+    conn: sqlite3.Connection, settings: RollupSettings, newest: int | None = None
+) -> MaintainReport:
+    """Fold what is complete and expire what is too old (inside the caller's transaction)."""
+    report = MaintainReport()
+    newest = newest if newest is not None else newest_minute(conn)
+    if newest is None:
+        return report
+    marks = watermarks(conn)
+    hour_to = newest - newest % HOUR
+    _fold(conn, RES_HOUR, marks.get(RES_HOUR, 0), hour_to, "bucket - bucket % " + str(HOUR),
+          report)  # fmt: skip
+    marks[RES_HOUR] = max(hour_to, marks.get(RES_HOUR, 0))
+    day_to = settings.day_start(marks[RES_HOUR])
+    off = settings.day_offset_us
+    _fold(conn, RES_DAY, marks.get(RES_DAY, 0), day_to,
+          f"(bucket + {off}) / {DAY} * {DAY} - {off}", report)  # fmt: skip
+    marks[RES_DAY] = max(day_to, marks.get(RES_DAY, 0))
+    limits = {RES_MINUTE: marks[RES_HOUR], RES_HOUR: marks[RES_DAY], RES_DAY: newest + DAY}
+    for res, days in settings.retention_days.items():
+        cutoff = min(newest - days * DAY, limits[res])
+        removed = 0
+        for table in FOLDED_TABLES:
+            cur = conn.execute(f"DELETE FROM {table} WHERE res = ? AND bucket < ?", (res, cutoff))
+            removed += cur.rowcount
+        if removed:
+            report.deleted[res] = removed
+    return report
+
+
+def _fold(conn: sqlite3.Connection, res: int, start: int, end: int, bucket_expr: str,
+          report: MaintainReport) -> None:  # fmt: skip
+    if end <= start:
+        return
+    for table in FOLDED_TABLES:
+        conn.execute(fold_sql(table, res, bucket_expr), (start, end))
+    conn.execute("UPDATE traffic_fold SET upto = ? WHERE res = ?", (end, res))
+    report.folded[res] = (start, end)
+    logger.debug("Folded traffic rollups into resolution %d: from=%d to=%d.", res, start, end)
+
+
+def run_maintenance(conn: sqlite3.Connection, settings: RollupSettings) -> MaintainReport:
+    """:func:`maintain` in a transaction of its own (for the CLI, the core and tests)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        report = maintain(conn, settings)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return report

@@ -1,0 +1,88 @@
+"""The rollup tables' columns and the upserts that add to them."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+#: Rollup tables with summed columns: table -> (key columns, summed columns).
+SUM_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "traffic_iface": (("sensor", "iface"), ("bytes", "pkts", "flows")),
+    "traffic_app": (("app",), ("bytes", "pkts", "flows")),
+    "traffic_service": (("proto", "port"), ("bytes", "pkts", "flows")),
+    "traffic_host": (("ip",), ("bytes_out", "bytes_in", "pkts_out", "pkts_in", "flows_out",
+                              "flows_in")),
+    "traffic_conv": (("src", "dest"), ("bytes", "pkts", "flows")),
+    "traffic_country": (("cc",), ("bytes", "pkts", "flows")),
+    "traffic_asn": (("asn",), ("bytes", "pkts", "flows")),
+}  # fmt: skip
+#: Every table folded into hours and days, the capture-health table included.
+FOLDED_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    **SUM_TABLES,
+    "traffic_capture": (("sensor", "iface"), ("packets", "drops")),
+}
+#: Rows per statement (SQLite binds at most 32,766 parameters).
+_ROWS_PER_STATEMENT = 500
+
+
+def _upsert_sql(table: str, rows: int) -> str:
+    keys, sums = FOLDED_TABLES[table]
+    width = 2 + len(keys) + len(sums)
+    one = "(" + ",".join("?" * width) + ")"
+    updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in sums)
+    target = ", ".join(("res", "bucket", *keys))
+    return (f"INSERT INTO {table} VALUES {','.join([one] * rows)} "
+            f"ON CONFLICT({target}) DO UPDATE SET {updates}")  # fmt: skip
+
+
+_SQL_CACHE: dict[tuple[str, int], str] = {}
+
+
+def _upsert(conn: sqlite3.Connection, table: str, res: int,
+            rows: Mapping[tuple[Any, ...], list[int]]) -> None:  # fmt: skip
+    flat: list[Any] = []
+    count = 0
+    for key, sums in rows.items():
+        flat.append(res)
+        flat.extend(key)
+        flat.extend(sums)
+        count += 1
+        if count == _ROWS_PER_STATEMENT:
+            _run(conn, table, count, flat)
+            flat, count = [], 0
+    if count:
+        _run(conn, table, count, flat)
+
+
+def _run(conn: sqlite3.Connection, table: str, count: int, flat: list[Any]) -> None:
+    sql = _SQL_CACHE.get((table, count))
+    if sql is None:
+        sql = _SQL_CACHE[(table, count)] = _upsert_sql(table, count)
+        if len(_SQL_CACHE) > 2000:
+            _SQL_CACHE.clear()
+    conn.execute(sql, flat)
+
+
+def upsert_sums(conn: sqlite3.Connection, table: str, res: int,
+                rows: Mapping[tuple[Any, ...], list[int]]) -> None:  # fmt: skip
+    """Add ``rows`` ({(bucket, *key): sums}) to ``table`` at resolution ``res``."""
+    _upsert(conn, table, res, rows)
+
+
+def upsert_capture(conn: sqlite3.Connection, res: int,
+                   rows: Mapping[tuple[Any, ...], list[int]]) -> None:  # fmt: skip
+    """Add capture-health rows ({(bucket, sensor, iface): [packets, drops]})."""
+    _upsert(conn, "traffic_capture", res, rows)
+
+
+def fold_sql(table: str, res: int, bucket_expr: str) -> str:
+    """``INSERT ... SELECT`` adding rows of resolution ``res - 1`` in ``[?, ?)`` to ``res``."""
+    keys, sums = FOLDED_TABLES[table]
+    key_list = ", ".join(keys)
+    target = ", ".join(("res", "bucket", *keys))
+    updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in sums)
+    return (f"INSERT INTO {table} SELECT {res}, {bucket_expr} AS b, {key_list}, "
+            f"{', '.join(f'sum({c})' for c in sums)} FROM {table} "
+            f"WHERE res = {res - 1} AND bucket >= ? AND bucket < ? GROUP BY b, {key_list} "
+            f"ON CONFLICT({target}) DO UPDATE SET {updates}")  # fmt: skip
