@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, field_validator
@@ -13,14 +14,30 @@ from appliance.config_base import _Model
 Severity = Literal["critical", "high", "medium", "low"]
 
 
-def check_cron(value: str) -> str:
-    """A five-field crontab expression (minute hour day month weekday), or ValueError."""
-    if len(value.split()) != 5:
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def cron_trigger(value: str, timezone: Any) -> CronTrigger:
+    """APScheduler trigger of a crontab line, weekdays as crontab counts them (0/7 Sunday).
+
+    APScheduler 3's own ``from_crontab`` takes 0 as Monday, so "1-5" would mean Tuesday to
+    Saturday; weekday numbers are turned into names first.
+    """
+    fields = value.split()
+    if len(fields) != 5:
         raise ValueError(f"{value!r} is not a crontab line of 5 fields, e.g. '0 7 * * *'")
+    minute, hour, day, month, weekday = fields
+    weekday = re.sub(r"(?<![/\d])([0-7])(?!\d)", lambda m: _WEEKDAYS[int(m.group(1))], weekday)
     try:
-        CronTrigger.from_crontab(value, timezone="UTC")
+        return CronTrigger(minute=minute, hour=hour, day=day, month=month,
+                           day_of_week=weekday, timezone=timezone)  # fmt: skip
     except ValueError as err:
         raise ValueError(f"{value!r} is not a valid crontab line: {err}") from None
+
+
+def check_cron(value: str) -> str:
+    """A five-field crontab expression (minute hour day month weekday), or ValueError."""
+    cron_trigger(value, "UTC")
     return value
 
 
@@ -66,6 +83,9 @@ class EmailConfig(_Model):
     sender: str = Field(default="spanwatch@localhost", description="From address.")
     recipients: list[str] = Field(default=[], description="Who gets notifications.")
     timeout_seconds: float = Field(default=30.0, gt=0, description="SMTP timeout.")
+    ca_file: Path | None = Field(
+        default=None, description="CA certificates to trust for STARTTLS (default: system)."
+    )
 
 
 class SyslogConfig(_Model):

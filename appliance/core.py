@@ -157,16 +157,27 @@ class Core:
         signal.signal(signal.SIGINT, _stop)
 
 
-def request_handlers() -> dict[str, RequestHandler]:
+def request_handlers(scheduler: Any) -> dict[str, RequestHandler]:
     """What the web UI may ask the core to do."""
-    return {}
+    from appliance.jobs.tasks import apply_rules, generate_report
+
+    return {
+        "rules.apply": apply_rules,
+        "report.generate": generate_report,
+        "jobs.run": lambda _service, params: scheduler.run_now(str(params.get("job", ""))),
+        "jobs.reload": lambda _service, _params: scheduler.reload(),
+    }
 
 
 def build_components(service: Service) -> list[Component]:
     """The core's components, in start order. Each area adds its own with one line."""
-    worker = RequestWorker(service, request_handlers())
+    from appliance.jobs import JobScheduler
+
+    scheduler = JobScheduler(service)
+    worker = RequestWorker(service, request_handlers(scheduler))
     components: list[Component] = [
         Periodic("requests", 1.0, worker.run_once),
+        scheduler,
     ]
     return components
 

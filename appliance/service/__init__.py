@@ -20,9 +20,12 @@ from appliance.store import EventStore, open_store
 
 if TYPE_CHECKING:  # area services, imported lazily by their properties
     from appliance.assets.service import AssetService
+    from appliance.audit import AuditService
+    from appliance.jobs import JobSchedules
     from appliance.risk.service import RiskService
     from appliance.service.alerts import AlertService
     from appliance.service.requests import RequestService
+    from appliance.users import UserService
 
 T = TypeVar("T")
 
@@ -90,11 +93,32 @@ class Service:
         return RequestService(self.state)
 
     @cached_property
+    def jobs(self) -> JobSchedules:
+        """Job schedules (config default, admin override) and their run history."""
+        from appliance.jobs import JobSchedules
+
+        return JobSchedules(self)
+
+    @cached_property
     def alerts(self) -> AlertService:
         """Alerts and findings: search, grouping, triage, dashboard counts (C2)."""
         from appliance.service.alerts import AlertService
 
         return AlertService(self)
+
+    @cached_property
+    def users(self) -> UserService:
+        """Web users, roles, login lockout and API tokens (C1)."""
+        from appliance.users import UserService
+
+        return UserService(self.state)
+
+    @cached_property
+    def audit(self) -> AuditService:
+        """The audit log of every admin and analyst action (C1)."""
+        from appliance.audit import AuditService
+
+        return AuditService(self.state)
 
     def close(self) -> None:
         """Close what was opened."""
