@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := suricata suricata-update tshark iproute2 sqlite3 python3-venv python3-dev \
-	ca-certificates systemd ieee-data \
+	ca-certificates systemd nodejs npm ieee-data \
 	libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core fonts-noto-core poppler-utils \
 	chromium
 STAMP := $(VENV)/.installed
@@ -42,7 +42,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $@
 
-venv: deps $(STAMP)
+# Front-end assets of the web UI from the npm registry (webui/package-lock.json), into the
+# git-ignored webui/node_modules; Flask serves them locally (no CDN on an air-gapped box).
+WEBUI_ASSETS := webui/node_modules/.package-lock.json
+$(WEBUI_ASSETS): webui/package.json webui/package-lock.json
+	cd webui && npm ci --no-audit --no-fund --ignore-scripts
+	@touch $@
+
+venv: deps $(STAMP) $(WEBUI_ASSETS)
 
 lint: venv
 	$(BIN)/ruff check appliance sensors webui tests bench

@@ -101,6 +101,7 @@ from appliance.config_traffic import (
 from appliance.config_traffic import (
     ScanConfig as ScanConfig,
 )
+from appliance.config_web import WebConfig as WebConfig
 from appliance.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("/etc/spanwatch/appliance.yaml")
@@ -274,6 +275,7 @@ class AppConfig(_Model):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     analyzers: AnalyzersConfig = Field(default_factory=AnalyzersConfig)
     intel: IntelConfig = Field(default_factory=IntelConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
     assets: AssetsConfig = Field(default_factory=AssetsConfig)
     core: CoreConfig = Field(default_factory=CoreConfig)
 
