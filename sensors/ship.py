@@ -7,7 +7,7 @@ import queue
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from appliance.events import EveRecord
 from appliance.store import Bookmark, EventStore
@@ -36,10 +36,20 @@ class StoreSink:
         self.owns_store = owns_store
 
     def write(
-        self, records: Sequence[EveRecord], bookmark: Bookmark | None, counters: Mapping[str, int]
+        self,
+        records: Sequence[EveRecord],
+        bookmark: Bookmark | None,
+        counters: Mapping[str, int],
+        prepared: Any = None,
     ) -> int:
         """Store a batch; returns how many records were new."""
-        return self.store.add_events(records, self.sensor, bookmark=bookmark, counters=counters)
+        return self.store.add_events(
+            records, self.sensor, bookmark=bookmark, counters=counters, prepared=prepared
+        )
+
+    def prepare(self, records: Sequence[EveRecord]) -> Any:
+        """The store's rows for ``records``, built in the caller's thread."""
+        return self.store.prepare(records)
 
     def flush(self) -> int:
         """Nothing buffered: every write is committed (and counted by ``write``)."""
@@ -64,7 +74,10 @@ class ThreadedSink:
     def __init__(self, inner: Sink, depth: int = 2) -> None:
         self.inner = inner
         self._queue: queue.Queue[tuple[Sequence[EveRecord], Bookmark | None,
-                                       Mapping[str, int]] | None] = queue.Queue(depth)
+                                       Mapping[str, int], Any] | None] = queue.Queue(depth)
+        # Rows are built in the producer's thread, so the writer's thread is left with
+        # SQLite's work, which runs without the interpreter lock.
+        self._prepare = getattr(inner, "prepare", None)
         self._error: BaseException | None = None
         self._stored = 0
         self._lock = threading.Lock()
@@ -78,7 +91,13 @@ class ThreadedSink:
                 if item is None:
                     return
                 if self._error is None:
-                    stored = self.inner.write(*item)
+                    records, bookmark, counters, prepared = item
+                    if prepared is None:
+                        stored = self.inner.write(records, bookmark, counters)
+                    else:
+                        stored = self.inner.write(  # type: ignore[call-arg]
+                            records, bookmark, counters, prepared=prepared
+                        )
                     with self._lock:
                         self._stored += stored
             except BaseException as err:  # handed to the producer thread
@@ -95,7 +114,8 @@ class ThreadedSink:
     ) -> int:
         """Queue a batch (waits while ``depth`` batches are pending); counts come by flush."""
         self._raise()
-        self._queue.put((records, bookmark, dict(counters)))
+        prepared = self._prepare(records) if self._prepare is not None else None
+        self._queue.put((records, bookmark, dict(counters), prepared))
         return 0
 
     def flush(self) -> int:

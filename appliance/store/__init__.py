@@ -96,7 +96,12 @@ class EventStore(Protocol):
         *,
         bookmark: Bookmark | None = None,
         counters: Mapping[str, int] | None = None,
+        prepared: Any = None,
     ) -> int: ...
+
+    def prepare(self, records: Sequence[EveRecord]) -> Any:
+        """Work on ``records`` that needs no transaction (any thread), for ``add_events``."""
+        ...
 
     def delete_sources(self, source_ids: Sequence[int]) -> int: ...
 

@@ -14,35 +14,36 @@ import zstandard
 from appliance.config import RetentionConfig
 from appliance.errors import StoreError
 from appliance.events import (
-    IP_CACHE,
     EveRecord,
-    community_key,
-    pack_ip,
-    proto_number,
 )
-from appliance.store import OFFSET_BITS, Bookmark, event_id
+from appliance.store import Bookmark, event_id
 from appliance.store.captures import CaptureRecords
 from appliance.store.connection import connect, opening_lock, write_error
 from appliance.store.migrate import migrate
 from appliance.store.reading import EventReading
 from appliance.store.retention import RetentionReport, apply_retention
+from appliance.store.rows import (
+    CHUNK_SLOT,
+    COLUMNS,
+    ETYPE_SLOT,
+    SENSOR_SLOT,
+    PreparedBatch,
+    prepare,
+)
+from appliance.traffic.rollup import rollup_batch
 
 logger = logging.getLogger(__name__)
 
 _COMPRESS_LEVEL = 3
-_EVENT_COLUMNS = 16
 #: Rows per INSERT statement: one ``sqlite3_step`` stores them all, so SQLite's work runs
 #: without the GIL (beside the reader's decoding) and Python binds parameters only.
 #: 16 columns x 2,000 rows stays under SQLite's 32,766 parameters.
 _ROWS_PER_STATEMENT = 2000
 _HOSTS_PER_STATEMENT = 8000
-_PROTO_CACHE: dict[str, int] = {
-    "TCP": 6, "UDP": 17, "ICMP": 1, "IPV6-ICMP": 58, "IPv6-ICMP": 58, "SCTP": 132, "GRE": 47,
-}  # fmt: skip
 
 
 def _values_sql(rows: int) -> str:
-    one = "(" + ",".join("?" * _EVENT_COLUMNS) + ")"
+    one = "(" + ",".join("?" * COLUMNS) + ")"
     return "INSERT OR IGNORE INTO events VALUES " + ",".join([one] * rows)
 
 
@@ -58,11 +59,11 @@ def _insert_hosts(conn: sqlite3.Connection, hosts: list[bytes], chunk: int) -> N
 
 
 def _insert_rows(conn: sqlite3.Connection, values: list[Any]) -> None:
-    """Insert flat column values (``_EVENT_COLUMNS`` per event) in as few statements as can be."""
-    step = _ROWS_PER_STATEMENT * _EVENT_COLUMNS
+    """Insert flat column values (``COLUMNS`` per event) in as few statements as can be."""
+    step = _ROWS_PER_STATEMENT * COLUMNS
     for start in range(0, len(values), step):
         part = values[start:start + step]
-        rows = len(part) // _EVENT_COLUMNS
+        rows = len(part) // COLUMNS
         conn.execute(_FULL_INSERT if rows == _ROWS_PER_STATEMENT else _values_sql(rows), part)
 
 
@@ -161,16 +162,20 @@ class SqliteEventStore(EventReading, CaptureRecords):
         *,
         bookmark: Bookmark | None = None,
         counters: Mapping[str, int] | None = None,
+        prepared: PreparedBatch | None = None,
     ) -> int:
         """Store ``records`` (ignoring ids already stored), the bookmark and counters atomically.
 
-        Returns the number of new events.
+        ``prepared`` is :meth:`prepare` of the same records, built beforehand (in another
+        thread). Returns the number of new events.
         """
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
             fresh = self._unseen(records)
-            self._insert(fresh, self._name_id("sensors", self._sensors, sensor))
+            if prepared is None or prepared.records is not records or len(fresh) != len(records):
+                prepared = prepare(fresh)
+            self._insert(prepared, self._name_id("sensors", self._sensors, sensor))
             if bookmark is not None:
                 self._write_bookmark(bookmark)
             for name, delta in (counters or {}).items():
@@ -189,6 +194,11 @@ class SqliteEventStore(EventReading, CaptureRecords):
                 raise StoreError(write_error(self.path, err)) from err
             raise
         return len(fresh)
+
+    @staticmethod
+    def prepare(records: Sequence[EveRecord]) -> PreparedBatch:
+        """The rows of ``records``, built outside the write transaction (any thread)."""
+        return prepare(records)
 
     def _forget_uncommitted(self) -> None:
         """Drop cached ids of names and signatures the rolled-back batch had inserted.
@@ -219,70 +229,30 @@ class SqliteEventStore(EventReading, CaptureRecords):
             return list(records)
         return [r for r in records if r.id not in seen]
 
-    def _insert(self, records: Sequence[EveRecord], sensor_id: int) -> None:
-        # One chunk per kind and source, so a chunk's rows form a tight id range.
-        groups: dict[tuple[str, int], list[EveRecord]] = {}
-        for record in records:
-            groups.setdefault((record.kind, record.id >> OFFSET_BITS), []).append(record)
-        for (kind, _source), group in groups.items():
-            blob = self._zc.compress(b"\n".join(r.raw for r in group))
+    def _insert(self, batch: PreparedBatch, sensor_id: int) -> None:
+        etypes, name_id = self._etypes, self._name_id
+        for rows in batch.chunks:
+            blob = self._zc.compress(b"\n".join(r.raw for r in rows.records))
             cur = self._conn.execute(
                 "INSERT INTO chunks(kind, min_ts, max_ts, ingested_at, n, data, min_id, max_id) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (kind, min(r.ts for r in group), max(r.ts for r in group), time.time_ns() // 1000,
-                 len(group), blob, min(r.id for r in group), max(r.id for r in group)),
+                (rows.kind, rows.min_ts, rows.max_ts, time.time_ns() // 1000, len(rows.records),
+                 blob, rows.min_id, rows.max_id),
             )  # fmt: skip
             chunk = cur.lastrowid or 0
-            values, hosts = self._rows(group, sensor_id, chunk)
-            _insert_rows(self._conn, values)
-            hosts.discard(None)
-            _insert_hosts(self._conn, sorted(hosts), chunk)  # type: ignore[arg-type]
-
-    def _rows(
-        self, group: list[EveRecord], sensor_id: int, chunk: int
-    ) -> tuple[list[Any], set[bytes | None]]:
-        """The column values of ``group``, flat (16 per event), and the addresses seen.
-
-        The hot loop of ingest: lookups are cached in locals, and a Community ID is keyed
-        only on alerts and findings (the only rows its index covers).
-        """
-        etypes, name_id, ips = self._etypes, self._name_id, IP_CACHE
-        protos = _PROTO_CACHE
-        values: list[Any] = []
-        add = values.extend
-        hosts: set[bytes | None] = set()
-        note = hosts.add
-        for pos, record in enumerate(group):
-            head = record.head
-            etype = etypes.get(head.event_type)
-            if etype is None:
-                etype = name_id("event_types", etypes, head.event_type)
-            src, dest = head.src_ip, head.dest_ip
-            src_b = ips.get(src) if src is not None else None
-            if src_b is None and src is not None:
-                src_b = pack_ip(src)
-            dest_b = ips.get(dest) if dest is not None else None
-            if dest_b is None and dest is not None:
-                dest_b = pack_ip(dest)
-            proto = head.proto
-            if proto is not None and not isinstance(proto, int):
-                proto = protos.get(proto) or proto_number(proto)
-            sid = severity = cid = size = None
-            alert = head.alert
-            if alert is not None:
-                sid, severity = alert.signature_id, alert.severity
+            # A copy: a batch retried after a failed transaction starts from names again.
+            values, n = list(rows.values), len(rows.records)
+            values[SENSOR_SLOT::COLUMNS] = [sensor_id] * n
+            values[CHUNK_SLOT::COLUMNS] = [chunk] * n
+            values[ETYPE_SLOT::COLUMNS] = [
+                etypes.get(name) or name_id("event_types", etypes, name)
+                for name in values[ETYPE_SLOT::COLUMNS]
+            ]
+            for record in rows.alerts:
                 self._note_signature(record)
-            elif head.finding is not None:
-                severity = head.finding.severity
-            elif head.flow is not None and head.event_type == "flow":
-                size = head.flow.bytes_toserver + head.flow.bytes_toclient
-            if severity is not None:
-                cid = community_key(head.community_id)
-            add((record.id, record.ts, sensor_id, etype, src_b, dest_b, head.src_port,
-                 head.dest_port, proto, head.flow_id, cid, sid, severity, size, chunk, pos))
-            note(src_b)
-            note(dest_b)
-        return values, hosts
+            _insert_rows(self._conn, values)
+            _insert_hosts(self._conn, rows.hosts, chunk)
+        rollup_batch(self, batch.records, sensor_id)  # traffic rollups, same transaction
 
     def _note_signature(self, record: EveRecord) -> None:
         alert = record.head.alert
