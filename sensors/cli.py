@@ -119,6 +119,7 @@ def default_rule_files(cfg: AppConfig) -> list[Path]:
 
 def run_analyze(args: argparse.Namespace, cfg: AppConfig) -> int:
     """Analyse captures and print their summaries."""
+    from appliance.assets.inventory import update_inventory
     from sensors.analyze import Analysis, AnalyzeOptions, rule_files_from
 
     rules = rule_files_from(args.rules) if args.rules else default_rule_files(cfg)
@@ -133,6 +134,7 @@ def run_analyze(args: argparse.Namespace, cfg: AppConfig) -> int:
         results = Analysis(cfg, store, opts).run()
     finally:
         store.close()
+    update_inventory(cfg)  # the asset inventory and risk scores (A2)
     parts = [r.summary for r in results]
     total = merge_summaries(parts)
     if args.json:

@@ -23,6 +23,7 @@ from appliance.assets.extract import _TLS_RANK, Observations, home_matcher
 from appliance.assets.oui import OuiRegistry
 
 if TYPE_CHECKING:
+    from appliance.config import AppConfig
     from appliance.service import Service
 
 logger = logging.getLogger(__name__)
@@ -198,3 +199,18 @@ def run_inventory(service: Service) -> dict[str, Any]:
     risk = service.risk.recompute() if result.chunks else None  # type: ignore[attr-defined]
     return {"chunks": result.chunks, "records": result.records, "new_hosts": result.new_hosts,
             "network_risk": risk.score if risk is not None else None}
+
+
+def update_inventory(cfg: AppConfig) -> dict[str, Any]:
+    """Bring the inventory and risk scores up to date with the store (``spanwatch analyze``
+    calls this once at the end). A failure is logged, never loses the analysis."""
+    from appliance.service import Service
+
+    service = Service(cfg)
+    try:
+        return run_inventory(service)
+    except Exception:
+        logger.exception("The asset inventory could not be updated; run `spanwatch assets`.")
+        return {"error": True}
+    finally:
+        service.close()

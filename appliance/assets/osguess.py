@@ -129,7 +129,8 @@ def from_smb_native_os(native_os: str) -> OsHint | None:
     name = text
     if text.startswith("Windows"):
         # "Windows 7 Professional 7601 Service Pack 1": keep the product, not the build.
-        name = " ".join(text.split()[:3])
+        words = [w for w in text.split()[:3] if not (w.isdigit() and len(w) >= 4)]
+        name = " ".join(words)
     return OsHint("smb-native-os", text[:120], name[:60], 0.9)
 
 

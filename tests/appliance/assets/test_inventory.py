@@ -1,0 +1,101 @@
+"""The inventory built by ``spanwatch analyze`` from real captures: what a user checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from appliance.assets.inventory import Inventory
+from appliance.service import Service
+from tests.helpers.assets import SENSOR, analyze, load, pcap
+
+pytestmark = __import__("pytest").mark.suricata
+
+
+def _asset(service: Service, ip: str):  # type: ignore[no-untyped-def]
+    detail = service.assets.get(ip)
+    assert detail is not None, f"{ip} not in the inventory"
+    return detail
+
+
+def test_dhcp_gives_hostname_mac_and_vendor(service: Service) -> None:
+    nas = _asset(service, "10.16.1.4").asset
+    assert ("nas1", "dhcp") in nas.hostnames  # the NUL Suricata keeps is stripped
+    assert nas.name == "nas1"
+    assert nas.macs == ["00:11:32:17:49:f0"]
+    assert nas.vendor == "Synology Incorporated"
+    assert nas.sensors == [SENSOR]
+    server = _asset(service, "10.16.1.1")
+    assert [(s["port"], s["proto"], s["app_proto"]) for s in server.services] == [
+        (67, "UDP", "dhcp")]
+
+
+def test_ssh_server_banner_is_a_service(service: Service) -> None:
+    detail = _asset(service, "192.168.56.103")
+    ssh = [s for s in detail.services if s["port"] == 22]
+    assert ssh and ssh[0]["app_proto"] == "ssh"
+    assert ssh[0]["banner"] == "SSH-2.0-OpenSSH_6.7p1"
+    assert detail.asset.os_guess == "Unix-like"
+    assert 'ssh-version "OpenSSH_6.7p1"' in detail.asset.os_basis
+
+
+def test_tls_names_of_an_outside_server_from_sni_and_certificate(service: Service) -> None:
+    names = service.assets.names("104.154.89.105")
+    assert ("wrong.host.badssl.com", "tls-sni") in names
+    assert ("badssl.com", "tls-cert") in names  # a subject alternative name
+    assert ("*.badssl.com", "tls-cert") in names
+    # Outside HOME_NET: names only, no inventory entry.
+    assert service.assets.get("104.154.89.105") is None
+    assert service.assets.get("192.168.2.222") is not None  # the client inside
+
+
+def test_netbios_name_and_smb_native_os(service: Service) -> None:
+    client = _asset(service, "172.16.66.1").asset
+    assert ("02694w-win10", "netbios") in client.hostnames
+    mac = _asset(service, "192.168.1.10")
+    assert mac.asset.os_guess == "Mac OS X 10.10"
+    assert [h["source"] for h in mac.os_hints] == ["smb-native-os"]
+
+
+def test_list_search_and_sort(service: Service) -> None:
+    everything = service.assets.list(limit=500, sort="ip")
+    ips = [a.ip for a in everything.items]
+    assert everything.total == len(ips) and "10.16.1.4" in ips
+    assert ips.index("10.16.1.1") < ips.index("10.16.1.4") < ips.index("172.16.66.1")
+    assert all(not ip.startswith("104.") for ip in ips)
+    found = service.assets.list(q="SYNOLOGY")
+    assert [a.ip for a in found.items] == ["10.16.1.4"]
+    assert [a.ip for a in service.assets.list(q="nas1").items] == ["10.16.1.4"]
+    assert [a.ip for a in service.assets.list(q="00:11:32").items] == ["10.16.1.4"]
+    page = service.assets.list(limit=2, offset=1, sort="ip")
+    assert [a.ip for a in page.items] == ips[1:3] and page.total == len(ips)
+
+
+def test_incremental_reads_only_new_chunks(tmp_path: Path) -> None:
+    from tests.helpers.assets import write_config
+
+    config = write_config(tmp_path)
+    analyze(config, [pcap("suricata-verify/dhcp-eve-extended/input.pcap")])
+    svc = Service(load(config))
+    try:
+        inventory = Inventory(svc)
+        first_cursor = inventory.cursor()
+        assert first_cursor > 0
+        assert inventory.run_once().chunks == 0  # analyze already read everything
+        before = svc.assets.get("10.16.1.4")
+        analyze(config, [pcap("pcaps/web-attacks/ndpi_WebattackSQLinj.pcap")])
+        assert inventory.cursor() > first_cursor
+        web = svc.assets.get("192.168.10.50")
+        assert web is not None and (80, "TCP") in {(s["port"], s["proto"]) for s in
+                                                    web.services}  # fmt: skip
+        client = svc.assets.get("172.16.0.1")
+        assert client is not None and client.asset.os_guess == "Linux"
+        assert "http-user-agent" in client.asset.os_basis
+        assert svc.assets.get("10.16.1.4") == before  # untouched by the second capture
+        # Reading everything again changes no fact (idempotent upserts).
+        with svc.state.transaction() as conn:
+            conn.execute("UPDATE kv SET value = '0' WHERE key = 'assets.chunk_cursor'")
+        inventory.run_once()
+        again = svc.assets.get("10.16.1.4")
+        assert again is not None and again.asset == before.asset  # type: ignore[union-attr]
+    finally:
+        svc.close()
