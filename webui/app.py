@@ -28,6 +28,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "webui.users:bp",
     "webui.audit:bp",
     "webui.settings:bp",
+    "webui.alerts:bp",
 )
 
 #: Front-end packages from the npm registry (webui/package.json) that may be served,

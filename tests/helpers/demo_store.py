@@ -90,3 +90,17 @@ def hostile_appliance(folder: Path) -> Path:
     rules.write_text(HOSTILE_RULES, encoding="utf-8")
     local = REPO / "config" / "rules" / "local.rules"
     return analyzed_appliance(folder, scenario="hostile", minutes=5, rules=[local, rules])
+
+
+def demo_web_app(config: Path) -> Any:
+    """The web application on an analyzed appliance, with one user per role (the
+    passwords of tests/webui/conftest.py) and its test client class."""
+    from tests.webui.conftest import PASSWORD, ROLE_USERS, WebClient
+    from webui.app import create_app
+
+    app = create_app(config_path=config, testing=True)
+    app.test_client_class = WebClient
+    users = app.extensions["spanwatch"].service.users
+    for role, name in ROLE_USERS.items():
+        users.create(name, PASSWORD, role)
+    return app
