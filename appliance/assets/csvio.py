@@ -94,8 +94,9 @@ def parse_csv(text: str) -> tuple[list[CsvRow], list[str]]:
     errors: list[str] = []
     seen: dict[str, int] = {}
     try:
+        end = reader.line_num
         for record in reader:
-            line = reader.line_num
+            line, end = end + 1, reader.line_num  # where the record starts, as an editor shows
             if not any(cell.strip() for cell in record):
                 continue
             if len(rows) + len(errors) >= MAX_ROWS:

@@ -40,8 +40,8 @@ def clean_text(value: Any, limit: int = 200) -> str:
 
 def clean_name(value: Any) -> str | None:
     """A host name as it can appear in DNS, lower-case, or None when it is not one."""
-    text = clean_text(value, 253).rstrip(".").lower()
-    if not text or not _NAME_RE.match(text):
+    text = clean_text(value, 300).rstrip(".").lower()
+    if not _NAME_RE.match(text) or any(len(label) > 63 for label in text.split(".")):
         return None
     try:
         ipaddress.ip_address(text)

@@ -128,8 +128,10 @@ def from_smb_native_os(native_os: str) -> OsHint | None:
         return OsHint("smb-native-os", text, "Unix-like (Samba)", 0.5) if text else None
     name = text
     if text.startswith("Windows"):
-        # "Windows 7 Professional 7601 Service Pack 1": keep the product, not the build.
-        words = [w for w in text.split()[:3] if not (w.isdigit() and len(w) >= 4)]
+        # "Windows 7 Professional 7601 Service Pack 1": the product, not the build.
+        words = text.split(" Service Pack")[0].split()
+        if len(words) >= 3 and words[-1].isdigit() and not 1990 <= int(words[-1]) <= 2030:
+            words = words[:-1]
         name = " ".join(words)
     return OsHint("smb-native-os", text[:120], name[:60], 0.9)
 

@@ -1,0 +1,30 @@
+"""MAC vendors from Debian's ieee-data registries (offline)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from appliance.assets.oui import LOCAL_VENDOR, OuiRegistry, normalize_mac
+from appliance.config_assets import AssetsConfig
+
+REGISTRY = OuiRegistry(AssetsConfig().oui_files)
+
+
+def test_vendors_of_the_three_block_sizes() -> None:
+    assert REGISTRY.vendor("00:11:32:17:49:f0") == "Synology Incorporated"
+    assert REGISTRY.vendor("00-0C-29-AA-BB-CC") == "VMware, Inc."
+    # 28-bit (MA-M) and 36-bit (MA-S) blocks win over the 24-bit block they sit in.
+    assert REGISTRY.vendor("20:85:93:b0:00:01") == "IOG Products LLC"
+    assert REGISTRY.vendor("70:b3:d5:f2:f0:01") == "TELEPLATFORMS"
+
+
+def test_addresses_without_a_vendor() -> None:
+    assert REGISTRY.vendor("da:a1:19:00:00:01") == LOCAL_VENDOR  # randomised by a phone
+    assert REGISTRY.vendor("01:00:5e:00:00:fb") is None  # multicast
+    assert REGISTRY.vendor("not a mac") is None
+    assert normalize_mac("FF:FF:FF:FF:FF:FF") is None
+    assert normalize_mac("0011.3217.49f0") is None
+
+
+def test_missing_registry_files_mean_no_vendor(tmp_path: Path) -> None:
+    assert OuiRegistry([tmp_path / "absent.csv"]).vendor("00:11:32:17:49:f0") is None
