@@ -23,11 +23,12 @@ logger = logging.getLogger(__name__)
 
 #: One line per blueprint, in nav order. Areas add theirs here (keep one per line).
 BLUEPRINTS: tuple[str, ...] = (
-    "webui.auth:bp",
+    "webui.auth.views:bp",
     "webui.api:bp",
     "webui.users:bp",
     "webui.audit:bp",
     "webui.settings:bp",
+    "webui.dashboard:bp",
     "webui.alerts:bp",
 )
 
@@ -45,6 +46,7 @@ class WebState:
     config_path: Path | None
     service: Service
     assets_dir: Path
+    config_mtime: int | None = None
 
 
 def assets_dir() -> Path:

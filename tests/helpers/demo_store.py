@@ -104,3 +104,23 @@ def demo_web_app(config: Path) -> Any:
     for role, name in ROLE_USERS.items():
         users.create(name, PASSWORD, role)
     return app
+
+
+def run_core_once(config: Path) -> None:
+    """What ``spanwatch core`` does in the background, once: the asset inventory, risk
+    scores and the alert index catch up with the store (and incidents, when present)."""
+    from appliance.assets.inventory import Inventory
+    from appliance.config import load_config
+    from appliance.service import Service
+
+    service = Service(load_config(config))
+    try:
+        service.alerts.sync()
+        Inventory(service).run_once()
+        if "incidents" in dir(service):
+            from appliance.incidents.correlate import Correlator
+
+            Correlator(service).run_once()
+        service.risk.recompute()
+    finally:
+        service.close()

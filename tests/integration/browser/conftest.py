@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.demo_store import analyzed_appliance
+from tests.helpers.demo_store import analyzed_appliance, run_core_once
 from tests.webui.conftest import LiveServer, start_web_server
 
 CHROMIUM = "/usr/bin/chromium"
@@ -49,6 +49,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     config = analyzed_appliance(tmp_path_factory.mktemp("browser-demo"))
+    run_core_once(config)
     server = start_web_server(config)
     yield server
     server.stop()
