@@ -31,6 +31,7 @@ Handler = Callable[[argparse.Namespace, AppConfig], int]
 #: area keeps this module small and lets each area own its command.
 BUILTIN_COMMANDS: tuple[str, ...] = (
     "appliance.core:register",
+    "appliance.reports.cli:register",
     "appliance.assets.cli:register",
 )
 

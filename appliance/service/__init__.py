@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # area services, imported lazily by their properties
     from appliance.assets.service import AssetService
     from appliance.audit import AuditService
     from appliance.jobs import JobSchedules
+    from appliance.reports import ReportService
     from appliance.risk.service import RiskService
     from appliance.service.alerts import AlertService
     from appliance.service.requests import RequestService
@@ -98,6 +99,13 @@ class Service:
         from appliance.jobs import JobSchedules
 
         return JobSchedules(self)
+
+    @cached_property
+    def reports(self) -> ReportService:
+        """Daily risk reports: make, store, list, download."""
+        from appliance.reports import ReportService
+
+        return ReportService(self)
 
     @cached_property
     def alerts(self) -> AlertService:
