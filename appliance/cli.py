@@ -32,6 +32,7 @@ Handler = Callable[[argparse.Namespace, AppConfig], int]
 BUILTIN_COMMANDS: tuple[str, ...] = (
     "appliance.core:register",
     "appliance.reports.cli:register",
+    "appliance.sharing.cli:register",
     "appliance.assets.cli:register",
 )
 
