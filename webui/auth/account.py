@@ -9,8 +9,8 @@ from flask_babel import gettext as _
 
 from appliance.users import UserError
 from webui.audit import audit
-from webui.auth import bp
 from webui.auth.guard import current_user, require_role
+from webui.auth.views import bp
 from webui.extensions import current_service
 
 

@@ -15,8 +15,6 @@ from webui.auth.guard import current_user, is_local_url, login_user, require_rol
 from webui.extensions import current_config, current_service
 from webui.i18n import LANGUAGES
 
-__all__ = ["bp", "current_user", "require_role"]
-
 bp = Blueprint("auth", __name__)
 
 #: Where "/" leads: the first of these the app has and the user may open.
@@ -132,8 +130,4 @@ def _next_url(target: str | None) -> str:
     return url_for("auth.home")
 
 
-def _register_account_views() -> None:
-    from webui.auth import account  # noqa: F401  (views on this blueprint)
-
-
-_register_account_views()
+from webui.auth import account  # noqa: E402,F401  (its views are on this blueprint)
