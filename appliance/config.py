@@ -101,6 +101,7 @@ from appliance.config_traffic import (
 from appliance.config_traffic import (
     ScanConfig as ScanConfig,
 )
+from appliance.config_incidents import IncidentsConfig as IncidentsConfig
 from appliance.config_web import WebConfig as WebConfig
 from appliance.errors import ConfigError
 
@@ -278,6 +279,7 @@ class AppConfig(_Model):
     web: WebConfig = Field(default_factory=WebConfig)
     assets: AssetsConfig = Field(default_factory=AssetsConfig)
     core: CoreConfig = Field(default_factory=CoreConfig)
+    incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
 
     @field_validator("timezone")
     @classmethod

@@ -21,6 +21,7 @@ from appliance.store import EventStore, open_store
 if TYPE_CHECKING:  # area services, imported lazily by their properties
     from appliance.assets.service import AssetService
     from appliance.audit import AuditService
+    from appliance.incidents.service import IncidentService
     from appliance.jobs import JobSchedules
     from appliance.reports import ReportService
     from appliance.risk.service import RiskService
@@ -71,6 +72,13 @@ class Service:
     #     def incidents(self) -> IncidentService:
     #         from appliance.incidents.service import IncidentService
     #         return IncidentService(self)
+
+    @cached_property
+    def incidents(self) -> IncidentService:
+        """Incidents: correlated stories, their lifecycle, suppressions (A1)."""
+        from appliance.incidents.service import IncidentService
+
+        return IncidentService(self)
 
     @cached_property
     def assets(self) -> AssetService:

@@ -1,0 +1,221 @@
+"""Incidents in memory while the correlator works: what each holds, and how to find one.
+
+A :class:`Group` is an incident as the correlator sees it: times, stages with when each
+began, hosts by role, counts, and the evidence added since the last write. The
+:class:`GroupIndex` finds the incidents an observation continues: the same attacker; a
+host that an earlier stage compromised now acting (scan → brute force → that host
+beacons out); or many sources against one victim in a flood or a password spray.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from appliance.incidents.classifier import COMPROMISE_STAGES, OUTBOUND_STAGES, Observation
+from appliance.incidents.model import OPEN_STATUSES, SEVERITIES, STAGE_LABELS, STAGES
+
+#: Stages where many sources against one victim are one attack (floods, sprays).
+CONVERGENT_STAGES = frozenset({"credential-access", "impact"})
+#: Event ids kept per evidence row, to open the records behind it.
+SAMPLE_IDS = 5
+#: Hosts listed per role in an incident row (all are in incident_hosts).
+LISTED_HOSTS = 50
+_RANK = {1: "high", 2: "medium", 3: "low"}
+_STAGE_ORDER = {s: i for i, s in enumerate(STAGES)}
+
+
+@dataclass(slots=True)
+class EvidenceDelta:
+    """Evidence of one (kind, key, src, dest) added in this run."""
+
+    label: str
+    stage: str
+    severity: int
+    count: int
+    first_seen: int
+    last_seen: int
+    event_ids: list[int]
+
+
+@dataclass(slots=True)
+class Group:
+    """One incident being correlated (``id`` < 0 until it is written)."""
+
+    id: int
+    status: str
+    first_seen: int
+    last_seen: int
+    stages: dict[str, int] = field(default_factory=dict)
+    attackers: dict[str, int] = field(default_factory=dict)
+    victims: dict[str, int] = field(default_factory=dict)
+    deep: set[str] = field(default_factory=set)
+    sensors: set[str] = field(default_factory=set)
+    alert_count: int = 0
+    finding_count: int = 0
+    evidence_severity: int = 3
+    assignee: str | None = None
+    reopened: int = 0
+    # Changes since the last write.
+    evidence: dict[tuple[str, str, str, str], EvidenceDelta] = field(default_factory=dict)
+    new_hosts: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    sources: set[int] = field(default_factory=set)
+    was_reopened: bool = False
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def ordered_stages(self) -> list[str]:
+        """Stages in the order they began (kill-chain order breaks ties)."""
+        return sorted(self.stages, key=lambda s: (self.stages[s], _STAGE_ORDER.get(s, 99)))
+
+    def add(self, obs: Observation) -> None:
+        """Count ``obs`` in this incident."""
+        self.first_seen = min(self.first_seen, obs.start)
+        self.last_seen = max(self.last_seen, obs.ts)
+        began = self.stages.get(obs.stage)
+        if began is None or obs.start < began:
+            self.stages[obs.stage] = obs.start
+        if obs.attacker is not None:
+            self._host(obs.attacker, "attacker", obs.start, False)
+        if obs.victim is not None:
+            deep = obs.stage in COMPROMISE_STAGES or obs.stage in OUTBOUND_STAGES
+            self._host(obs.victim, "victim", obs.start, deep)
+        if obs.kind == "alert":
+            self.alert_count += 1
+        else:
+            self.finding_count += 1
+        if obs.sensor:
+            self.sensors.add(obs.sensor)
+        self.sources.add(obs.event_id >> 40)
+        self.evidence_severity = min(self.evidence_severity, obs.severity)
+        ekey = (obs.kind, obs.key, obs.src_ip or "", obs.dest_ip or "")
+        delta = self.evidence.get(ekey)
+        if delta is None:
+            self.evidence[ekey] = EvidenceDelta(obs.label, obs.stage, obs.severity, 1,
+                                                obs.start, obs.ts, [obs.event_id])  # fmt: skip
+        else:
+            delta.count += 1
+            delta.first_seen = min(delta.first_seen, obs.start)
+            delta.last_seen = max(delta.last_seen, obs.ts)
+            delta.severity = min(delta.severity, obs.severity)
+            if len(delta.event_ids) < SAMPLE_IDS:
+                delta.event_ids.append(obs.event_id)
+
+    def _host(self, ip: str, role: str, ts: int, deep: bool) -> None:
+        hosts = self.attackers if role == "attacker" else self.victims
+        known = hosts.get(ip)
+        newly_deep = deep and ip not in self.deep
+        if known is None or ts < known or newly_deep:
+            hosts[ip] = ts if known is None else min(known, ts)
+            if deep:
+                self.deep.add(ip)
+            self.new_hosts[(ip, role)] = (hosts[ip], int(ip in self.deep))
+
+    def clear_changes(self) -> None:
+        self.evidence.clear()
+        self.new_hosts.clear()
+        self.sources.clear()
+        self.was_reopened = False
+
+    def listed(self, role: str) -> list[str]:
+        hosts = self.attackers if role == "attacker" else self.victims
+        return sorted(hosts, key=lambda ip: (hosts[ip], ip))[:LISTED_HOSTS]
+
+
+def severity_of(group: Group, criticality: str = "normal") -> str:
+    """Incident severity: the worst evidence, raised for a compromise that progressed
+    (a later stage after initial access or stolen credentials, or three stages and more)
+    and for a critical or high-value victim, lowered for a low-value one."""
+    rank = SEVERITIES.index(_RANK.get(group.evidence_severity, "low"))
+    stages = set(group.stages) - {"policy"}
+    progressed = bool(stages & COMPROMISE_STAGES) and bool(
+        stages & (OUTBOUND_STAGES | {"lateral-movement", "impact"}) - {"credential-access"}
+    )
+    if progressed:
+        rank -= 1
+    if len(stages) >= 3:
+        rank -= 1
+    if criticality in ("high", "critical"):
+        rank -= 1
+    elif criticality == "low":
+        rank += 1
+    return SEVERITIES[min(max(rank, 0), len(SEVERITIES) - 1)]
+
+
+def _hosts_text(hosts: list[str], total: int, more: str) -> str:
+    if not hosts:
+        return "?"
+    return hosts[0] + (f" (+{total - 1} {more})" if total > 1 else "")
+
+
+def titles_of(group: Group) -> tuple[str, str]:
+    """(English, Vietnamese) title: the stages in order, who, against whom."""
+    stages = group.ordered_stages()
+    en_stages = " → ".join(STAGE_LABELS.get(s, (s, s))[0] for s in stages)
+    vi_stages = " → ".join(STAGE_LABELS.get(s, (s, s))[1] for s in stages)
+    attackers, victims = group.listed("attacker"), group.listed("victim")
+    a_en = _hosts_text(attackers, len(group.attackers), "more")
+    v_en = _hosts_text(victims, len(group.victims), "more")
+    a_vi = _hosts_text(attackers, len(group.attackers), "nguồn khác")
+    v_vi = _hosts_text(victims, len(group.victims), "máy khác")
+    en = f"{en_stages[:1].upper()}{en_stages[1:]}: {a_en} → {v_en}"
+    vi = f"{vi_stages[:1].upper()}{vi_stages[1:]}: {a_vi} → {v_vi}"
+    return en, vi
+
+
+class GroupIndex:
+    """Groups by the hosts that can continue them."""
+
+    def __init__(self) -> None:
+        self.groups: dict[int, Group] = {}
+        self.by_attacker: dict[str, set[int]] = {}
+        self.by_pivot: dict[str, set[int]] = {}
+        self.by_target: dict[tuple[str, str], set[int]] = {}
+
+    def put(self, group: Group) -> None:
+        """Add (or re-add after a reload) ``group`` and its hosts."""
+        self.drop(group.id)
+        self.groups[group.id] = group
+        for ip in group.attackers:
+            self.by_attacker.setdefault(ip, set()).add(group.id)
+        for ip in group.deep:
+            self.by_pivot.setdefault(ip, set()).add(group.id)
+        for stage in CONVERGENT_STAGES & set(group.stages):
+            for ip in group.victims:
+                self.by_target.setdefault((ip, stage), set()).add(group.id)
+
+    def drop(self, gid: int) -> None:
+        old = self.groups.pop(gid, None)
+        if old is None:
+            return
+        for ip in old.attackers:
+            self.by_attacker.get(ip, set()).discard(gid)
+        for ip in old.deep:
+            self.by_pivot.get(ip, set()).discard(gid)
+        for stage in CONVERGENT_STAGES:
+            for ip in old.victims:
+                self.by_target.get((ip, stage), set()).discard(gid)
+
+    def note(self, group: Group, obs: Observation) -> None:
+        """Index the hosts ``obs`` just added to ``group``."""
+        if obs.attacker is not None:
+            self.by_attacker.setdefault(obs.attacker, set()).add(group.id)
+        if obs.victim is not None:
+            if obs.victim in group.deep:
+                self.by_pivot.setdefault(obs.victim, set()).add(group.id)
+            if obs.stage in CONVERGENT_STAGES:
+                self.by_target.setdefault((obs.victim, obs.stage), set()).add(group.id)
+
+    def candidates(self, obs: Observation) -> set[int]:
+        """Ids of groups ``obs`` may continue (before any time check)."""
+        out: set[int] = set()
+        if obs.attacker is not None:
+            out |= self.by_attacker.get(obs.attacker, set())
+            out |= self.by_pivot.get(obs.attacker, set())
+        if obs.victim is not None:
+            if obs.stage in OUTBOUND_STAGES:
+                out |= self.by_pivot.get(obs.victim, set())
+            if obs.stage in CONVERGENT_STAGES:
+                out |= self.by_target.get((obs.victim, obs.stage), set())
+        return out
