@@ -167,6 +167,12 @@ class AssetService:
         return [(r[0], r[1]) for r in self._state.query(
             "SELECT name, source FROM asset_names WHERE ip = ? ORDER BY last_seen DESC", (ip,))]
 
+    def criticality(self, ips: Sequence[str]) -> dict[str, str]:
+        """The criticality of each address that is an asset (for incident severity)."""
+        return {r[0]: r[1] for r in self._state.query(
+            "SELECT ip, criticality FROM assets WHERE ip IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(ips)),))}
+
     def new_since(self, since_us: int) -> builtins.list[Asset]:
         """Assets first seen at or after ``since_us`` (in traffic time), oldest first."""
         rows = self._state.query(

@@ -11,6 +11,7 @@ offline is scored as of its own end rather than decayed by the years since.
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import json
 import logging
 import time
@@ -60,6 +61,40 @@ def open_incidents(service: Service) -> dict[str, list[IncidentRef]]:
     return out
 
 
+def active_suppressions(service: Service) -> list[Any]:
+    """Suppressions in force (false positives included), from ``Service.incidents``."""
+    try:
+        return list(service.incidents.suppressions(active_only=True))  # type: ignore[attr-defined]
+    except (AttributeError, ImportError):
+        return []
+
+
+def _in(ip: str, cidr: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip) in ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return False
+
+
+def is_suppressed(ip: str, ev: Evidence, suppression: Any) -> bool:
+    """Whether an analyst's suppression or false-positive mark covers this evidence.
+
+    Evidence is grouped per host and role, so only the host's own side can be checked:
+    a suppression that also names the other side (from A to B) leaves A's evidence
+    against other hosts counted.
+    """
+    sid, ftype = suppression.sid, suppression.finding_type
+    if sid is not None and not (ev.kind == "alert" and ev.key == str(sid)):
+        return False
+    if ftype is not None and not (ev.kind == "finding" and ev.key == ftype):
+        return False
+    mine, other = ((suppression.src, suppression.dest) if ev.role == "source"
+                   else (suppression.dest, suppression.src))  # fmt: skip
+    if other is not None:
+        return False
+    return mine is None or _in(ip, mine)
+
+
 class RiskService:
     """Risk scores (0-100) with factors that add up, per host and for the network."""
 
@@ -84,9 +119,12 @@ class RiskService:
         if ips is not None:
             sql += " AND ip IN (SELECT value FROM json_each(?))"
             params.append(json.dumps(list(ips)))
+        suppressions = active_suppressions(self.service)
         out: dict[str, list[Evidence]] = {}
         for r in self.service.state.query(sql, tuple(params)):
-            out.setdefault(r[0], []).append(Evidence(*r[1:]))
+            ev = Evidence(*r[1:])
+            if not any(is_suppressed(r[0], ev, sup) for sup in suppressions):
+                out.setdefault(r[0], []).append(ev)
         return out
 
     def _services(self, ips: Iterable[str] | None) -> dict[str, list[ServiceRef]]:

@@ -112,3 +112,9 @@ def test_new_since(service: Service) -> None:
         a.ip for a in newer]
     assert all(a.first_seen is not None and a.first_seen >= nas.asset.first_seen for a in newer)
     assert "192.168.56.103" not in [a.ip for a in newer]  # 2015, before the 2020 DHCP
+
+
+def test_criticality_lookup_for_incident_severity(service: Service) -> None:
+    service.assets.update("10.16.1.4", criticality="critical", actor="admin")
+    assert service.assets.criticality(["10.16.1.4", "10.16.1.1", "192.0.2.1"]) == {
+        "10.16.1.4": "critical", "10.16.1.1": "normal"}

@@ -94,10 +94,22 @@ class _Incident:
 
 
 @dataclass
+class _Suppression:
+    sid: int | None = None
+    finding_type: str | None = None
+    src: str | None = None
+    dest: str | None = None
+
+
+@dataclass
 class _Incidents:
     """The incident area's list() as the risk seam reads it (A1's service, when present)."""
 
     items: list[_Incident] = field(default_factory=list)
+    suppressed: list[_Suppression] = field(default_factory=list)
+
+    def suppressions(self, active_only: bool = True) -> list[_Suppression]:
+        return self.suppressed
 
     def list(self, *, status: str | None = None, offset: int = 0,
              limit: int = 50) -> Page[_Incident]:  # fmt: skip
@@ -117,5 +129,22 @@ def test_open_incidents_add_a_factor(service: Service) -> None:
         incident = score.factors[names.index("incident:9")]
         assert incident.points in (12, 13)  # 25 x 0.5, rounded with the other factors
         assert "as victim" in incident.detail_en and "Dò mật khẩu SSH" in incident.detail_vi
+    finally:
+        del service.__dict__["incidents"]
+
+
+def test_suppressed_evidence_stops_counting(service: Service) -> None:
+    service.__dict__["incidents"] = _Incidents(suppressed=[
+        _Suppression(finding_type="brute-force", src="192.168.56.0/24")])
+    try:
+        attacker = service.risk.host(ATTACKER)
+        assert attacker.score == 0 and attacker.factors == []
+        # The suppression names the source side only: the victim's evidence still counts.
+        assert service.risk.host(VICTIM).score > 0
+        service.__dict__["incidents"].suppressed = [
+            _Suppression(finding_type="brute-force", src=ATTACKER, dest=VICTIM)]
+        assert service.risk.host(ATTACKER).score > 0  # only A->B, A's other targets unknown
+        service.__dict__["incidents"].suppressed = [_Suppression(sid=2001219)]
+        assert service.risk.host(ATTACKER).score > 0  # another kind of evidence
     finally:
         del service.__dict__["incidents"]
