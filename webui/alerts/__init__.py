@@ -33,7 +33,7 @@ from webui.alerts.records import related_rows, shown, summary_fields
 from webui.alerts.triage import apply_triage, suppress_from_form
 from webui.audit import audit
 from webui.auth.guard import current_user, is_local_url, require_role
-from webui.extensions import current_config, current_service
+from webui.extensions import current_config, current_service, web_state
 
 logger = logging.getLogger(__name__)
 
@@ -161,14 +161,14 @@ def evidence(event_id: int) -> Any:
 @require_role("analyst")
 def packets(event_id: int) -> Any:
     """Wireshark's dissection of the alert's packets (tshark, on demand)."""
-    from sensors.dissect import dissect_event
+    from webui.alerts.evidence import dissect
 
     service = current_service()
     found = service.alerts.get(event_id)
     if found is None:
         abort(404)
     try:
-        view = dissect_event(current_config(), service.store, event_id, limit=100)
+        view = dissect(current_config(), web_state().config_path, event_id)
     except ApplianceError as err:
         flash(_("The packets cannot be dissected: %(reason)s", reason=str(err)), "warning")
         return redirect(url_for("alerts.detail", event_id=event_id))

@@ -9,12 +9,15 @@ run with an argument list (no shell), on demand only.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from appliance.config import AppConfig
 from appliance.errors import ApplianceError, CaptureError
@@ -87,3 +90,35 @@ def _run(argv: list[str], failure: str) -> None:
     if done.returncode != 0:
         message = (done.stderr.strip().splitlines() or ["no message"])[-1]
         raise CaptureError(f"{failure}: {message}")
+
+
+def spanwatch_argv(*args: str) -> list[str]:
+    """argv of the ``spanwatch`` console script installed beside this interpreter."""
+    return [str(Path(sys.executable).with_name("spanwatch")), *args]
+
+
+def dissect(cfg: AppConfig, config_path: Path | None, event_id: int,
+            limit: int = 100) -> dict[str, Any]:  # fmt: skip
+    """The dissection of an event's packets (``spanwatch dissect --json``).
+
+    It runs in its own process: pyshark drives tshark through asyncio child watchers,
+    which do not mix with the web server's workers (they reap each other's children).
+    """
+    args = ["dissect", "--event-id", str(int(event_id)), "--json", "--limit", str(limit),
+            "--data-dir", str(cfg.data_dir), "-q"]  # fmt: skip
+    if config_path is not None:
+        args += ["--config", str(config_path)]
+    try:
+        done = subprocess.run(spanwatch_argv(*args), capture_output=True, text=True,
+                              timeout=TIMEOUT_S)  # fmt: skip
+    except subprocess.TimeoutExpired as err:
+        raise CaptureError(f"the dissection took more than {TIMEOUT_S} s") from err
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or ["no message"]
+        message = lines[-1].removeprefix("spanwatch: error: ")
+        raise CaptureError(message)
+    try:
+        view: dict[str, Any] = json.loads(done.stdout)
+    except json.JSONDecodeError as err:
+        raise CaptureError(f"unreadable dissection output: {err}") from err
+    return view
