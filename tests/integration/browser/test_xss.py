@@ -64,7 +64,8 @@ def test_the_detector_sees_an_injection(browser: Any) -> None:
 
 
 def _links(ui: UI) -> list[str]:
-    hrefs = ui.page.eval_on_selector_all("main a[href]", "els => els.map(e => e.getAttribute('href'))")
+    hrefs = ui.page.eval_on_selector_all("main a[href]",
+                                         "els => els.map(e => e.getAttribute('href'))")
     return [h.split("?")[0] for h in hrefs if h and FOLLOW.match(h.split("?")[0])]
 
 
