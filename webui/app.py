@@ -30,6 +30,9 @@ BLUEPRINTS: tuple[str, ...] = (
     "webui.settings:bp",
     "webui.dashboard:bp",
     "webui.alerts:bp",
+    "webui.alerts.api:bp",
+    "webui.dashboard.api:bp",
+    "webui.reports:bp",
 )
 
 #: Front-end packages from the npm registry (webui/package.json) that may be served,
