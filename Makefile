@@ -12,6 +12,8 @@ APT_PACKAGES := suricata suricata-update tshark iproute2 sqlite3 python3-venv py
 	chromium
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= var/demo
+DEMO_WEB ?= 1
+DEMO_PORT ?= 8443
 PYTEST_ARGS ?=
 
 INSTALL_PYTHON ?= /usr/bin/python3
@@ -62,6 +64,13 @@ demo: venv
 	@mkdir -p $(DEMO_DIR)
 	$(BIN)/spanwatch demo-capture $(DEMO_DIR)/demo.pcap
 	$(BIN)/spanwatch analyze -q --data-dir $(DEMO_DIR) --rules config/rules $(DEMO_DIR)/demo.pcap
+	@if [ "$(DEMO_WEB)" = 1 ]; then \
+		echo; echo "Web UI: https://$$(hostname -f 2>/dev/null || hostname):$(DEMO_PORT)/ (self-signed certificate)."; \
+		echo "First visit: enter the setup code printed below (also in $(DEMO_DIR)/web/setup-code),"; \
+		echo "or create the admin first: $(BIN)/spanwatch user add admin --data-dir $(DEMO_DIR)"; \
+		echo "Ctrl-C stops it; 'make demo DEMO_WEB=0' skips it."; echo; \
+		exec $(BIN)/spanwatch web --data-dir $(DEMO_DIR) --bind 0.0.0.0:$(DEMO_PORT); \
+	fi
 
 bench: venv
 	$(BIN)/python bench/ingest.py

@@ -58,8 +58,8 @@ def announce(app: Flask) -> None:
     if state.service.users.count():
         clear_setup_code(state.cfg)
         return
-    ensure_setup_code(state.cfg)
+    code = ensure_setup_code(state.cfg)
     logger.warning(
-        "No administrator yet: open /setup in a browser and enter the setup code from %s "
-        "(or run `spanwatch user add NAME --role admin`).", setup_code_path(state.cfg),
+        "No administrator yet: open /setup in a browser and enter the setup code %s (kept in "
+        "%s), or run `spanwatch user add NAME --role admin`.", code, setup_code_path(state.cfg),
     )  # fmt: skip
