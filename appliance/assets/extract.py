@@ -355,8 +355,10 @@ def _http(obs: Observations, r: dict[str, Any], ts: int, src: str | None, dest: 
         if isinstance(header, dict) and str(header.get("name", "")).lower() == "server":
             server = header.get("value")
     proto = str(r.get("proto") or "TCP").upper()
-    obs.service(dest, r.get("dest_port"), proto, ts, app_proto="http",
-                banner=clean_text(server, 120) if server else None)
+    banner = clean_text(server, 120) if server else None
+    obs.service(dest, r.get("dest_port"), proto, ts, app_proto="http", banner=banner)
+    if banner:
+        obs.hint(dest, osguess.from_http_server(banner), ts)
     if h.get("http_user_agent"):
         obs.hint(src, osguess.from_user_agent(clean_text(h["http_user_agent"], 300)), ts)
 

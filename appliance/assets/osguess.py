@@ -12,7 +12,7 @@ easily a clue misleads:
 - SSH software version (``OpenSSH_8.9p1 Ubuntu-3``): distributions patch the banner. 0.7
   with a distribution, 0.3 for a bare OpenSSH (some Unix).
 - HTTP User-Agent of a client: browsers report the OS, but any program can say anything.
-  0.5.
+  0.5. HTTP ``Server`` header naming a distribution or IIS: 0.6.
 - JA3/JA4 TLS client fingerprints listed in ``assets.os_fingerprints``: a TLS stack,
   shared by the OS's programs. 0.6.
 """
@@ -100,6 +100,22 @@ def from_ssh(software: str) -> OsHint | None:
             return OsHint("ssh-version", software[:120], os_name, 0.7)
     if lower.startswith("openssh"):
         return OsHint("ssh-version", software[:120], "Unix-like", 0.3)
+    return None
+
+
+_HTTP_SERVERS: tuple[tuple[str, str], ...] = (
+    ("microsoft-iis", "Windows Server"), ("(ubuntu)", "Linux (Ubuntu)"),
+    ("(debian)", "Linux (Debian)"), ("(centos)", "Linux (CentOS)"),
+    ("(red hat)", "Linux (Red Hat)"), ("(win64)", "Windows"), ("(win32)", "Windows"),
+)  # fmt: skip
+
+
+def from_http_server(server: str) -> OsHint | None:
+    """The OS an HTTP ``Server`` header names (``Apache/2.4.7 (Ubuntu)``, ``Microsoft-IIS``)."""
+    lower = server.lower()
+    for needle, os_name in _HTTP_SERVERS:
+        if needle in lower:
+            return OsHint("http-server", server[:120], os_name, 0.6)
     return None
 
 

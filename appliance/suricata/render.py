@@ -117,7 +117,7 @@ def _eve_types() -> list[Any]:
     types: list[Any] = [
         {"alert": alert},
         {"anomaly": {"enabled": True}},
-        {"http": {"extended": True}},
+        {"http": {"extended": True, "custom": ["server"]}},  # banner for the asset inventory
         {"dns": {"enabled": True}},
         {"tls": {"extended": True, "custom": tls_fields}},
         {"files": {"force-magic": True, "force-hash": ["md5", "sha256"]}},

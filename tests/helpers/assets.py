@@ -48,6 +48,7 @@ CAPTURES = (
     "pcaps/tls-anomalies/ndpi_ssl-cert-name-mismatch.pcap",  # TLS SNI and certificate names
     "pcaps/smb-lateral/pcapattack_LM_psexec_smb_dcerpc_epm_svcctl.pcapng",  # NetBIOS (NTLMSSP)
     "suricata-verify/smb1-03-midstream/smb1_osx-s1-midstream-modified.pcap",  # SMB native OS
+    "pcaps/web-attacks/chrissanders_http_dvwa_sqlinjection.pcapng",  # HTTP Server header
 )
 
 

@@ -38,6 +38,15 @@ def test_ssh_server_banner_is_a_service(service: Service) -> None:
     assert 'ssh-version "OpenSSH_6.7p1"' in detail.asset.os_basis
 
 
+def test_http_server_header_is_a_banner_and_an_os_clue(service: Service) -> None:
+    web = _asset(service, "10.2.2.104")
+    http = [s for s in web.services if s["port"] == 80]
+    assert http and http[0]["banner"] == "Apache/2.4.7 (Ubuntu)"
+    assert web.asset.os_guess == "Linux (Ubuntu)"
+    browser = _asset(service, "10.2.2.101").asset
+    assert browser.os_guess == "macOS" and "http-user-agent" in browser.os_basis
+
+
 def test_tls_names_of_an_outside_server_from_sni_and_certificate(service: Service) -> None:
     names = service.assets.names("104.154.89.105")
     assert ("wrong.host.badssl.com", "tls-sni") in names
