@@ -172,16 +172,20 @@ def request_handlers(scheduler: Any) -> dict[str, RequestHandler]:
 def build_components(service: Service) -> list[Component]:
     """The core's components, in start order. Each area adds its own with one line."""
     from appliance.assets.inventory import Inventory
+    from appliance.incidents.correlate import Correlator
     from appliance.jobs import JobScheduler
+    from appliance.notify.watch import IncidentWatch
 
     cfg = service.cfg.core
     scheduler = JobScheduler(service)
     worker = RequestWorker(service, request_handlers(scheduler))
     components: list[Component] = [
         Periodic("requests", 1.0, worker.run_once),
+        Periodic("correlator", cfg.correlate_seconds, Correlator(service).run_once),
         Periodic("inventory", cfg.inventory_seconds, Inventory(service).run_once),
         Periodic("risk", cfg.risk_seconds, service.risk.recompute),
         scheduler,
+        Periodic("notify", 10.0, IncidentWatch(service).run_once),
     ]
     return components
 

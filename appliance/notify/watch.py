@@ -24,16 +24,15 @@ class IncidentWatch:
     def __init__(self, service: Service, notifier: Notifier | None = None) -> None:
         self.service = service
         self.notifier = notifier or Notifier(service)
+        if self._cursor() < 0:  # first start: from now on, history is not replayed
+            page = service.incidents.list(limit=_BATCH)
+            self._set_cursor(max((i.id for i in page.items), default=0))
 
     def run_once(self) -> int:
         """Notify incidents opened since the last run; returns how many were new."""
         cursor = self._cursor()
-        incidents = self.service.incidents
-        page = incidents.list(limit=_BATCH)
+        page = self.service.incidents.list(limit=_BATCH)
         new = [i for i in page.items if i.id > cursor]
-        if cursor < 0:  # first run: start from now, do not replay history
-            self._set_cursor(max((i.id for i in page.items), default=0))
-            return 0
         if new:
             self.notifier.incidents(new)
             self._set_cursor(max(i.id for i in new))
