@@ -34,6 +34,7 @@ BUILTIN_COMMANDS: tuple[str, ...] = (
     "appliance.reports.cli:register",
     "appliance.sharing.cli:register",
     "appliance.assets.cli:register",
+    "appliance.incidents.cli:register",
 )
 
 #: Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration, 130 interrupted.

@@ -120,6 +120,7 @@ def default_rule_files(cfg: AppConfig) -> list[Path]:
 def run_analyze(args: argparse.Namespace, cfg: AppConfig) -> int:
     """Analyse captures and print their summaries."""
     from appliance.assets.inventory import update_inventory
+    from appliance.incidents.cli import correlate_captures, format_incidents
     from sensors.analyze import Analysis, AnalyzeOptions, rule_files_from
 
     rules = rule_files_from(args.rules) if args.rules else default_rule_files(cfg)
@@ -134,9 +135,10 @@ def run_analyze(args: argparse.Namespace, cfg: AppConfig) -> int:
         results = Analysis(cfg, store, opts).run()
     finally:
         store.close()
+    per_capture, all_incidents = correlate_captures(cfg, [r.source_ids for r in results])
     update_inventory(cfg)  # the asset inventory and risk scores (A2)
-    parts = [r.summary for r in results]
-    total = merge_summaries(parts)
+    parts = [{**r.summary, "incidents": inc} for r, inc in zip(results, per_capture)]
+    total = {**merge_summaries(parts), "incidents": all_incidents}
     if args.json:
         print(json.dumps({"captures": parts, "total": total}, ensure_ascii=False, indent=2))
         return 0
@@ -144,6 +146,7 @@ def run_analyze(args: argparse.Namespace, cfg: AppConfig) -> int:
         print(format_summary(part, f"Capture {part['file']}"))
     if len(parts) > 1:
         print(format_summary(total, f"Total over {len(parts)} captures"))
+    print(format_incidents(all_incidents))
     print(f"Stored in {cfg.store_path}.")
     return 0
 

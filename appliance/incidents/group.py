@@ -130,7 +130,7 @@ def severity_of(group: Group, criticality: str = "normal") -> str:
     rank = SEVERITIES.index(_RANK.get(group.evidence_severity, "low"))
     stages = set(group.stages) - {"policy"}
     progressed = bool(stages & COMPROMISE_STAGES) and bool(
-        stages & (OUTBOUND_STAGES | {"lateral-movement", "impact"}) - {"credential-access"}
+        stages & (OUTBOUND_STAGES | {"lateral-movement", "impact"})
     )
     if progressed:
         rank -= 1
@@ -214,7 +214,9 @@ class GroupIndex:
             out |= self.by_attacker.get(obs.attacker, set())
             out |= self.by_pivot.get(obs.attacker, set())
         if obs.victim is not None:
-            if obs.stage in OUTBOUND_STAGES:
+            # The victim acting in another incident (it beacons, leaks) is the same story
+            # whichever of the two was stored first.
+            if obs.stage in OUTBOUND_STAGES or obs.stage in COMPROMISE_STAGES:
                 out |= self.by_pivot.get(obs.victim, set())
             if obs.stage in CONVERGENT_STAGES:
                 out |= self.by_target.get((obs.victim, obs.stage), set())
