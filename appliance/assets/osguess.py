@@ -131,9 +131,11 @@ def from_dhcp_vendor(vendor_class: str) -> OsHint | None:
 def from_dhcp_params(params: Iterable[str]) -> OsHint | None:
     """The OS a DHCP parameter-request list (option 55 order) matches exactly."""
     key = tuple(str(p) for p in params)
-    os_name = _DHCP_PARAMS.get(key)
-    if os_name is None:
+    if not key:
         return None
+    os_name = _DHCP_PARAMS.get(key)
+    if os_name is None:  # kept (weight 0) so an admin can look the fingerprint up
+        return OsHint("dhcp-fingerprint", ",".join(key)[:200], "unknown", 0.0)
     return OsHint("dhcp-fingerprint", ",".join(key)[:200], os_name, 0.6)
 
 
@@ -173,6 +175,8 @@ def guess(hints: Iterable[OsHint]) -> tuple[str | None, str]:
     """
     families: dict[str, list[OsHint]] = {}
     for hint in hints:
+        if hint.weight <= 0:
+            continue
         families.setdefault(_family(hint.os), []).append(hint)
     if not families:
         return None, ""

@@ -77,7 +77,7 @@ _APP_LAYERS_OFF = {
 # EVE record types beyond alert/anomaly/http/dns/tls/files/smtp/flow/stats; all are
 # low-volume protocols an analyst wants when working an incident.
 _EVE_PLAIN_TYPES = (
-    "ftp", "smb", "dcerpc", "ssh", "krb5", "dhcp", "nfs", "tftp", "snmp", "sip", "rdp",
+    "ftp", "smb", "dcerpc", "ssh", "krb5", "nfs", "tftp", "snmp", "sip", "rdp",
     "rfb", "mqtt", "http2", "quic", "ike",
 )  # fmt: skip
 
@@ -122,6 +122,8 @@ def _eve_types() -> list[Any]:
         {"tls": {"extended": True, "custom": tls_fields}},
         {"files": {"force-magic": True, "force-hash": ["md5", "sha256"]}},
         {"smtp": {"extended": True}},
+        # Requests too (vendor class, parameter list): OS clues for the asset inventory.
+        {"dhcp": {"extended": True}},
     ]
     types += list(_EVE_PLAIN_TYPES)
     types += ["flow", {"stats": {"totals": True, "threads": False, "deltas": False}}]

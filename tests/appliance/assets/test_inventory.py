@@ -24,6 +24,10 @@ def test_dhcp_gives_hostname_mac_and_vendor(service: Service) -> None:
     assert nas.macs == ["00:11:32:17:49:f0"]
     assert nas.vendor == "Synology Incorporated"
     assert nas.sensors == [SENSOR]
+    # The request is logged too (extended DHCP): its parameter list, kept for lookup.
+    hints = _asset(service, "10.16.1.4").os_hints
+    assert [(h["source"], h["value"], h["weight"]) for h in hints] == [
+        ("dhcp-fingerprint", "subnet_mask,router,domain,dns_server", 0.0)]
     server = _asset(service, "10.16.1.1")
     assert [(s["port"], s["proto"], s["app_proto"]) for s in server.services] == [
         (67, "UDP", "dhcp")]
