@@ -7,6 +7,7 @@ the log stays filterable. The detail is a small JSON object; never put a secret 
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 import time
@@ -77,7 +78,8 @@ class AuditService:
         """
         from appliance.service import Page
 
-        where, params = ["1 = 1"], []
+        where: builtins.list[str] = ["1 = 1"]
+        params: builtins.list[Any] = []
         if actor:
             where.append("actor = ?")
             params.append(actor)
@@ -102,10 +104,10 @@ class AuditService:
         items = [_entry(r) for r in rows]
         return Page(items=items, total=int(total[0][0]), offset=offset, limit=limit)
 
-    def actors(self) -> list[str]:
+    def actors(self) -> builtins.list[str]:
         return [r[0] for r in self.state.query("SELECT DISTINCT actor FROM audit_log ORDER BY 1")]
 
-    def areas(self) -> list[str]:
+    def areas(self) -> builtins.list[str]:
         rows = self.state.query("SELECT DISTINCT action FROM audit_log")
         return sorted({r[0].split(".", 1)[0] for r in rows})
 

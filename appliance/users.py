@@ -7,6 +7,7 @@ digests (the token itself is shown once, at creation).
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import re
@@ -256,7 +257,7 @@ class UserService:
         token = self.tokens(user_id, token_id=int(cur.lastrowid or 0))[0]
         return token, secret
 
-    def tokens(self, user_id: int, *, token_id: int | None = None) -> list[ApiToken]:
+    def tokens(self, user_id: int, *, token_id: int | None = None) -> builtins.list[ApiToken]:
         sql = "SELECT * FROM api_tokens WHERE user_id = ?"
         params: tuple = (user_id,)
         if token_id is not None:
