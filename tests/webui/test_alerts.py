@@ -43,7 +43,7 @@ def test_viewer_sees_the_inbox_but_no_triage(demo_app: Flask) -> None:
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert "SPANWATCH TEST HTTP request to /spanwatch-test" in html
-    assert len(_ids(html)) == 12
+    assert len(_ids(html)) == demo_app.extensions["spanwatch"].service.alerts.list().total >= 12
     assert 'name="ids"' not in html
     assert client.post_form("/alerts/triage", {"action": "archive",
                                                "ids": str(_ids(html)[0])}).status_code == 403
@@ -80,7 +80,7 @@ def test_archive_and_false_positive_from_the_list(demo_app: Flask) -> None:
     done = client.post_form("/alerts/triage", {"action": "archive", "ids": chosen,
                                                "next": "/alerts/"})  # fmt: skip
     assert done.status_code == 302 and done.headers["Location"].endswith("/alerts/")
-    assert len(_ids(client.get("/alerts/").get_data(as_text=True))) == 9
+    assert len(_ids(client.get("/alerts/").get_data(as_text=True))) == len(ids) - 3
     archived = client.get("/alerts/?status=archived").get_data(as_text=True)
     assert sorted(_ids(archived)) == sorted(ids[:3])
     refused = client.post_form("/alerts/triage", {"action": "false-positive",
@@ -96,9 +96,10 @@ def test_archive_and_false_positive_from_the_list(demo_app: Flask) -> None:
 
 def test_archive_a_whole_group(demo_app: Flask) -> None:
     client = _client(demo_app, "analyst")
+    before = len(_ids(client.get("/alerts/").get_data(as_text=True)))
     client.post_form("/alerts/triage", {"action": "archive-group", "gkey": "finding:host-sweep"})
     html = client.get("/alerts/").get_data(as_text=True)
-    assert "Host sweep" not in html and len(_ids(html)) == 10
+    assert "Host sweep" not in html and len(_ids(html)) == before - 2
 
 
 def test_triage_needs_a_csrf_token(demo_app: Flask) -> None:
