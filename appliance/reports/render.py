@@ -32,7 +32,14 @@ _STAGE_VI = {
     "reconnaissance": "trinh sát", "credential-access": "dò mật khẩu",
     "lateral-movement": "lây lan nội bộ", "command-and-control": "điều khiển từ xa",
     "exfiltration": "đánh cắp dữ liệu", "impact": "phá hoại",
+    "initial-access": "xâm nhập ban đầu", "policy": "vi phạm chính sách", "malware": "mã độc",
+    "execution": "thực thi mã", "persistence": "duy trì truy cập",
 }  # fmt: skip
+REASON_CHARS = 160
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 1] + "…"
 
 
 def _band(score: int, lang: str) -> str:
@@ -82,7 +89,8 @@ def view(data: ReportData, lang: str) -> dict[str, Any]:
         "trend_svg": trend_chart([(_day(d, lang, short=True), v) for d, v in data.trend]),
         "hosts": None if data.top_hosts is None else [
             {"ip": h.ip, "name": h.name, "owner": h.owner, "score": h.score,
-             "colour": band_colour(h.score), "reasons": h.reasons_vi if vi else h.reasons_en}
+             "colour": band_colour(h.score),
+             "reasons": [_short(r) for r in (h.reasons_vi if vi else h.reasons_en)[:2]]}
             for h in data.top_hosts],
         "incidents": [
             {"id": i.id, "title": i.title_vi if vi else i.title_en, "severity": i.severity,
