@@ -32,6 +32,25 @@ FINDING_TYPES: dict[str, Any] = {
     "arp-spoofing": _l("ARP spoofing"),
     "rogue-dhcp-server": _l("Rogue DHCP server"),
     "name-poisoning": _l("Name poisoning (LLMNR/NBT-NS/mDNS)"),
+    "command-injection": _l("Command injection"),
+    "cross-site-scripting": _l("Cross-site scripting"),
+    "sql-injection": _l("SQL injection"),
+    "path-traversal": _l("Path traversal"),
+    "admin-share-access": _l("Administrative share access"),
+    "authentication-coercion": _l("Authentication coercion"),
+    "directory-replication": _l("Directory replication (DCSync)"),
+    "remote-dcom-activation": _l("Remote DCOM activation"),
+    "remote-executable-upload": _l("Executable uploaded to a remote host"),
+    "remote-scheduled-task": _l("Remote scheduled task"),
+    "remote-service-creation": _l("Remote service creation"),
+    "remote-wmi": _l("Remote WMI execution"),
+    "netlogon-auth-burst": _l("Netlogon authentication burst"),
+    "tls-expired-certificate": _l("Expired TLS certificate"),
+    "tls-not-yet-valid-certificate": _l("TLS certificate not yet valid"),
+    "tls-self-signed-certificate": _l("Self-signed TLS certificate"),
+    "tls-hostname-mismatch": _l("TLS certificate for another name"),
+    "tls-weak-version": _l("Weak TLS version"),
+    "tls-fingerprint-match": _l("Known malicious TLS fingerprint"),
 }
 CATEGORIES: dict[str, Any] = {
     "reconnaissance": _l("Reconnaissance"),
@@ -44,6 +63,7 @@ CATEGORIES: dict[str, Any] = {
     "policy": _l("Policy violation"),
     "threat-intel": _l("Threat intelligence"),
     "sensor-health": _l("Sensor health"),
+    "exploit": _l("Exploit attempt"),
 }
 EVENT_TYPES: dict[str, Any] = {
     "alert": _l("Signature alert"),
