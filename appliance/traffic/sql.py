@@ -86,3 +86,11 @@ def fold_sql(table: str, res: int, bucket_expr: str) -> str:
             f"{', '.join(f'sum({c})' for c in sums)} FROM {table} "
             f"WHERE res = {res - 1} AND bucket >= ? AND bucket < ? GROUP BY b, {key_list} "
             f"ON CONFLICT({target}) DO UPDATE SET {updates}")  # fmt: skip
+
+
+#: Records a first contact; an earlier minute (a late or older record) wins.
+SEEN_UPSERT = (
+    "INSERT INTO traffic_seen(host, kind, key, first_seen) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT(host, kind, key) DO UPDATE SET first_seen = excluded.first_seen "
+    "WHERE excluded.first_seen < first_seen"
+)

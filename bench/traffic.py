@@ -1,0 +1,228 @@
+"""Benchmark: traffic rollups at ingest, and the traffic views over 30 days of rollups.
+
+    python bench/traffic.py [--lines 200000] [--hosts 2000] [--days 30]
+
+1. Ingest rate of the sensor path (EVE reader, store writer) with rollups on, beside the
+   rate with rollups off, in the same run on the same EVE file. Target: >= 80%.
+2. 30 days of minute rollups for ``--hosts`` internal hosts, folded into hours and days;
+   then the throughput chart and the top talkers over the 30 days (and over the last day,
+   the last hour), repeated. Target: p95 < 200 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.evefile import eve_file  # noqa: E402
+from bench.ingest import run_spanwatch  # noqa: E402
+
+
+def live_like(path: Path) -> Path:
+    """``path`` with every flow's start and end moved to its record's time (cached).
+
+    The shared EVE file repeats old captures with new timestamps but keeps each flow's
+    original start and end (years apart); on a live link flows end when they are logged.
+    """
+    out = path.with_name(path.stem + "-live.json")
+    if out.exists():
+        return out
+    import orjson
+
+    from appliance.events import parse_timestamp
+
+    partial = out.with_suffix(".partial")
+    with open(path, "rb") as src, open(partial, "wb") as dst:
+        for line in src:
+            record = orjson.loads(line)
+            flow = record.get("flow") if record.get("event_type") == "flow" else None
+            if isinstance(flow, dict) and flow.get("start") and flow.get("end"):
+                span = parse_timestamp(flow["end"]) - parse_timestamp(flow["start"])
+                end = parse_timestamp(record["timestamp"])
+                flow["end"] = _iso(end)
+                flow["start"] = _iso(end - max(span, 0))
+            dst.write(orjson.dumps(record) + b"\n")
+    partial.rename(out)
+    return out
+
+
+def _iso(us: int) -> str:
+    import datetime as dt
+
+    stamp = dt.datetime.fromtimestamp(us / 1e6, dt.timezone.utc)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.%f") + "+0000"
+
+
+def demo_eve(n_lines: int) -> Path:
+    """EVE of the project's 4-hour demo capture (data-center mix), repeated (cached).
+
+    Each repetition is shifted by the capture's length (timestamps, flow start and end,
+    flow ids), so the file reads like days of one link.
+    """
+    import subprocess
+
+    import orjson
+
+    from appliance.events import parse_timestamp
+    from bench.analyze import demo_capture
+    from bench.evefile import CACHE
+
+    out = CACHE / f"traffic-demo-{n_lines}.json"
+    if out.exists():
+        return out
+    with tempfile.TemporaryDirectory() as tmp:
+        spanwatch = Path(sys.executable).with_name("spanwatch")
+        subprocess.run([str(spanwatch), "analyze", "-q", "--data-dir", tmp, "--checksum", "none",
+                        str(demo_capture(240))], check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+        pool = [orjson.loads(line) for eve in sorted(Path(tmp).glob("runs/*/*/eve.json"))
+                for line in eve.read_bytes().splitlines() if line.strip()]  # fmt: skip
+    times = [parse_timestamp(r["timestamp"]) for r in pool]
+    span = max(times) - min(times) + 60_000_000
+    partial = out.with_suffix(".partial")
+    written = rnd = 0
+    with open(partial, "wb") as dst:
+        while written < n_lines:
+            for record, ts in zip(pool, times, strict=True):
+                if written >= n_lines:
+                    break
+                shift = rnd * span
+                copy = dict(record, timestamp=_iso(ts + shift))
+                if "flow_id" in copy:
+                    copy["flow_id"] = int(copy["flow_id"]) + rnd
+                flow = copy.get("flow")
+                if copy.get("event_type") == "flow" and isinstance(flow, dict):
+                    copy["flow"] = dict(flow, start=_iso(parse_timestamp(flow["start"]) + shift),
+                                        end=_iso(parse_timestamp(flow["end"]) + shift))
+                dst.write(orjson.dumps(copy) + b"\n")
+                written += 1
+            rnd += 1
+    partial.rename(out)
+    return out
+
+
+def ingest_rates(path: Path, tmp: Path, rounds: int) -> tuple[float, float]:
+    """Best events/s over ``rounds`` runs each: rollups off, rollups on (interleaved)."""
+    from appliance.store import open_store
+    from appliance.traffic.settings import RollupSettings, write_settings
+
+    off: list[float] = []
+    on: list[float] = []
+    for n in range(rounds):
+        for enabled, rates in ((False, off), (True, on)):
+            data = tmp / f"ingest-{n}-{enabled}"
+            data.mkdir()
+            store = open_store(data / "spanwatch.db")
+            write_settings(store.connection, RollupSettings(enabled=enabled))  # type: ignore[attr-defined]
+            store.close()
+            secs, _cpu, stored = run_spanwatch(path, data)
+            rates.append(stored / secs)
+    return max(off), max(on)
+
+
+def fill_rollups(db: Path, hosts: int, days: int, per_minute: int) -> int:
+    """``days`` of minute rollups ending now for ``hosts`` hosts, folded; rows written."""
+    from appliance.store import open_store
+    from appliance.traffic.fold import run_maintenance
+    from appliance.traffic.settings import MINUTE, RES_MINUTE, RollupSettings
+    from appliance.traffic.sql import upsert_sums
+
+    store = open_store(db)
+    conn = store.connection  # type: ignore[attr-defined]
+    settings = RollupSettings()
+    rnd = random.Random(7)
+    ips = [bytes([10, 20, i // 250, i % 250 + 1]) for i in range(hosts)]
+    apps = ["tls", "http", "dns", "ssh", "smb", "unknown"]
+    now = time.time_ns() // 1000
+    end = now - now % MINUTE
+    start = end - days * 1440 * MINUTE
+    rows = 0
+    minute = start
+    while minute < end:
+        conn.execute("BEGIN IMMEDIATE")
+        for _ in range(60):  # an hour per transaction
+            host_rows = {}
+            for ip in rnd.sample(ips, per_minute):
+                b = rnd.randint(1_000, 5_000_000)
+                host_rows[(minute, ip)] = [b // 3, b - b // 3, b // 900, b // 700, 3, 2]
+            total = sum(v[0] + v[1] for v in host_rows.values())
+            upsert_sums(conn, "traffic_host", RES_MINUTE, host_rows)
+            iface = {(minute, 1, "eth1"): [total, total // 800, 5 * per_minute]}
+            upsert_sums(conn, "traffic_iface", RES_MINUTE, iface)
+            app_rows = {(minute, a): [total // 6, total // 4800, per_minute] for a in apps}
+            upsert_sums(conn, "traffic_app", RES_MINUTE, app_rows)
+            rows += len(host_rows) + 1 + len(apps)
+            minute += MINUTE
+        conn.execute("COMMIT")
+    run_maintenance(conn, settings)
+    store.close()
+    return rows
+
+
+def query_times(db: Path, days: int, repeat: int) -> dict[str, list[float]]:
+    """Seconds per call of the views, over 30 days, the last day and the last hour."""
+    from appliance.traffic.service import TrafficService
+
+    from appliance.config import load_config
+    from appliance.store import open_store
+
+    cfg = load_config(None, overrides={"data_dir": str(db.parent)}, environ={})
+    store = open_store(db, readonly=True)
+    service = TrafficService(store, cfg)
+    now = time.time_ns() // 1000
+    spans = {"30 days": days * 86_400_000_000, "1 day": 86_400_000_000, "1 hour": 3_600_000_000}
+    out: dict[str, list[float]] = {}
+    for label, span in spans.items():
+        for name, call in (
+            ("throughput", lambda s=span: service.throughput(now - s, now)),
+            ("top talkers", lambda s=span: service.top("talker", now - s, now, n=10)),
+            ("top apps", lambda s=span: service.top("app", now - s, now, n=10)),
+        ):
+            times = out.setdefault(f"{name} ({label})", [])
+            for _ in range(repeat):
+                t = time.perf_counter()
+                call()
+                times.append(time.perf_counter() - t)
+    store.close()
+    return out
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--hosts", type=int, default=2000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--active", type=int, default=100, help="hosts active per minute")
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args()
+    path = live_like(eve_file(args.lines))
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp_name:
+        tmp = Path(tmp_name)
+        off, on = ingest_rates(path, tmp, args.rounds)
+        print(f"ingest without rollups: {off:10,.0f} events/s")
+        print(f"ingest with rollups:    {on:10,.0f} events/s  ({on / off:.0%}; target >= 80%)")
+        db = tmp / "views" / "spanwatch.db"
+        db.parent.mkdir()
+        t = time.perf_counter()
+        rows = fill_rollups(db, args.hosts, args.days, args.active)
+        print(f"{rows:,} minute rows for {args.hosts:,} hosts over {args.days} days "
+              f"({time.perf_counter() - t:.0f} s to write and fold)")
+        for name, times in query_times(db, args.days, args.repeat).items():
+            print(f"{name:28s} p50 {sorted(times)[len(times) // 2] * 1000:7.1f} ms  "
+                  f"p95 {p95(times) * 1000:7.1f} ms  (target p95 < 200 ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
