@@ -96,9 +96,16 @@ class Inventory:
         obs = Observations(self.is_home, self._fingerprints)
         for record in records:
             obs.add(record, str(record.get("_sensor") or record.get("host") or ""))
+        obs.resolve_dhcp(self._dhcp_address)
         chunks = len({r.get("_chunk") for r in records}) or 1
         new = self._write(obs, cursor)
         return InventoryResult(chunks, len(records), len(obs.hosts), new, cursor)
+
+    def _dhcp_address(self, mac: str) -> str | None:
+        rows = self.service.state.query(
+            "SELECT ip FROM asset_macs WHERE mac = ? AND source = 'dhcp' ORDER BY last_seen DESC "
+            "LIMIT 1", (mac,))
+        return str(rows[0][0]) if rows else None
 
     # -- writing -----------------------------------------------------------------------
 

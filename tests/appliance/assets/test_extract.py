@@ -107,3 +107,24 @@ def test_services_need_an_answer_and_a_server_port() -> None:
     assert obs.services[("10.0.0.9", 22, "TCP")].external_flows == 1
     assert obs.hosts["10.0.0.9"][1] - obs.hosts["10.0.0.9"][0] == 5_000_000
     assert "192.0.2.50" not in obs.hosts  # outside HOME_NET
+
+
+def test_a_dhcp_discover_waits_for_the_address_its_mac_gets() -> None:
+    discover = {"event_type": "dhcp", "src_ip": "0.0.0.0", "dest_ip": "255.255.255.255",
+                "dhcp": {"type": "request", "dhcp_type": "discover", "client_ip": "0.0.0.0",
+                         "client_mac": "f8:bc:12:0a:14:76", "hostname": "ws-0118",
+                         "vendor_class_identifier": "MSFT 5.0"}}  # fmt: skip
+    ack = {"event_type": "dhcp", "src_ip": "10.10.20.1", "dest_ip": "10.10.20.118",
+           "dhcp": {"type": "reply", "dhcp_type": "ack", "client_mac": "f8:bc:12:0a:14:76",
+                    "assigned_ip": "10.10.20.118"}}  # fmt: skip
+    obs = _obs(discover, ack)
+    assert obs.names == {}
+    obs.resolve_dhcp(lambda mac: None)
+    assert ("10.10.20.118", "ws-0118", "dhcp") in obs.names
+    assert obs.os_hints[("10.10.20.118", "dhcp-vendor-class", "MSFT 5.0")][0] == "Windows"
+    later = _obs(discover)  # the address is known from an earlier batch
+    later.resolve_dhcp({"f8:bc:12:0a:14:76": "10.10.20.118"}.get)
+    assert ("10.10.20.118", "ws-0118", "dhcp") in later.names
+    lost = _obs(discover)
+    lost.resolve_dhcp(lambda mac: None)
+    assert lost.names == {} and lost.dhcp_pending == {}
