@@ -35,8 +35,10 @@ def daily_report(service: Service, fired_us: int) -> str:
     day = local_day_before(service, fired_us)
     stored = service.reports.generate(day, lang=cfg.lang, formats=("html", "pdf"))
     pdf = next(r for r in stored if r.format == "pdf")
+    pruned = service.reports.prune(cfg.keep_days, day)
     sent = send_report(service.cfg.core.notify.email, cfg.recipients, Path(pdf.path), day, cfg.lang)
-    return f"Report for {day} stored ({len(stored)} files), e-mailed to {sent} recipient(s)."
+    return (f"Report for {day} stored ({len(stored)} files, {pruned} old ones removed), "
+            f"e-mailed to {sent} recipient(s).")  # fmt: skip
 
 
 def update_rules(service: Service, _fired_us: int, offline: list[Path] | None = None) -> str:
