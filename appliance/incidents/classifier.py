@@ -25,6 +25,12 @@ FINDING_STAGES: dict[str, str | None] = {
     "exfiltration": "exfiltration",
     "impact": "impact",
     "malware": "initial-access",
+    "exploit": "initial-access",
+    "initial-access": "initial-access",
+    "execution": "initial-access",
+    "privilege-escalation": "initial-access",
+    "discovery": "reconnaissance",
+    "collection": "exfiltration",
     "threat-intel": "command-and-control",
     "policy": "policy",
     "sensor-health": None,
@@ -135,6 +141,13 @@ def _roles(stage: str, src: str | None, dest: str | None, home: HomeNet) -> tupl
     return src, dest
 
 
+def _severity(value: Any, stage: str) -> int:
+    """Suricata's scale (1 high .. 3 low); a policy violation is at most medium, as
+    classtype policy-violation makes every such rule "high"."""
+    level = min(max(value, 1), 3) if isinstance(value, int) else 3
+    return max(level, 2) if stage == "policy" else level
+
+
 def _ip(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -168,8 +181,7 @@ def observe(record: dict[str, Any], home: HomeNet) -> Observation | None:
         sid = sid if isinstance(sid, int) else None
         label = str(alert.get("signature") or f"sid {sid}")
         stage = stage_of_alert(label, str(alert.get("category") or ""))
-        severity = alert.get("severity")
-        severity = min(max(severity, 1), 3) if isinstance(severity, int) else 3
+        severity = _severity(alert.get("severity"), stage)
         source, target = alert.get("source"), alert.get("target")
         if isinstance(source, dict) and isinstance(target, dict):
             attacker, victim = _ip(source.get("ip")), _ip(target.get("ip"))
@@ -188,8 +200,7 @@ def observe(record: dict[str, Any], home: HomeNet) -> Observation | None:
             return None
         stage = found
         kind = str(finding.get("type") or "unknown")
-        severity = finding.get("severity")
-        severity = min(max(severity, 1), 3) if isinstance(severity, int) else 3
+        severity = _severity(finding.get("severity"), stage)
         attacker, victim = _roles(stage, src, dest, home)
         return Observation("finding", kind, kind, stage, src, dest, attacker, victim,
                            severity, ts, _start(finding.get("evidence"), ts),

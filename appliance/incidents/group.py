@@ -124,15 +124,13 @@ class Group:
 
 
 def severity_of(group: Group, criticality: str = "normal") -> str:
-    """Incident severity: the worst evidence, raised for a compromise that progressed
-    (a later stage after initial access or stolen credentials, or three stages and more)
-    and for a critical or high-value victim, lowered for a low-value one."""
+    """Incident severity: the worst evidence, raised when the attack went on past one
+    stage (and again at three stages and more) and for a critical or high-value victim,
+    lowered for a low-value one."""
     rank = SEVERITIES.index(_RANK.get(group.evidence_severity, "low"))
     stages = set(group.stages) - {"policy"}
-    progressed = bool(stages & COMPROMISE_STAGES) and bool(
-        stages & (OUTBOUND_STAGES | {"lateral-movement", "impact"})
-    )
-    if progressed:
+    beyond_recon = stages - {"reconnaissance"}
+    if len(beyond_recon) >= 2:  # the attack went on from one stage to the next
         rank -= 1
     if len(stages) >= 3:
         rank -= 1
@@ -159,9 +157,13 @@ def titles_of(group: Group) -> tuple[str, str]:
     v_en = _hosts_text(victims, len(group.victims), "more")
     a_vi = _hosts_text(attackers, len(group.attackers), "nguồn khác")
     v_vi = _hosts_text(victims, len(group.victims), "máy khác")
-    en = f"{en_stages[:1].upper()}{en_stages[1:]}: {a_en} → {v_en}"
-    vi = f"{vi_stages[:1].upper()}{vi_stages[1:]}: {a_vi} → {v_vi}"
-    return en, vi
+    if not group.attackers:
+        a_en = a_vi = ""
+    if not group.victims:
+        v_en = v_vi = ""
+    en = f"{en_stages[:1].upper()}{en_stages[1:]}: " + " → ".join(x for x in (a_en, v_en) if x)
+    vi = f"{vi_stages[:1].upper()}{vi_stages[1:]}: " + " → ".join(x for x in (a_vi, v_vi) if x)
+    return en.rstrip(": "), vi.rstrip(": ")
 
 
 class GroupIndex:
