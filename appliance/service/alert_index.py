@@ -16,7 +16,7 @@ import logging
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,8 @@ HOUR_US = 3_600_000_000
 #: Chunks read per transaction: small enough that a first sync of a big store shows
 #: progress and never holds the state database's write lock for long.
 BATCH_CHUNKS = 200
+#: The first triage status of a newly indexed alert.
+StatusOf = Callable[["IndexedAlert"], str]
 #: Rollup dimensions.
 DIMENSIONS = ("type", "sig", "host", "category", "sensor")
 
@@ -112,9 +114,15 @@ class AlertIndex:
         rows = self.state.query("SELECT value FROM kv WHERE key = ?", (CURSOR_KEY,))
         return int(rows[0][0]) if rows else 0
 
-    def sync(self, *, max_batches: int | None = None) -> int:
-        """Index the alerts stored since the last sync; return how many were added."""
+    def sync(self, *, max_batches: int | None = None,
+             triage: Callable[[], StatusOf] | None = None) -> int:  # fmt: skip
+        """Index the alerts stored since the last sync; return how many were added.
+
+        ``triage`` makes, when there is something new, the function that gives each new
+        alert its first status (e.g. "suppressed" for one an analyst suppressed).
+        """
         added = 0
+        status_of: StatusOf | None = None
         batches = 0
         cursor = self.cursor()
         while max_batches is None or batches < max_batches:
@@ -122,17 +130,21 @@ class AlertIndex:
                                                           max_chunks=BATCH_CHUNKS)  # fmt: skip
             if upto == cursor:
                 break
-            added += self._sync_range(cursor, upto, list(_rows(records)))
+            rows = list(_rows(records))
+            if rows and status_of is None and triage is not None:
+                status_of = triage()
+            added += self._sync_range(cursor, upto, rows, status_of)
             cursor = upto
             batches += 1
         return added
 
-    def _sync_range(self, after: int, upto: int, rows: list[IndexedAlert]) -> int:
+    def _sync_range(self, after: int, upto: int, rows: list[IndexedAlert],
+                    status_of: StatusOf | None = None) -> int:  # fmt: skip
         with self.state.transaction() as conn:
             current = conn.execute("SELECT value FROM kv WHERE key = ?", (CURSOR_KEY,)).fetchone()
             if (int(current[0]) if current else 0) != after:
                 return 0  # another process indexed this range meanwhile
-            fresh = _insert(conn, rows)
+            fresh = _insert(conn, rows, status_of)
             _add_rollups(conn, fresh)
             conn.execute(
                 "INSERT INTO kv(key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) "
@@ -165,15 +177,16 @@ def _rows(records: Iterable[dict[str, Any]]) -> Iterator[IndexedAlert]:
                         record)  # fmt: skip
 
 
-def _insert(conn: sqlite3.Connection, rows: list[IndexedAlert]) -> list[IndexedAlert]:
+def _insert(conn: sqlite3.Connection, rows: list[IndexedAlert],
+            status_of: StatusOf | None = None) -> list[IndexedAlert]:  # fmt: skip
     """Insert rows not yet indexed; return those that were new."""
     fresh = []
     for item in rows:
         cur = conn.execute(
             "INSERT OR IGNORE INTO alert_index(event_id, ts, sensor, etype, src_ip, dest_ip, "
-            "src_port, dest_port, proto, app_proto, flow_id, gkey, label, category, severity) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            item.row(),
+            "src_port, dest_port, proto, app_proto, flow_id, gkey, label, category, severity, "
+            "status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (*item.row(), status_of(item) if status_of is not None else "new"),
         )
         if cur.rowcount:
             fresh.append(item)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from appliance.errors import ApplianceError
-from appliance.service.alert_index import HOUR_US, AlertIndex
+from appliance.service.alert_index import HOUR_US, AlertIndex, IndexedAlert, StatusOf
 from appliance.service.alert_query import (
     STATUSES,
     AlertFilter,
@@ -134,8 +134,18 @@ class AlertService:
     # -- reading ---------------------------------------------------------------------
 
     def sync(self) -> int:
-        """Index what the store gained since the last call (cheap when nothing is new)."""
-        return self.index.sync()
+        """Index what the store gained since the last call (cheap when nothing is new).
+
+        New alerts that an active suppression covers start as "suppressed"."""
+        return self.index.sync(triage=self._suppression_matcher)
+
+    def _suppression_matcher(self) -> StatusOf:
+        if "incidents" not in dir(self.service):
+            return lambda _item: "new"
+        now = time.time_ns() // 1000
+        rules = [_SuppressionRule.of(s) for s in self._incidents.suppressions(active_only=True)
+                 if s.is_active(now)]  # fmt: skip
+        return lambda item: "suppressed" if any(r.covers(item) for r in rules) else "new"
 
     def list(self, flt: AlertFilter | None = None, *, offset: int = 0,
              limit: int = 50) -> Page[Alert]:  # fmt: skip
@@ -236,7 +246,10 @@ class AlertService:
     def escalate(self, event_ids: Sequence[int], *, actor: str, title: str | None = None) -> int:
         """Open an incident from these alerts (or add them to one); its id."""
         ids = self._known(event_ids)
-        incident_id = int(self._incidents.escalate(ids, actor=actor, title=title))
+        try:
+            incident_id = int(self._incidents.escalate(ids, actor=actor, title=title))
+        except (ValueError, KeyError) as err:
+            raise ApplianceError(f"Cannot escalate: {err}") from err
         self._set_status(ids, "escalated", actor=actor, action="escalate",
                          detail=f"incident {incident_id}", incident_id=incident_id)  # fmt: skip
         return incident_id
@@ -268,9 +281,12 @@ class AlertService:
             raise ApplianceError(f"Unknown suppression scope {by!r}.")
         src = _host_cidr(alert.src_ip) if by in ("source", "pair") else None
         dest = _host_cidr(alert.dest_ip) if by == "pair" else None
-        sup_id = int(self._incidents.suppress(
-            sid=alert.sid, finding_type=alert.finding_type, src=src, dest=dest,
-            reason=reason.strip(), expires_at=expires_at, actor=actor))  # fmt: skip
+        try:
+            sup_id = int(self._incidents.suppress(
+                sid=alert.sid, finding_type=alert.finding_type, src=src, dest=dest,
+                reason=reason.strip(), expires_at=expires_at, actor=actor))
+        except (ValueError, KeyError) as err:
+            raise ApplianceError(f"Cannot suppress: {err}") from err  # fmt: skip
         flt = AlertFilter(gkey=alert.gkey, status="new", src_ip=alert.src_ip if src else None,
                           dest_ip=alert.dest_ip if dest else None)  # fmt: skip
         covered = self.matching_ids(flt)
@@ -383,6 +399,42 @@ class AlertService:
 
 
 _ALERT_FIELDS = tuple(f.name for f in fields(Alert))
+
+
+@dataclass(frozen=True, slots=True)
+class _SuppressionRule:
+    """One suppression of the incidents service, as it applies to index rows."""
+
+    gkey: str | None
+    src: ipaddress.IPv4Network | ipaddress.IPv6Network | None
+    dest: ipaddress.IPv4Network | ipaddress.IPv6Network | None
+
+    @classmethod
+    def of(cls, sup: Any) -> _SuppressionRule:
+        gkey = (f"sid:{sup.sid}" if sup.sid is not None
+                else f"finding:{sup.finding_type}" if sup.finding_type else None)  # fmt: skip
+        return cls(gkey, _network(sup.src), _network(sup.dest))
+
+    def covers(self, item: IndexedAlert) -> bool:
+        if self.gkey is not None and item.gkey != self.gkey:
+            return False
+        return _within(item.src_ip, self.src) and _within(item.dest_ip, self.dest)
+
+
+def _network(text: str | None) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(text, strict=False) if text else None
+    except ValueError:
+        return None
+
+
+def _within(ip: str | None, net: ipaddress.IPv4Network | ipaddress.IPv6Network | None) -> bool:
+    if net is None:
+        return True
+    try:
+        return ip is not None and ipaddress.ip_address(ip) in net
+    except ValueError:
+        return False
 
 
 def _alert(row: Any) -> Alert:

@@ -11,7 +11,7 @@ from appliance.config import load_config
 from appliance.errors import ApplianceError
 from appliance.service import Service
 from appliance.service.alerts import AlertFilter
-from tests.helpers.demo_store import analyzed_appliance, copy_appliance
+from tests.helpers.demo_store import analyze, analyzed_appliance, copy_appliance, demo_capture
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +153,37 @@ def test_dashboard_counts_come_from_the_rollups(service: Service) -> None:
     # Nothing before the capture: every hour touched by the range is there, with zeros.
     empty = service.alerts.over_time(since - 6 * 3_600_000_000, since - 3_600_000_000)
     assert len(empty) == 6 and all(p["alert"] == p["finding"] == 0 for p in empty)
+
+
+def test_escalate_opens_an_incident_with_the_alerts(service: Service) -> None:
+    chosen = service.alerts.list(AlertFilter(host="10.10.1.30")).items
+    incident_id = service.alerts.escalate([a.event_id for a in chosen], actor="an",
+                                          title="FTP password in the clear")  # fmt: skip
+    detail = service.incidents.get(incident_id)
+    assert detail is not None and detail.incident.title == "FTP password in the clear"
+    escalated = service.alerts.list(AlertFilter(status="escalated")).items
+    assert {a.event_id for a in escalated} == {a.event_id for a in chosen}
+    assert all(a.incident_id == incident_id for a in escalated)
+    detail_of_first = service.alerts.get(chosen[0].event_id)
+    assert detail_of_first is not None and detail_of_first.actions[0]["action"] == "escalate"
+
+
+def test_suppress_hides_covered_alerts_now_and_later(service: Service, tmp_path: Path) -> None:
+    sweep = service.alerts.list(AlertFilter(gkey="finding:host-sweep")).items
+    with pytest.raises(ApplianceError, match="reason"):
+        service.alerts.suppress(sweep[0].event_id, actor="an", reason="", expires_at=None)
+    with pytest.raises(ApplianceError, match="past"):
+        service.alerts.suppress(sweep[0].event_id, actor="an", reason="x", expires_at=1)
+    sup_id = service.alerts.suppress(sweep[0].event_id, actor="an", reason="our scanner",
+                                     expires_at=None, by="source")  # fmt: skip
+    assert [s.id for s in service.incidents.suppressions()] == [sup_id]
+    assert service.alerts.list(AlertFilter(gkey="finding:host-sweep")).items == []
+    hidden = service.alerts.list(AlertFilter(status="suppressed")).items
+    assert len(hidden) == len(sweep)
+    # The same traffic analyzed again: its sweeps arrive suppressed, other findings do not.
+    before_new = service.alerts.list().total
+    again = demo_capture(tmp_path / "again.pcap", minutes=10)
+    analyze(tmp_path / "appliance.yaml", [again])
+    assert service.alerts.list(AlertFilter(gkey="finding:host-sweep")).items == []
+    assert len(service.alerts.list(AlertFilter(status="suppressed")).items) > len(hidden)
+    assert service.alerts.list().total > before_new
