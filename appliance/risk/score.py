@@ -5,7 +5,8 @@ Per host (points out of 100):
 - each alert or finding group (one per kind and key and role): ``severity points x
   confidence x decay``, times ``victim_weight`` when the host was the target; decay halves
   the weight every ``half_life_days`` and drops evidence older than ``max_age_days``;
-- each open incident naming the host: points by severity x decay (x victim_weight);
+- each open incident naming the host: points by severity x decay (x victim_weight), or
+  the points of the alert and finding groups it holds if more (they count only there);
 - exposure: services reached from outside HOME_NET, cleartext protocols offered, SSL/TLS
   older than 1.2 (points per service, each kind capped);
 - criticality: the sum so far times (factor - 1) (a low-criticality host gets less);
@@ -64,6 +65,8 @@ class IncidentRef:
     severity: str
     role: str  # "attacker" or "victim"
     last_seen: int
+    #: (role, kind, key) of this host's evidence the incident holds: counted through it.
+    covers: frozenset[tuple[str, str, str]] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,15 +107,21 @@ def round_exact(values: Sequence[float]) -> list[int]:
     return floors
 
 
+def _evidence_points(ev: Evidence, now_us: int, cfg: RiskConfig) -> tuple[float, float]:
+    """(points, decay weight) of one evidence group."""
+    weight = decay(ev.last_seen, now_us, cfg)
+    sev = min(3, max(1, ev.severity))
+    role_w = 1.0 if ev.role == "source" else cfg.victim_weight
+    return cfg.severity_points[sev - 1] * ev.confidence * weight * role_w, weight
+
+
 def _evidence_factors(evidence: Sequence[Evidence], now_us: int, cfg: RiskConfig) -> list[_Raw]:
     raws: list[_Raw] = []
     for ev in evidence:
-        weight = decay(ev.last_seen, now_us, cfg)
+        points, weight = _evidence_points(ev, now_us, cfg)
         if weight <= 0:
             continue
         sev = min(3, max(1, ev.severity))
-        role_w = 1.0 if ev.role == "source" else cfg.victim_weight
-        points = cfg.severity_points[sev - 1] * ev.confidence * weight * role_w
         age = max(0, now_us - ev.last_seen) / DAY_US
         what_en = "Finding" if ev.kind == "finding" else "Alert"
         what_vi = "Phát hiện" if ev.kind == "finding" else "Cảnh báo"
@@ -134,23 +143,32 @@ def _evidence_factors(evidence: Sequence[Evidence], now_us: int, cfg: RiskConfig
     return raws
 
 
-def _incident_factors(incidents: Sequence[IncidentRef], now_us: int,
+def _incident_factors(incidents: Sequence[IncidentRef], evidence: list[Evidence], now_us: int,
                       cfg: RiskConfig) -> list[_Raw]:  # fmt: skip
+    """One factor per open incident; the evidence it holds is removed from ``evidence``
+    and counted through it (the larger of the incident's and the evidence's points)."""
     raws = []
     for inc in incidents:
+        covered = [ev for ev in evidence if (ev.role, ev.kind, ev.key) in inc.covers]
+        for ev in covered:
+            evidence.remove(ev)
+        held = sum(_evidence_points(ev, now_us, cfg)[0] for ev in covered)
         weight = decay(inc.last_seen, now_us, cfg)
-        base = cfg.incident_points.get(inc.severity, 0.0)
         role_w = 1.0 if inc.role == "attacker" else cfg.victim_weight
-        if weight <= 0 or base <= 0:
+        own = cfg.incident_points.get(inc.severity, 0.0) * weight * role_w
+        if max(own, held) <= 0:
             continue
         role_en = "as attacker" if inc.role == "attacker" else "as victim"
         role_vi = "là bên tấn công" if inc.role == "attacker" else "là nạn nhân"
+        sev_vi = _INC_VI.get(inc.severity, inc.severity)
         raws.append(_Raw(
-            f"incident:{inc.id}", base * weight * role_w,
+            f"incident:{inc.id}", max(own, held),
             f"Open incident #{inc.id} ({inc.severity}) {role_en}: {inc.title_en} "
-            f"(decay x{weight:.2f})",
-            f"Sự cố đang mở #{inc.id} ({_INC_VI.get(inc.severity, inc.severity)}) {role_vi}: "
-            f"{inc.title_vi} (suy giảm x{weight:.2f})"))
+            f"(severity {own:.1f} points after decay x{weight:.2f}; its {len(covered)} alert "
+            f"or finding group(s) {held:.1f}; the larger counts)",
+            f"Sự cố đang mở #{inc.id} ({sev_vi}) {role_vi}: {inc.title_vi} (mức độ {own:.1f} "
+            f"điểm sau suy giảm x{weight:.2f}; {len(covered)} nhóm cảnh báo/phát hiện của nó "
+            f"{held:.1f}; tính số lớn hơn)"))
     return raws
 
 
@@ -192,8 +210,9 @@ def host_score(*, evidence: Sequence[Evidence], incidents: Sequence[IncidentRef]
                services: Sequence[ServiceRef], criticality: str, now_us: int,
                cfg: RiskConfig) -> RiskScore:  # fmt: skip
     """The score of one host and its factors (they sum to the score exactly)."""
-    raws = (_incident_factors(incidents, now_us, cfg) + _evidence_factors(evidence, now_us, cfg)
-            + _exposure_factors(services, cfg))  # fmt: skip
+    loose = list(evidence)
+    raws = (_incident_factors(incidents, loose, now_us, cfg)
+            + _evidence_factors(loose, now_us, cfg) + _exposure_factors(services, cfg))
     subtotal = sum(r.points for r in raws)
     mult = cfg.criticality_factor.get(criticality, 1.0)
     if subtotal > 0 and mult != 1.0:

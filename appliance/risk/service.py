@@ -50,15 +50,32 @@ def open_incidents(service: Service) -> dict[str, list[IncidentRef]]:
         while True:
             page = incidents.list(status=status, offset=offset, limit=500)
             for inc in page.items:
+                held = _evidence_of(incidents, inc.id)
                 for role, hosts in (("attacker", inc.attackers), ("victim", inc.victims)):
                     for ip in hosts:
                         out.setdefault(ip, []).append(IncidentRef(
                             int(inc.id), inc.title, getattr(inc, "title_vi", inc.title),
-                            inc.severity, role, int(inc.last_seen)))  # fmt: skip
+                            inc.severity, role, int(inc.last_seen), _covers(held, ip)))
             offset += len(page.items)
             if not page.items or offset >= page.total:
                 break
     return out
+
+
+def _evidence_of(incidents: Any, incident_id: int) -> list[Any]:
+    get = getattr(incidents, "get", None)
+    detail = get(incident_id) if get is not None else None
+    return list(getattr(detail, "evidence", []) or [])
+
+
+def _covers(evidence: list[Any], ip: str) -> frozenset[tuple[str, str, str]]:
+    """(role, kind, key) of the incident's evidence with ``ip`` at one end."""
+    out = set()
+    for ev in evidence:
+        for role, end in (("source", ev.src_ip), ("target", ev.dest_ip)):
+            if end == ip:
+                out.add((role, str(ev.kind), str(ev.key)))
+    return frozenset(out)
 
 
 def active_suppressions(service: Service) -> list[Any]:

@@ -25,9 +25,24 @@ def sshguess(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def service(sshguess: Path) -> Iterator[Service]:
+    """The analysed store, with no open incidents unless a test opens some (the incident
+    area, when installed, would otherwise hold the brute force as an incident)."""
     svc = Service(load(sshguess))
+    svc.__dict__["incidents"] = _Incidents()
     try:
         yield svc
+    finally:
+        svc.close()
+
+
+def test_with_the_installed_incident_area_scores_still_add_up(sshguess: Path) -> None:
+    svc = Service(load(sshguess))
+    try:
+        svc.risk.recompute()
+        (ip, top), *_ = svc.risk.top(5)
+        assert ip == ATTACKER and top.score > 0
+        assert sum(f.points for f in top.factors) == top.score
+        assert svc.risk.network().score > 0
     finally:
         svc.close()
 
@@ -94,6 +109,19 @@ class _Incident:
 
 
 @dataclass
+class _Held:
+    kind: str
+    key: str
+    src_ip: str | None
+    dest_ip: str | None
+
+
+@dataclass
+class _Detail:
+    evidence: list[_Held]
+
+
+@dataclass
 class _Suppression:
     sid: int | None = None
     finding_type: str | None = None
@@ -107,6 +135,10 @@ class _Incidents:
 
     items: list[_Incident] = field(default_factory=list)
     suppressed: list[_Suppression] = field(default_factory=list)
+    held: dict[int, list[_Held]] = field(default_factory=dict)
+
+    def get(self, incident_id: int) -> _Detail:
+        return _Detail(self.held.get(incident_id, []))
 
     def suppressions(self, active_only: bool = True) -> list[_Suppression]:
         return self.suppressed
@@ -122,6 +154,7 @@ def test_open_incidents_add_a_factor(service: Service) -> None:
     service.__dict__["incidents"] = _Incidents([_Incident(
         9, "SSH brute force", "Dò mật khẩu SSH", "high", [ATTACKER], [VICTIM], clock)])
     try:
+        assert "finding:brute-force:target" in [f.name for f in service.risk.host(VICTIM).factors]
         score = service.risk.host(VICTIM)
         names = [f.name for f in score.factors]
         assert "incident:9" in names
@@ -130,7 +163,7 @@ def test_open_incidents_add_a_factor(service: Service) -> None:
         assert incident.points in (12, 13)  # 25 x 0.5, rounded with the other factors
         assert "as victim" in incident.detail_en and "Dò mật khẩu SSH" in incident.detail_vi
     finally:
-        del service.__dict__["incidents"]
+        service.__dict__["incidents"] = _Incidents()
 
 
 def test_suppressed_evidence_stops_counting(service: Service) -> None:
@@ -147,4 +180,19 @@ def test_suppressed_evidence_stops_counting(service: Service) -> None:
         service.__dict__["incidents"].suppressed = [_Suppression(sid=2001219)]
         assert service.risk.host(ATTACKER).score > 0  # another kind of evidence
     finally:
-        del service.__dict__["incidents"]
+        service.__dict__["incidents"] = _Incidents()
+
+
+def test_evidence_held_by_an_incident_counts_only_through_it(service: Service) -> None:
+    clock = service.risk.now_us()
+    alone = service.risk.host(ATTACKER)
+    service.__dict__["incidents"] = _Incidents(
+        [_Incident(9, "SSH brute force", "Dò mật khẩu SSH", "low", [ATTACKER], [VICTIM], clock)],
+        held={9: [_Held("finding", "brute-force", ATTACKER, VICTIM)]})
+    score = service.risk.host(ATTACKER)
+    assert [f.name for f in score.factors] == ["incident:9"]
+    # A low incident (4 points) holding a 10.5-point finding counts the finding's points.
+    assert score.score == alone.score
+    assert "its 1 alert or finding group(s) 10.5" in score.factors[0].detail_en
+    victim = service.risk.host(VICTIM)
+    assert [f.name for f in victim.factors] == ["incident:9"]
