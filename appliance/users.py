@@ -113,6 +113,10 @@ def check_role(role: str) -> str:
 class UserService:
     """Users and API tokens in the state database (``Service.users``)."""
 
+    #: werkzeug hash method for new passwords (scrypt). Tests may pick a cheaper one; the
+    #: method is stored in each hash, so checks always use the one a password was set with.
+    hash_method = "scrypt"
+
     def __init__(self, state: StateDB) -> None:
         self.state = state
 
@@ -138,7 +142,7 @@ class UserService:
         check_username(username)
         check_password(password, username)
         check_role(role)
-        digest = generate_password_hash(password)
+        digest = generate_password_hash(password, method=self.hash_method)
         with self.state.transaction() as conn:
             if first_admin and conn.execute("SELECT count(*) FROM users").fetchone()[0]:
                 raise UserError("The administrator already exists; please log in.")
@@ -235,7 +239,7 @@ class UserService:
             conn.execute(
                 "UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = NULL, "
                 "session_version = session_version + 1 WHERE id = ?",
-                (generate_password_hash(password), user_id),
+                (generate_password_hash(password, method=self.hash_method), user_id),
             )
 
     def unlock(self, user_id: int) -> None:

@@ -36,6 +36,7 @@ from tests.helpers.cli import REPO, spanwatch_argv
 from webui.app import create_app
 
 PASSWORD = "Correct-Horse-42"
+FAST_HASH = "pbkdf2:sha256:1000"
 ROLE_USERS = {"admin": "admin1", "analyst": "analyst1", "viewer": "viewer1"}
 _CSRF_RE = re.compile(r'name="csrf-token" content="([^"]+)"|name="csrf_token" type="hidden" '
                       r'value="([^"]+)"')
@@ -75,8 +76,10 @@ def app(appliance_config: Path) -> Iterator[Flask]:
 
 @pytest.fixture
 def web_users(app: Flask) -> dict[str, tuple[str, str]]:
-    """One user per role, all with ``PASSWORD``."""
+    """One user per role, all with ``PASSWORD`` (hashed cheaply: these tests are not
+    about scrypt, and every fixture would otherwise spend a second on it)."""
     users = app.extensions["spanwatch"].service.users
+    users.hash_method = FAST_HASH
     for role, name in ROLE_USERS.items():
         users.create(name, PASSWORD, role)
     return {role: (name, PASSWORD) for role, name in ROLE_USERS.items()}
