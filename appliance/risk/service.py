@@ -38,27 +38,34 @@ OPEN_STATUSES = ("new", "acknowledged", "investigating")
 NETWORK = ""  # the network's key in risk_history
 
 
-def open_incidents(service: Service) -> dict[str, list[IncidentRef]]:
-    """Open incidents per host, from ``Service.incidents`` (none while that area is absent)."""
+def open_incidents(service: Service, ip: str | None = None) -> dict[str, list[IncidentRef]]:
+    """Open incidents per host (only ``ip``'s when given), from ``Service.incidents``;
+    none while that area is absent."""
     try:
         incidents = service.incidents  # type: ignore[attr-defined]
     except (AttributeError, ImportError):
         return {}
+    if ip is not None and hasattr(incidents, "for_host"):
+        found = [i for i in incidents.for_host(ip, limit=200) if i.status in OPEN_STATUSES]
+    else:
+        found = []
+        for status in OPEN_STATUSES:
+            offset = 0
+            while True:
+                page = incidents.list(status=status, offset=offset, limit=500)
+                found += page.items
+                offset += len(page.items)
+                if not page.items or offset >= page.total:
+                    break
     out: dict[str, list[IncidentRef]] = {}
-    for status in OPEN_STATUSES:
-        offset = 0
-        while True:
-            page = incidents.list(status=status, offset=offset, limit=500)
-            for inc in page.items:
-                held = _evidence_of(incidents, inc.id)
-                for role, hosts in (("attacker", inc.attackers), ("victim", inc.victims)):
-                    for ip in hosts:
-                        out.setdefault(ip, []).append(IncidentRef(
-                            int(inc.id), inc.title, getattr(inc, "title_vi", inc.title),
-                            inc.severity, role, int(inc.last_seen), _covers(held, ip)))
-            offset += len(page.items)
-            if not page.items or offset >= page.total:
-                break
+    for inc in found:
+        held = _evidence_of(incidents, inc.id)
+        for role, hosts in (("attacker", inc.attackers), ("victim", inc.victims)):
+            for host in hosts:
+                if ip is None or host == ip:
+                    out.setdefault(host, []).append(IncidentRef(
+                        int(inc.id), inc.title, getattr(inc, "title_vi", inc.title),
+                        inc.severity, role, int(inc.last_seen), _covers(held, host)))
     return out
 
 
@@ -169,7 +176,7 @@ class RiskService:
         now = now_us if now_us is not None else self.now_us()
         rows = self.service.state.query("SELECT criticality FROM assets WHERE ip = ?", (ip,))
         criticality = rows[0][0] if rows else "normal"
-        incidents = open_incidents(self.service)
+        incidents = open_incidents(self.service, ip)
         return self._score(ip, criticality, now, self._evidence([ip], now),
                            {ip: incidents.get(ip, [])}, self._services([ip]))  # fmt: skip
 

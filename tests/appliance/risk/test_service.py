@@ -106,6 +106,7 @@ class _Incident:
     attackers: list[str]
     victims: list[str]
     last_seen: int
+    status: str = "new"
 
 
 @dataclass
@@ -136,6 +137,9 @@ class _Incidents:
     items: list[_Incident] = field(default_factory=list)
     suppressed: list[_Suppression] = field(default_factory=list)
     held: dict[int, list[_Held]] = field(default_factory=dict)
+
+    def for_host(self, ip: str, limit: int = 20) -> list[_Incident]:
+        return [i for i in self.items if ip in i.attackers + i.victims][:limit]
 
     def get(self, incident_id: int) -> _Detail:
         return _Detail(self.held.get(incident_id, []))
@@ -196,3 +200,11 @@ def test_evidence_held_by_an_incident_counts_only_through_it(service: Service) -
     assert "its 1 alert or finding group(s) 10.5" in score.factors[0].detail_en
     victim = service.risk.host(VICTIM)
     assert [f.name for f in victim.factors] == ["incident:9"]
+
+
+def test_resolved_incidents_do_not_count(service: Service) -> None:
+    clock = service.risk.now_us()
+    service.__dict__["incidents"] = _Incidents([_Incident(
+        9, "SSH brute force", "Dò mật khẩu SSH", "critical", [ATTACKER], [VICTIM], clock,
+        status="resolved")])  # fmt: skip
+    assert "incident:9" not in [f.name for f in service.risk.host(ATTACKER).factors]
