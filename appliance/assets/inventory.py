@@ -32,6 +32,8 @@ CURSOR_KEY = "assets.chunk_cursor"
 CLOCK_KEY = "assets.log_clock"
 #: A MAC seen with more addresses than this (from Ethernet headers) is a router's.
 GATEWAY_MAC_IPS = 4
+#: OS clues kept per address and source.
+MAX_HINTS_PER_SOURCE = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +120,11 @@ class Inventory:
                 "SELECT ip FROM assets WHERE ip IN (SELECT value FROM json_each(?))",
                 (json.dumps(list(obs.hosts)),))}  # fmt: skip
             self._write_facts(conn, obs)
+            self._trim_names(conn, {(k[0], k[2]) for k in obs.names})
+            self._trim_hints(conn, {(k[0], k[1]) for k in obs.os_hints})
             touched = set(obs.hosts) | {k[0] for k in obs.macs} | {k[0] for k in obs.os_hints}
             for ip in touched:
                 self._refresh_derived(conn, ip)
-            self._trim_names(conn, {(k[0], k[2]) for k in obs.names})
             conn.execute("INSERT INTO kv VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
                          "value = excluded.value, updated_at = excluded.updated_at",
                          (CURSOR_KEY, str(cursor), now))  # fmt: skip
@@ -196,6 +199,16 @@ class Inventory:
                 "DELETE FROM asset_names WHERE ip = ? AND source = ? AND name NOT IN (SELECT name "
                 "FROM asset_names WHERE ip = ? AND source = ? ORDER BY last_seen DESC LIMIT ?)",
                 (ip, source, ip, source, cap))
+
+
+    @staticmethod
+    def _trim_hints(conn: sqlite3.Connection, pairs: set[tuple[str, str]]) -> None:
+        """Keep the newest OS clues per address and source (a browser has many agents)."""
+        for ip, source in pairs:
+            conn.execute(
+                "DELETE FROM asset_os_hints WHERE ip = ? AND source = ? AND value NOT IN (SELECT "
+                "value FROM asset_os_hints WHERE ip = ? AND source = ? ORDER BY last_seen DESC "
+                "LIMIT ?)", (ip, source, ip, source, MAX_HINTS_PER_SOURCE))
 
 
 def run_inventory(service: Service) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from appliance.assets import osguess
 from appliance.assets.inventory import Inventory
 from appliance.service import Service
 from tests.helpers.assets import SENSOR, analyze, load, pcap
@@ -110,5 +111,30 @@ def test_incremental_reads_only_new_chunks(tmp_path: Path) -> None:
         inventory.run_once()
         again = svc.assets.get("10.16.1.4")
         assert again is not None and again.asset == before.asset  # type: ignore[union-attr]
+    finally:
+        svc.close()
+
+
+def test_names_and_os_clues_per_source_are_bounded(tmp_path: Path) -> None:
+    from appliance.assets.extract import Observations
+    from appliance.assets.inventory import MAX_HINTS_PER_SOURCE
+    from tests.helpers.assets import write_config
+
+    svc = Service(load(write_config(tmp_path)))
+    try:
+        inventory = Inventory(svc)
+        obs = Observations(inventory.is_home)
+        for i in range(80):
+            obs.seen("10.0.0.7", 1_000 + i, "s1")
+            obs.name("10.0.0.7", f"vhost{i}.example.com", "tls-sni", 1_000 + i)
+            obs.hint("10.0.0.7", osguess.from_user_agent(f"Mozilla/5.0 (X11; Linux) v{i}"),
+                     1_000 + i)
+        inventory._write(obs, 0)
+        detail = svc.assets.get("10.0.0.7")
+        assert detail is not None
+        assert len(detail.names) == svc.cfg.assets.max_names_per_host
+        assert detail.names[0]["name"] == "vhost79.example.com"  # the newest are kept
+        assert len(detail.os_hints) == MAX_HINTS_PER_SOURCE
+        assert detail.asset.os_guess == "Linux"
     finally:
         svc.close()
