@@ -27,6 +27,8 @@ if TYPE_CHECKING:  # area services, imported lazily by their properties
     from appliance.risk.service import RiskService
     from appliance.service.alerts import AlertService
     from appliance.service.requests import RequestService
+    from appliance.service.rules import RuleService
+    from appliance.traffic.service import TrafficService
     from appliance.users import UserService
 
 T = TypeVar("T")
@@ -121,6 +123,20 @@ class Service:
         from appliance.service.alerts import AlertService
 
         return AlertService(self)
+
+    @cached_property
+    def traffic(self) -> TrafficService:
+        """Traffic rollups: throughput, tops, hosts, flow search, capture health (B)."""
+        from appliance.traffic.service import open_traffic
+
+        return open_traffic(self.store, self.cfg, writable=not self.readonly)
+
+    @cached_property
+    def rules(self) -> RuleService:
+        """Rule search, enable/disable, thresholds, sources, apply requests (C3)."""
+        from appliance.service.rules import RuleService
+
+        return RuleService(self)
 
     @cached_property
     def users(self) -> UserService:

@@ -307,6 +307,9 @@ def render_suricata_config(
     }
     if socket_path is not None:
         data["unix-command"] = {"enabled": True, "filename": str(socket_path)}
+    # Thresholds and suppressions from the rules page (appliance/suricata/rule_policy.py).
+    if (cfg.rules_dir / "threshold.config").is_file():
+        data["threshold-file"] = str((cfg.rules_dir / "threshold.config").absolute())
     data.update(_engine_sections(cfg))
     if interface is not None:
         data["af-packet"] = _af_packet(cfg, interface)

@@ -1,0 +1,117 @@
+"""The rules page's policy applied by the core: suricata-update, suricata -T, last good."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from appliance.errors import RulesError
+from appliance.service import Service
+from appliance.suricata import render
+from appliance.suricata.rule_policy import (
+    THRESHOLD_NAME,
+    PolicyRuleManager,
+    RulePolicy,
+    Threshold,
+    apply_rule_changes,
+)
+from appliance.suricata.rule_text import read_rules
+from tests.appliance.service.test_rules import make_cfg
+
+
+def _active(service: Service) -> dict[int, bool]:
+    path = service.cfg.rules_dir / "suricata.rules"
+    return {r.sid: r.enabled for r in read_rules(path)}
+
+
+def test_threshold_lines() -> None:
+    assert Threshold("suppress", 5).line() == "suppress gen_id 1, sig_id 5"
+    line = Threshold("suppress", 5, track="by_dst", ip="2001:db8::/32").line()
+    assert line == "suppress gen_id 1, sig_id 5, track by_dst, ip 2001:db8::/32"
+    t = Threshold("threshold", 7, type="both", track="by_both", count=10, seconds=600)
+    assert (
+        t.line() == "threshold gen_id 1, sig_id 7, type both, track by_both, count 10, seconds 600"
+    )
+    for bad in [
+        Threshold("suppress", 0),
+        Threshold("rate_filter", 5),
+        Threshold("threshold", 5, type="limit", track="by_src", count=0, seconds=5),
+    ]:
+        with pytest.raises(ValueError):
+            bad.line()
+
+
+def test_apply_switches_rules_and_installs_thresholds(tmp_path: Path, suricata_bin: str) -> None:
+    service = Service(make_cfg(tmp_path, suricata_bin))
+    try:
+        rules = service.rules
+        rules.set_enabled([2100010], False, actor="alice", reason="false positives")
+        rules.set_enabled([2100002], True, actor="alice", reason="SMB sweeps matter here")
+        rules.add_threshold("suppress", 2100001, actor="alice", reason="our scanner",
+                            track="by_src", ip="10.1.2.3")  # fmt: skip
+        diff = rules.preview()
+        assert 2100002 in [r.sid for r in diff.added] and 2100010 not in diff.as_json()["added"]
+        assert diff.thresholds_changed
+        result = apply_rule_changes(service, {})
+        assert result["changed"] and result["rule_count"] > 300  # with Suricata's own rules
+        active = _active(service)
+        assert active[2100010] is False and active[2100002] is True and active[2100001] is True
+        assert active[9000001] is True  # our local rules stay
+        threshold = (service.cfg.rules_dir / THRESHOLD_NAME).read_text()
+        assert "suppress gen_id 1, sig_id 2100001, track by_src, ip 10.1.2.3" in threshold
+        # The index now knows what runs: nothing is pending, the preview is empty.
+        assert rules.counts()["pending"] == 0
+        assert rules.preview().as_json() == {
+            "added": [], "removed": [], "changed": [], "thresholds_changed": False,
+        }  # fmt: skip
+        assert rules.last_apply()["ok"] is True  # type: ignore[index]
+        # The sensor's Suricata configuration loads the thresholds.
+        conf = render.render_suricata_config(
+            service.cfg, log_dir=tmp_path / "log", rule_files=[service.cfg.rules_dir / "x"]
+        )
+        assert yaml.safe_load(conf.split("---\n", 1)[1])["threshold-file"].endswith(THRESHOLD_NAME)
+    finally:
+        service.close()
+
+
+def test_a_ruleset_failing_suricata_test_keeps_the_last_good(
+    tmp_path: Path, suricata_bin: str
+) -> None:
+    service = Service(make_cfg(tmp_path, suricata_bin))
+    try:
+        apply_rule_changes(service, {})
+        before = (service.cfg.rules_dir / "suricata.rules").read_bytes()
+        broken = tmp_path / "et" / "emerging-broken.rules"
+        broken.write_text('alert tcp any any -> any any (msg:"broken"; contnt:"a"; sid:9099990;)\n')
+        service.rules.set_enabled([2100011], False, actor="bob", reason="x")
+        with pytest.raises(RulesError, match="suricata -T"):
+            apply_rule_changes(service, {})
+        assert (service.cfg.rules_dir / "suricata.rules").read_bytes() == before
+        last = service.rules.last_apply()
+        assert last is not None and last["ok"] is False and "suricata -T" in last["message"]
+    finally:
+        service.close()
+
+
+def test_thresholds_are_tested_before_install(tmp_path: Path, suricata_bin: str) -> None:
+    service = Service(make_cfg(tmp_path, suricata_bin))
+    try:
+        policy = RulePolicy(thresholds=(Threshold("suppress", 2100001),))
+        PolicyRuleManager(service.cfg, service.cfg.rules_dir, policy).update()
+        text = (service.cfg.rules_dir / THRESHOLD_NAME).read_text()
+        assert "suppress gen_id 1, sig_id 2100001" in text
+
+        # A threshold.config Suricata refuses (written past the validator): not installed.
+        class Broken(PolicyRuleManager):
+            def _build(self, plan, work):  # type: ignore[no-untyped-def]
+                out = super()._build(plan, work)
+                (work / THRESHOLD_NAME).write_text("suppress gen_id 1, sig_id x\n")
+                return out
+
+        with pytest.raises(RulesError, match="suricata -T"):
+            Broken(service.cfg, service.cfg.rules_dir, policy).update()
+        assert (service.cfg.rules_dir / THRESHOLD_NAME).read_text() == text
+    finally:
+        service.close()
