@@ -35,6 +35,7 @@ BUILTIN_COMMANDS: tuple[str, ...] = (
     "appliance.sharing.cli:register",
     "appliance.assets.cli:register",
     "appliance.incidents.cli:register",
+    "appliance.traffic.cli:register",
 )
 
 #: Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration, 130 interrupted.

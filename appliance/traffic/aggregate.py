@@ -123,11 +123,14 @@ def compound(flows: Sequence[EveRecord]) -> Compound:
             if extra.flow is None:
                 continue
             detail, app, iface = extra.flow, extra.app_proto, extra.in_iface
-        proto = head.proto
-        if proto.__class__ is not int:
-            proto = _PROTOS.get(proto) if proto is not None else 0
-            if proto is None:
-                proto = proto_number(head.proto) or 0
+        name = head.proto
+        if isinstance(name, int):
+            proto = name
+        elif name is None:
+            proto = 0
+        else:
+            found = _PROTOS.get(name)
+            proto = found if found is not None else (proto_number(name) or 0)
         port = head.dest_port
         start_s, end_s = detail.start, detail.end
         minute = _minute(start_s) if start_s is not None else record.ts - record.ts % MINUTE
