@@ -22,7 +22,7 @@ ETC_DIR ?= /etc/spanwatch
 STATE_DIR ?= /var/lib/spanwatch
 UNIT_DIR ?= /etc/systemd/system
 UNITS := systemd/spanwatch-suricata@.service systemd/spanwatch-sensor@.service \
-	systemd/spanwatch.target systemd/spanwatch-core.service
+	systemd/spanwatch.target systemd/spanwatch-core.service systemd/spanwatch-web.service
 
 .PHONY: all deps venv test lint demo bench install clean
 
@@ -79,7 +79,7 @@ bench: venv
 
 # A real appliance: users, /etc/spanwatch, /var/lib/spanwatch, /opt/spanwatch, units.
 # /usr/bin/python3 on purpose: the service users must be able to read the interpreter.
-install: deps
+install: deps $(WEBUI_ASSETS)
 	getent group spanwatch >/dev/null || $(SUDO) groupadd --system spanwatch
 	getent passwd spanwatch >/dev/null || $(SUDO) useradd --system --gid spanwatch \
 		--home-dir $(STATE_DIR) --no-create-home --shell /usr/sbin/nologin \
@@ -95,6 +95,9 @@ install: deps
 	[ -x $(PREFIX)/bin/python ] || $(SUDO) $(INSTALL_PYTHON) -m venv $(PREFIX)
 	$(SUDO) $(PREFIX)/bin/pip install -q --upgrade pip
 	$(SUDO) $(PREFIX)/bin/pip install -q .
+	$(SUDO) rm -rf $(PREFIX)/share/webui-assets
+	$(SUDO) install -d -m 0755 $(PREFIX)/share
+	$(SUDO) cp -a webui/node_modules $(PREFIX)/share/webui-assets
 	$(SUDO) install -d -m 0755 $(UNIT_DIR)
 	$(SUDO) install -m 0644 $(UNITS) $(UNIT_DIR)/
 	if [ -d /run/systemd/system ]; then $(SUDO) systemctl daemon-reload; \

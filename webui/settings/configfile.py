@@ -83,8 +83,12 @@ def update_config_file(path: Path, changes: dict[str, Any]) -> tuple[AppConfig, 
     buffer = io.StringIO()
     _yaml().dump(document, buffer)
     text = buffer.getvalue()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot write the configuration here ({err.strerror}); "
+                          f"the web service needs write access to {path.parent}") from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:

@@ -53,3 +53,11 @@ def test_none_removes_a_setting_so_the_default_applies(tmp_path: Path) -> None:
     path.write_text(ORIGINAL)
     cfg, _ = update_config_file(path, {"timezone": None})
     assert "timezone" not in path.read_text() and cfg.timezone == "Asia/Ho_Chi_Minh"
+
+
+def test_a_path_that_cannot_be_written_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "etc"
+    blocker.write_text("a file where the configuration folder should be")
+    with pytest.raises(ConfigError, match="cannot"):
+        update_config_file(blocker / "appliance.yaml", {"timezone": "UTC"})
+    assert blocker.read_text().startswith("a file")
