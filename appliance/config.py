@@ -103,6 +103,7 @@ from appliance.config_traffic import (
 )
 from appliance.config_incidents import IncidentsConfig as IncidentsConfig
 from appliance.config_web import WebConfig as WebConfig
+from appliance.config_visibility import TrafficConfig as TrafficConfig
 from appliance.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("/etc/spanwatch/appliance.yaml")
@@ -279,6 +280,7 @@ class AppConfig(_Model):
     web: WebConfig = Field(default_factory=WebConfig)
     assets: AssetsConfig = Field(default_factory=AssetsConfig)
     core: CoreConfig = Field(default_factory=CoreConfig)
+    traffic: TrafficConfig = Field(default_factory=TrafficConfig)
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
 
     @field_validator("timezone")
