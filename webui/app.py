@@ -28,6 +28,8 @@ BLUEPRINTS: tuple[str, ...] = (
     "webui.users:bp",
     "webui.audit:bp",
     "webui.settings:bp",
+    "webui.users.api:bp",
+    "webui.audit.api:bp",
     "webui.dashboard:bp",
     "webui.alerts:bp",
     "webui.alerts.api:bp",

@@ -22,6 +22,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
 
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
@@ -60,6 +61,28 @@ def paging(default_limit: int = 50) -> tuple[int, int]:
     if offset < 0 or not 1 <= limit <= MAX_LIMIT:
         abort(400)
     return offset, limit
+
+
+def iso_time(us: int | None) -> str | None:
+    """UTC microseconds as ISO-8601 in UTC (``2026-11-24T07:30:00.123456Z``), the API's form."""
+    if us is None:
+        return None
+    moment = datetime.fromtimestamp(us / 1_000_000, tz=UTC)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def parse_time_arg(name: str) -> int | None:
+    """An ISO-8601 query argument as UTC microseconds (naive means UTC); 400 if malformed."""
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise_bad_request(f"{name}: not an ISO-8601 time: {raw!r}")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1_000_000)
 
 
 def parse_json(model: type[M]) -> M:
