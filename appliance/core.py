@@ -113,6 +113,7 @@ class Core:
     def __init__(self, components: Sequence[Component]) -> None:
         self.components = list(components)
         self.stopping = threading.Event()
+        self.reload = False
         self._started: list[Component] = []
 
     def start(self) -> None:
@@ -147,14 +148,21 @@ class Core:
             self.stop()
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM and SIGINT ask the core to stop cleanly."""
+        """SIGTERM and SIGINT ask the core to stop cleanly; SIGHUP to reload its config."""
+        self.reload = False
 
         def _stop(signum: int, _frame: object) -> None:
             logger.info("Stopping on signal %s.", signal.Signals(signum).name)
             self.stopping.set()
 
+        def _reload(_signum: int, _frame: object) -> None:
+            logger.info("Reloading the configuration on SIGHUP.")
+            self.reload = True
+            self.stopping.set()
+
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGHUP, _reload)
 
 
 def request_handlers(scheduler: Any) -> dict[str, RequestHandler]:
@@ -197,17 +205,27 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run_core(args: argparse.Namespace, cfg: AppConfig) -> int:
-    """Run until SIGTERM; exit 0 after a clean stop."""
+    """Run until SIGTERM (exit 0 after a clean stop); SIGHUP restarts the components with
+    the configuration read again (a bad file keeps the running one and is logged)."""
+    from appliance.cli import config_from_args
+    from appliance.errors import ConfigError
     from appliance.service import Service
 
-    service = Service(cfg)
-    try:
-        service.requests.requeue_interrupted()
-        core = Core(build_components(service))
-        core.install_signal_handlers()
-        logger.info("spanwatch-core running: data_dir=%s.", cfg.data_dir)
-        core.run()
-    finally:
-        service.close()
+    while True:
+        service = Service(cfg)
+        try:
+            service.requests.requeue_interrupted()
+            core = Core(build_components(service))
+            core.install_signal_handlers()
+            logger.info("spanwatch-core running: data_dir=%s.", cfg.data_dir)
+            core.run()
+        finally:
+            service.close()
+        if not core.reload:
+            break
+        try:
+            cfg = config_from_args(args)
+        except ConfigError as err:
+            logger.error("Configuration not reloaded, keeping the running one: %s", err)
     logger.info("spanwatch-core stopped.")
     return 0

@@ -104,6 +104,12 @@ def test_spanwatch_core_runs_requests_and_stops_on_sigterm(appliance_config: Pat
                 break
             time.sleep(0.2)
         assert svc.requests.get(rid).status == "failed"  # type: ignore[union-attr]
+        proc.send_signal(signal.SIGHUP)  # components restart with the file read again
+        again = svc.requests.submit("still-nothing", actor="admin")
+        deadline = time.monotonic() + 60
+        while svc.requests.get(again).status != "failed":  # type: ignore[union-attr]
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=60)
     finally:
@@ -112,6 +118,7 @@ def test_spanwatch_core_runs_requests_and_stops_on_sigterm(appliance_config: Pat
         svc.close()
     assert proc.returncode == 0, err
     assert "spanwatch-core stopped." in err
+    assert "Reloading the configuration on SIGHUP." in err
 
 
 def unit_value(key: str) -> list[str]:
