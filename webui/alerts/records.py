@@ -11,6 +11,7 @@ from typing import Any
 #: Per event type, the fields that tell the story (dotted paths into the record).
 FIELDS: dict[str, tuple[str, ...]] = {
     "alert": ("alert.signature_id", "alert.signature", "alert.category", "alert.action"),
+    "finding": ("finding.type", "finding.category", "finding.severity", "finding.confidence"),
     "http": ("http.http_method", "http.hostname", "http.url", "http.status",
              "http.http_user_agent", "http.http_content_type", "http.length"),
     "dns": ("dns.type", "dns.rrname", "dns.rrtype", "dns.rcode", "dns.answers"),

@@ -87,15 +87,13 @@ class UI:
     def login(self, role: str = "analyst") -> None:
         username, password = self.server.users[role]
         self.open("/login")
-        if self.lang != "vi" and self.page.locator("a[hreflang=en].btn-outline-light").count():
-            self.page.click("a[hreflang=en]")
         self.page.fill("input[name=username]", username)
         self.page.fill("input[name=password]", password)
         self.page.click("button[type=submit]")
         self.page.wait_for_load_state("networkidle")
         assert "/login" not in self.page.url, self.page.content()[:2000]
         if self.lang == "en" and self.page.locator("html[lang=vi]").count():
-            self.page.click("a[hreflang=en]")
+            self.page.click("a[href*='/language/en']")
             self.page.wait_for_load_state("networkidle")
 
     def shot(self, name: str) -> Path:
