@@ -122,9 +122,9 @@ class Inventory:
             self._write_facts(conn, obs)
             self._trim_names(conn, {(k[0], k[2]) for k in obs.names})
             self._trim_hints(conn, {(k[0], k[1]) for k in obs.os_hints})
-            touched = set(obs.hosts) | {k[0] for k in obs.macs} | {k[0] for k in obs.os_hints}
-            for ip in touched:
-                self._refresh_derived(conn, ip)
+            new_macs = {k[0] for k in obs.macs}
+            for ip in set(obs.hosts) | new_macs | {k[0] for k in obs.os_hints}:
+                self._refresh_derived(conn, ip, ip in new_macs)
             conn.execute("INSERT INTO kv VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
                          "value = excluded.value, updated_at = excluded.updated_at",
                          (CURSOR_KEY, str(cursor), now))  # fmt: skip
@@ -175,13 +175,14 @@ class Inventory:
             [(*k, e.label, e.category, e.severity, e.confidence, e.count, e.first, e.last)
              for k, e in obs.evidence.items()])  # fmt: skip
 
-    def _refresh_derived(self, conn: sqlite3.Connection, ip: str) -> None:
-        """Vendor (from the most trustworthy MAC) and the OS guess of one asset."""
+    def _refresh_derived(self, conn: sqlite3.Connection, ip: str, macs_seen: bool) -> None:
+        """Vendor (from the most trustworthy MAC, when MACs were seen) and the OS guess."""
         vendor = None
         for (mac,) in conn.execute(
             "SELECT m.mac FROM asset_macs m WHERE m.ip = ? AND (m.source != 'ethernet' OR "
             "(SELECT count(DISTINCT ip) FROM asset_macs x WHERE x.mac = m.mac) <= ?) "
-            "ORDER BY m.source = 'dhcp' DESC, m.last_seen DESC", (ip, GATEWAY_MAC_IPS)):
+            "ORDER BY m.source = 'dhcp' DESC, m.last_seen DESC",
+            (ip, GATEWAY_MAC_IPS)) if macs_seen else ():  # fmt: skip
             vendor = self.oui.vendor(mac)
             if vendor:
                 break

@@ -46,9 +46,15 @@ class OuiRegistry:
         for path in self.paths:
             try:
                 with path.open(encoding="utf-8", errors="replace", newline="") as fh:
-                    for row in csv.reader(fh):
-                        if len(row) >= 3 and _HEX_RE.match(row[1]) and row[2].strip():
-                            prefixes[row[1]] = row[2].strip()
+                    for line in fh:
+                        _registry, assignment, rest = (line.split(",", 2) + ["", ""])[:3]
+                        if not _HEX_RE.match(assignment):
+                            continue
+                        # Quoted names (with commas) need the CSV parser; most do not.
+                        name = (next(csv.reader([rest]))[0] if rest.startswith('"')
+                                else rest.split(",", 1)[0]).strip()  # fmt: skip
+                        if name:
+                            prefixes[assignment] = name
             except OSError as err:
                 logger.warning("Cannot read MAC vendor registry: path=%s error=%s.", path, err)
         if not prefixes:
