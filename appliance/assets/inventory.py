@@ -65,6 +65,8 @@ class Inventory:
     def run_once(self, max_batches: int | None = None) -> InventoryResult:
         """Read every chunk after the cursor (in batches); return what was done."""
         total = InventoryResult(cursor=self.cursor())
+        if not self.cfg.enabled:
+            return total
         batches = 0
         while max_batches is None or batches < max_batches:
             result = self._run_batch(total.cursor)

@@ -138,3 +138,20 @@ def test_names_and_os_clues_per_source_are_bounded(tmp_path: Path) -> None:
         assert detail.asset.os_guess == "Linux"
     finally:
         svc.close()
+
+
+def test_a_disabled_inventory_reads_nothing(analyzed: Path, tmp_path: Path) -> None:
+    cfg = load(analyzed).model_copy(update={"assets": load(analyzed).assets.model_copy(
+        update={"enabled": False})})  # fmt: skip
+    svc = Service(cfg)
+    try:
+        key = "assets.chunk_cursor"
+        before = svc.state.query("SELECT value FROM kv WHERE key = ?", (key,))[0][0]
+        with svc.state.transaction() as conn:
+            conn.execute("UPDATE kv SET value = '0' WHERE key = ?", (key,))
+        result = Inventory(svc).run_once()
+        assert (result.chunks, result.cursor) == (0, 0)
+        with svc.state.transaction() as conn:
+            conn.execute("UPDATE kv SET value = ? WHERE key = ?", (before, key))
+    finally:
+        svc.close()
