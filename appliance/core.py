@@ -192,6 +192,7 @@ def build_components(service: Service) -> list[Component]:
         Periodic("correlator", cfg.correlate_seconds, Correlator(service).run_once),
         Periodic("inventory", cfg.inventory_seconds, Inventory(service).run_once),
         Periodic("risk", cfg.risk_seconds, service.risk.recompute),
+        Periodic("alerts", 5.0, service.alerts.sync),
         scheduler,
         Periodic("notify", 10.0, IncidentWatch(service).run_once),
     ]
