@@ -60,9 +60,11 @@ def spread(start: int, end: int, values: Sequence[int]) -> list[tuple[int, list[
     if end - start > MAX_SPAN:
         start = end - MAX_SPAN
     first = start - start % MINUTE
-    last = end - end % MINUTE
+    if end <= start:
+        return [(end - end % MINUTE, list(values))]
+    last = (end - 1) - (end - 1) % MINUTE  # a flow ending at 12:10:00.000 ends in 12:09
     if last <= first:
-        return [(last if end < start else first, list(values))]
+        return [(first, list(values))]
     total = end - start
     out = []
     given = [0] * len(values)

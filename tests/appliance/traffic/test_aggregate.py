@@ -1,0 +1,74 @@
+"""The per-flow step: flows summed per minute and key, long flows spread over their minutes."""
+
+from __future__ import annotations
+
+from appliance.traffic.aggregate import compound, spread
+from appliance.traffic.settings import MINUTE
+from tests.helpers.analysis import synthetic_records
+
+T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
+
+
+def _flow(start: str, end: str, *, src: str = "10.0.0.5", dest: str = "203.0.113.9",
+          bts: int = 1000, btc: int = 5000, app: str | None = "tls") -> dict:
+    record = {"timestamp": end, "event_type": "flow", "src_ip": src, "src_port": 50000,
+              "dest_ip": dest, "dest_port": 443, "proto": "TCP",
+              "flow": {"pkts_toserver": 10, "pkts_toclient": 20, "bytes_toserver": bts,
+                       "bytes_toclient": btc, "start": start, "end": end}}
+    if app:
+        record["app_proto"] = app
+    return record
+
+
+def test_a_flow_of_ten_minutes_is_spread_over_ten_minute_buckets() -> None:
+    parts = spread(T0, T0 + 10 * MINUTE, [600_001, 10])
+    assert [minute for minute, _ in parts] == [T0 + i * MINUTE for i in range(10)]
+    assert sum(s[0] for _, s in parts) == 600_001
+    assert sum(s[1] for _, s in parts) == 10
+    assert all(60_000 <= s[0] <= 60_001 for _, s in parts)
+
+
+def test_shares_follow_the_time_spent_in_each_minute() -> None:
+    # 15 s in the first minute, 60 s in the second, 5 s in the third: 80 s in all.
+    start = T0 + 45 * 1_000_000
+    parts = spread(start, start + 80 * 1_000_000, [8000])
+    assert [s[0] for _, s in parts] == [1500, 6000, 500]
+
+
+def test_a_flow_within_one_minute_stays_in_it() -> None:
+    assert spread(T0 + 5, T0 + 50 * 1_000_000, [7]) == [(T0, [7])]
+    assert spread(T0 + 5, T0 + 5, [7]) == [(T0, [7])]
+
+
+def test_a_flow_ending_before_it_started_lands_in_its_end_minute() -> None:
+    assert spread(T0 + 3 * MINUTE, T0 + MINUTE + 1, [7]) == [(T0 + MINUTE, [7])]
+
+
+def test_a_flow_of_weeks_is_spread_over_its_last_week_and_keeps_every_byte() -> None:
+    parts = spread(T0, T0 + 30 * 1440 * MINUTE, [10**9])
+    assert len(parts) == 7 * 1440
+    assert sum(s[0] for _, s in parts) == 10**9
+
+
+def test_compound_sums_flows_per_minute_and_key_and_counts_a_flow_once() -> None:
+    records = synthetic_records([
+        _flow("2026-01-01T00:00:05.000000+0000", "2026-01-01T00:00:10.000000+0000"),
+        _flow("2026-01-01T07:00:20.000000+0700", "2026-01-01T07:00:30.000000+0700"),
+        _flow("2026-01-01T00:00:30.000000+0000", "2026-01-01T00:03:30.000000+0000",
+              app=None),
+    ])  # fmt: skip
+    rows = compound(records)
+    key = (T0, "", "tls", 6, 443, "10.0.0.5", "203.0.113.9")
+    assert rows[key] == [2000, 10000, 20, 40, 2]
+    spread_rows = {k: v for k, v in rows.items() if k[2] == "unknown"}
+    assert [k[0] for k in sorted(spread_rows)] == [T0 + i * MINUTE for i in range(4)]
+    assert sum(v[0] for v in spread_rows.values()) == 1000
+    assert sum(v[1] for v in spread_rows.values()) == 5000
+    assert sum(v[4] for v in spread_rows.values()) == 1  # counted where it started
+    assert spread_rows[(T0, "", "unknown", 6, 443, "10.0.0.5", "203.0.113.9")][4] == 1
+
+
+def test_compound_skips_flow_records_without_a_flow_object() -> None:
+    records = synthetic_records([{"timestamp": "2026-01-01T00:00:00+0000",
+                                  "event_type": "flow", "src_ip": "10.0.0.1"}])
+    assert compound(records) == {}
