@@ -90,6 +90,7 @@ class Observation:
     finding_type: str | None
 
 
+@lru_cache(maxsize=16384)
 def stage_of_alert(signature: str, category: str) -> str:
     """The attack stage a Suricata signature and classtype point to."""
     text = f" {signature.upper()} "
@@ -131,10 +132,11 @@ class HomeNet:
         return hit
 
 
-def _roles(stage: str, src: str | None, dest: str | None, home: HomeNet) -> tuple[
-        str | None, str | None]:  # fmt: skip
-    """(attacker, victim) of traffic from ``src`` to ``dest`` at ``stage``."""
-    if stage in OUTBOUND_STAGES:
+def _roles(stage: str, src: str | None, dest: str | None, home: HomeNet,
+           outbound: bool = False) -> tuple[str | None, str | None]:  # fmt: skip
+    """(attacker, victim) of traffic from ``src`` to ``dest`` at ``stage``; ``outbound``
+    when the source is a hijacked host working for the destination (a coin miner)."""
+    if stage in OUTBOUND_STAGES or outbound:
         if dest is not None and dest in home and src not in home:
             return src, dest  # the outside server answering (or commanding) the inside host
         return dest, src
@@ -186,7 +188,9 @@ def observe(record: dict[str, Any], home: HomeNet) -> Observation | None:
         if isinstance(source, dict) and isinstance(target, dict):
             attacker, victim = _ip(source.get("ip")), _ip(target.get("ip"))
         else:
-            attacker, victim = _roles(stage, src, dest, home)
+            upper = label.upper()
+            hijacked = stage == "impact" and ("MINER" in upper or "MINING" in upper)
+            attacker, victim = _roles(stage, src, dest, home, hijacked)
         return Observation("alert", str(sid), label, stage, src, dest, attacker, victim,
                            severity, ts, ts, int(record.get("_id") or 0),
                            record.get("_sensor"), sid, None)  # fmt: skip

@@ -31,6 +31,8 @@ DAY_US = 86_400_000_000
 #: Store chunks read per batch (a chunk holds up to a few thousand records).
 BATCH_CHUNKS = 256
 _CRITICALITY_ORDER = ("critical", "high", "normal", "low")
+#: Asset criticality changes by hand and rarely: looked up again after this long.
+CRITICALITY_TTL_S = 60.0
 
 
 @dataclass
@@ -63,6 +65,8 @@ class Correlator:
         self.index = GroupIndex()
         self._rev = 0
         self._next_temp = -1
+        self._criticality_cache: dict[str, str] = {}
+        self._criticality_at = 0.0
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -212,7 +216,7 @@ class Correlator:
                 mine.last_seen = max(mine.last_seen, delta.last_seen)
                 mine.severity = min(mine.severity, delta.severity)
         self.index.drop(other.id)
-        self.index.put(target)
+        self.index.absorb(target, other)
         touched.pop(other.id, None)
         if other.id > 0:
             merges.append((target.id, other.id))
@@ -230,6 +234,7 @@ class Correlator:
             if repo.get_cursor(conn) != cursor:
                 return False
             rev = repo.next_rev(conn)
+            in_step = rev - 1 <= self._rev  # nobody else changed incidents since _reload
             new_groups = [g for g in touched.values() if g.id < 0]
             renames: dict[int, int] = {}
             for group in new_groups:
@@ -262,6 +267,8 @@ class Correlator:
             repo.set_cursor(conn, upto, now)
         for group in touched.values():
             group.clear_changes()
+        if in_step:
+            self._rev = rev  # memory already holds what was just written
         return True
 
     def _criticality(self, groups: Any) -> dict[int, str]:
@@ -269,14 +276,17 @@ class Correlator:
         assets = _assets_of(self.service)
         if assets is None:
             return {}
-        victims = {ip for g in groups for ip in g.listed("victim")}
-        if not victims:
-            return {}
-        try:
-            known = _criticalities(assets, sorted(victims))
-        except Exception:  # the asset area is another team's; never lose a batch to it
-            logger.exception("Asset criticality lookup failed; using normal.")
-            return {}
+        if time.monotonic() - self._criticality_at > CRITICALITY_TTL_S:
+            self._criticality_cache, self._criticality_at = {}, time.monotonic()
+        known = self._criticality_cache
+        victims = {ip for g in groups for ip in g.listed("victim")} - known.keys()
+        if victims:
+            try:
+                found = _criticalities(assets, sorted(victims))
+            except Exception:  # the asset area is another team's; never lose a batch to it
+                logger.exception("Asset criticality lookup failed; using normal.")
+                return {}
+            known.update({ip: found.get(ip, "normal") for ip in victims})
         out = {}
         for g in groups:
             levels = [known.get(ip, "normal") for ip in g.listed("victim")] or ["normal"]

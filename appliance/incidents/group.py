@@ -9,6 +9,7 @@ beacons out); or many sources against one victim in a flood or a password spray.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 
 from appliance.incidents.classifier import COMPROMISE_STAGES, OUTBOUND_STAGES, Observation
@@ -60,6 +61,7 @@ class Group:
     new_hosts: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
     sources: set[int] = field(default_factory=set)
     was_reopened: bool = False
+    _listed: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def is_open(self) -> bool:
@@ -107,6 +109,7 @@ class Group:
         known = hosts.get(ip)
         newly_deep = deep and ip not in self.deep
         if known is None or ts < known or newly_deep:
+            self._listed.pop(role, None)
             hosts[ip] = ts if known is None else min(known, ts)
             if deep:
                 self.deep.add(ip)
@@ -119,8 +122,13 @@ class Group:
         self.was_reopened = False
 
     def listed(self, role: str) -> list[str]:
-        hosts = self.attackers if role == "attacker" else self.victims
-        return sorted(hosts, key=lambda ip: (hosts[ip], ip))[:LISTED_HOSTS]
+        """The first hosts of a role, in the order they appeared (cached)."""
+        cached = self._listed.get(role)
+        if cached is None:
+            hosts = self.attackers if role == "attacker" else self.victims
+            cached = heapq.nsmallest(LISTED_HOSTS, hosts, key=lambda ip: (hosts[ip], ip))
+            self._listed[role] = cached
+        return cached
 
 
 def severity_of(group: Group, criticality: str = "normal") -> str:
@@ -198,6 +206,17 @@ class GroupIndex:
         for stage in CONVERGENT_STAGES:
             for ip in old.victims:
                 self.by_target.get((ip, stage), set()).discard(gid)
+
+    def absorb(self, target: Group, other: Group) -> None:
+        """Index under ``target`` the hosts it took over from ``other``."""
+        tid = target.id
+        for ip in other.attackers:
+            self.by_attacker.setdefault(ip, set()).add(tid)
+        for ip in other.deep:
+            self.by_pivot.setdefault(ip, set()).add(tid)
+        for stage in CONVERGENT_STAGES & set(other.stages):
+            for ip in other.victims:
+                self.by_target.setdefault((ip, stage), set()).add(tid)
 
     def note(self, group: Group, obs: Observation) -> None:
         """Index the hosts ``obs`` just added to ``group``."""

@@ -12,6 +12,8 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
+
 from appliance.incidents.group import Group
 from appliance.incidents.model import Suppression
 
@@ -142,7 +144,8 @@ def write_changes(conn: sqlite3.Connection, groups: Sequence[Group]) -> None:
         "last_seen = max(last_seen, excluded.last_seen), "
         "severity = min(severity, excluded.severity), label = excluded.label",
         [(g.id, k[0], k[1], k[2], k[3], d.label, d.stage, d.severity, d.count, d.first_seen,
-          d.last_seen, json.dumps(d.event_ids)) for g in groups for k, d in g.evidence.items()],
+          d.last_seen, orjson.dumps(d.event_ids).decode())
+         for g in groups for k, d in g.evidence.items()],
     )  # fmt: skip
     conn.executemany(
         "INSERT INTO incident_hosts(ip, incident_id, role, deep, first_seen) VALUES (?,?,?,?,?) "
