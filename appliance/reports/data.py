@@ -236,5 +236,17 @@ def _retention(service: Service, data: ReportData) -> None:
 
 def _traffic(service: Service, data: ReportData) -> None:
     traffic = _area(service, "traffic")
-    if traffic is not None and hasattr(traffic, "daily"):
-        data.traffic = dict(traffic.daily(data.start_us))
+    if traffic is None:
+        return
+    data.traffic = dict(traffic.daily(data.start_us))
+    limit = service.cfg.core.health.max_drop_percent
+    for cap in data.traffic.get("capture", []):
+        percent = 100.0 * float(cap.get("drop_ratio", 0.0))
+        if percent <= limit:
+            continue
+        where = f"{cap['sensor']}/{cap['iface']}" if cap.get("iface") else str(cap["sensor"])
+        data.sensors.append(SensorRow(
+            where, "warning",
+            f"{percent:.1f}% of packets dropped on this day (limit {limit}%).",
+            f"Bỏ sót {percent:.1f}% gói tin trong ngày (ngưỡng {limit}%).",
+        ))  # fmt: skip

@@ -62,6 +62,15 @@ STRINGS: dict[str, tuple[str, str]] = {
     "footer": ("spanwatch — báo cáo tự động. Thời gian theo múi giờ {tz}.",
                "spanwatch — automatic report. Times in the {tz} time zone."),
     "page": ("Trang", "Page"),
+    "traffic": ("Lưu lượng mạng", "Network traffic"),
+    "volume": ("Tổng lưu lượng", "Volume"),
+    "flows": ("luồng", "flows"),
+    "peak_hour": ("Giờ cao điểm", "Busiest hour"),
+    "top_apps": ("Ứng dụng", "Applications"),
+    "top_talkers": ("Máy trao đổi nhiều nhất", "Top talkers"),
+    "top_countries": ("Quốc gia", "Countries"),
+    "new_destinations": ("Đích mới (quốc gia/AS chưa từng liên lạc)",
+                         "New destinations (countries/AS never contacted before)"),
 }
 # "resolved" is both a count label and a status: the status reads the same.
 

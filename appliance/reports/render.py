@@ -61,6 +61,45 @@ def _day(day: dt.date, lang: str, short: bool = False) -> str:
     return day.strftime("%d/%m/%Y") if lang == "vi" else day.isoformat()
 
 
+def _bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n:,.1f} TiB"
+
+
+def _rate(bits_per_s: float) -> str:
+    for unit in ("bit/s", "kbit/s", "Mbit/s", "Gbit/s"):
+        if bits_per_s < 1000 or unit == "Gbit/s":
+            return f"{bits_per_s:,.1f} {unit}"
+        bits_per_s /= 1000
+    return f"{bits_per_s:,.1f} Gbit/s"
+
+
+def traffic_view(traffic: dict[str, Any] | None, tz: ZoneInfo, lang: str) -> dict[str, Any] | None:
+    """The traffic section (``Service.traffic.daily``), formatted."""
+    if not traffic:
+        return None
+    volume = traffic.get("volume") or {}
+    peak = traffic.get("peak_hour")
+    apps = traffic.get("top_apps") or []
+    return {
+        "volume": _bytes(float(volume.get("bytes", 0))),
+        "flows": f"{int(volume.get('flows', 0)):,}",
+        "peak": None if not peak else (_fmt_time(peak["start"], tz, lang) + " · "
+                                       + _rate(float(peak["bits_per_s"]))),
+        "apps_svg": bar_chart([(str(a["label"]), int(a["bytes"]), "#0f766e") for a in apps],
+                              width=240, label_width=80) if apps else "",
+        "talkers": [(str(t["label"]), _bytes(float(t["bytes"])))
+                    for t in (traffic.get("top_talkers") or [])],
+        "countries": [(str(c["label"]), _bytes(float(c["bytes"])))
+                      for c in (traffic.get("top_countries") or [])],
+        "new_destinations": [f"{d['host']} → {d['value']}"
+                             for d in (traffic.get("new_destinations") or [])][:10],
+    }  # fmt: skip
+
+
 def view(data: ReportData, lang: str) -> dict[str, Any]:
     """Everything the template shows, formatted and in ``lang``."""
     t = translator(lang)
@@ -80,7 +119,7 @@ def view(data: ReportData, lang: str) -> dict[str, Any]:
         "new_assets": None if data.new_assets is None else [
             {**a.__dict__, "first_seen": _fmt_time(a.first_seen, tz, lang)}
             for a in data.new_assets],
-        "more_assets": t["more"].format(n=len(data.new_assets or []) - 12),
+        "more_assets": t["more"].format(n=len(data.new_assets or []) - 8),
         "sensors": [{"name": s.name, "status": s.status, "status_label": t[s.status],
                      "detail": s.detail_vi if vi else s.detail_en} for s in data.sensors],
         "sensors_ok": sum(1 for s in data.sensors if s.status == "ok"),
@@ -105,6 +144,7 @@ def view(data: ReportData, lang: str) -> dict[str, Any]:
                                   width=240, label_width=110) if data.categories else "",
         "hourly_svg": hourly_chart(data.hourly or [0] * 24),
         "signatures": data.signatures,
+        "traffic": traffic_view(data.traffic, tz, lang),
         "rules_line": t["no_rules"] if data.rules_count is None else t["rules_line"].format(
             n=data.rules_count, age=data.rules_age_days or 0),
         "storage": "; ".join(f"{k}: " + t["days_left"].format(d=d)
