@@ -90,3 +90,30 @@ def test_uploaded_certificate_must_match_its_key(app: Flask, admin_client: WebCl
     web_dir = app.extensions["spanwatch"].cfg.data_dir / "web"
     assert (web_dir / "tls.crt").read_bytes() == cert
     assert (web_dir / "tls.key").stat().st_mode & 0o077 == 0
+
+
+def test_notifications_are_saved_for_the_core(admin_client: WebClient,
+                                              appliance_config: Path) -> None:  # fmt: skip
+    data = yaml.safe_load(appliance_config.read_text())
+    data["core"] = {"notify": {"webhooks": [{"url": "https://hooks.example.com/a",
+                                             "timeout_seconds": 3.0}]}}  # fmt: skip
+    appliance_config.write_text(yaml.safe_dump(data))
+    _save(admin_client, "notifications", min_severity="medium", email_enabled="on",
+          email_host="smtp.example.com", email_port="587", email_starttls="on",
+          email_username="", email_sender="soc@example.com",
+          email_recipients="a@example.com\nb@example.com", syslog_host="192.0.2.10",
+          syslog_port="514", syslog_protocol="tcp", syslog_format="cef",
+          webhooks="https://hooks.example.com/a\ntelegram https://api.example.com/bot1 -100",
+          report_recipients="boss@example.com")  # fmt: skip
+    core = yaml.safe_load(appliance_config.read_text())["core"]
+    assert core["notify"]["min_severity"] == "medium"
+    assert core["notify"]["email"]["enabled"] is True
+    assert core["notify"]["email"]["recipients"] == ["a@example.com", "b@example.com"]
+    assert core["notify"]["syslog"] == {"enabled": False, "host": "192.0.2.10", "port": 514,
+                                        "protocol": "tcp", "format": "cef"}  # fmt: skip
+    assert core["notify"]["webhooks"] == [
+        {"url": "https://hooks.example.com/a", "timeout_seconds": 3.0, "kind": "json"},
+        {"url": "https://api.example.com/bot1", "kind": "telegram", "chat_id": "-100"},
+    ]
+    assert core["report"]["recipients"] == ["boss@example.com"]
+    assert "username" not in core["notify"]["email"]

@@ -21,12 +21,13 @@ from webui.audit import audit
 from webui.auth.guard import require_role
 from webui.extensions import current_config, current_service, web_state
 from webui.i18n import LANGUAGES
-from webui.settings.configfile import read_document, update_config_file
+from webui.settings.configfile import get_dotted, read_document, update_config_file
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 KINDS = ("alerts", "metadata", "pcap")
+SEVERITIES = ("critical", "high", "medium", "low")
 
 
 @bp.before_app_request
@@ -66,7 +67,7 @@ def index() -> Any:
     path = web_state().config_path
     return render_template(
         "settings/index.html", cfg=cfg, config_path=path, editable=path is not None,
-        forecast=_forecast(), kinds=KINDS, languages=LANGUAGES,
+        forecast=_forecast(), kinds=KINDS, languages=LANGUAGES, severities=SEVERITIES,
         timezones=sorted(available_timezones()), cert=current_info(cfg),
     )  # fmt: skip
 
@@ -104,10 +105,50 @@ def _changes(section: str) -> dict[str, Any]:
     if section == "retention":
         return {f"retention.{k}.{f}": _number(f"{k}_{f}") for k in KINDS
                 for f in ("max_days", "max_mb")}  # fmt: skip
+    if section == "notifications":
+        return _notification_changes()
     if section == "display":
         return {"timezone": request.form.get("timezone", "").strip(),
                 "web.language": request.form.get("language", "")}  # fmt: skip
     raise ConfigError(f"unknown settings section {section!r}")
+
+
+def _flag(name: str) -> bool:
+    return request.form.get(name) == "on"
+
+
+def _notification_changes() -> dict[str, Any]:
+    """E-mail, syslog and webhooks of spanwatch core; SMTP passwords stay in their file."""
+    existing = get_dotted(read_document(_path()), "core.notify.webhooks") or []
+    known = {str(w.get("url")): dict(w) for w in existing if isinstance(w, dict)}
+    webhooks = []
+    for line in _lines("webhooks"):
+        parts = line.split()
+        telegram = parts[0].lower() == "telegram" and len(parts) == 3
+        url = parts[1] if telegram else parts[0]
+        hook = {**known.get(url, {}), "url": url, "kind": "telegram" if telegram else "json"}
+        hook.pop("chat_id", None)
+        if telegram:
+            hook["chat_id"] = parts[2]
+        webhooks.append(hook)
+    prefix = "core.notify."
+    return {
+        prefix + "min_severity": request.form.get("min_severity", ""),
+        prefix + "email.enabled": _flag("email_enabled"),
+        prefix + "email.host": request.form.get("email_host", "").strip(),
+        prefix + "email.port": _number("email_port"),
+        prefix + "email.starttls": _flag("email_starttls"),
+        prefix + "email.username": request.form.get("email_username", "").strip() or None,
+        prefix + "email.sender": request.form.get("email_sender", "").strip(),
+        prefix + "email.recipients": _lines("email_recipients"),
+        prefix + "syslog.enabled": _flag("syslog_enabled"),
+        prefix + "syslog.host": request.form.get("syslog_host", "").strip(),
+        prefix + "syslog.port": _number("syslog_port"),
+        prefix + "syslog.protocol": request.form.get("syslog_protocol", ""),
+        prefix + "syslog.format": request.form.get("syslog_format", ""),
+        prefix + "webhooks": webhooks,
+        "core.report.recipients": _lines("report_recipients"),
+    }
 
 
 def _path() -> Any:
