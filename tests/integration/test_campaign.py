@@ -95,3 +95,15 @@ def test_no_other_inside_host_is_named_as_the_offender(analysed: Any) -> None:
     accused = {f["src_ip"] for f in findings if _is_inside(f["src_ip"])}
     assert accused == {BASTION.ip}, findings
     assert {f["src_ip"] for f in findings} == {ATTACKER, BASTION.ip}, findings
+
+
+@pytest.mark.suricata
+def test_the_intrusion_is_one_incident_with_its_stages_in_order(analysed: Any) -> None:
+    _, config = analysed
+    done = run_spanwatch("incidents", "--config", config, "-q", "--json")
+    assert done.returncode == 0, done.stderr
+    (incident,) = json.loads(done.stdout)["incidents"]
+    assert incident["stages"] == ["reconnaissance", "credential-access",
+                                  "command-and-control", "exfiltration"]  # fmt: skip
+    assert incident["attackers"][0] == ATTACKER and C2 in incident["attackers"]
+    assert incident["victims"] == [BASTION.ip]
