@@ -1,0 +1,147 @@
+"""Folding minutes into hours and days keeps totals exact; retention drops the oldest first."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from appliance.store import open_store
+from appliance.traffic.fold import maintain, run_maintenance, watermarks
+from appliance.traffic.rollup import Rollup
+from appliance.traffic.settings import (
+    DAY,
+    HOUR,
+    MINUTE,
+    RES_DAY,
+    RES_HOUR,
+    RES_MINUTE,
+    RollupSettings,
+    write_settings,
+)
+from appliance.traffic.sql import upsert_sums
+
+T0 = 1_767_225_600_000_000 - 7 * HOUR  # 2026-01-01 00:00 in Hanoi (UTC+7)
+
+
+def _sums(conn, res: int) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    row = conn.execute("SELECT sum(bytes), sum(flows) FROM traffic_app WHERE res = ?",
+                       (res,)).fetchone()  # fmt: skip
+    return int(row[0] or 0), int(row[1] or 0)
+
+
+def _fill(conn, minutes: list[int]) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    rnd = random.Random(3)
+    rows = {}
+    for m in minutes:
+        for app in ("tls", "dns", "http"):
+            rows[(m, app)] = [rnd.randint(1, 10**7), rnd.randint(1, 10**4), rnd.randint(1, 99)]
+    iface: dict[tuple[int, int, str], list[int]] = {}
+    for (m, _app), sums in rows.items():
+        have = iface.setdefault((m, 1, "eth1"), [0, 0, 0])
+        for i, v in enumerate(sums):
+            have[i] += v
+    conn.execute("BEGIN IMMEDIATE")
+    upsert_sums(conn, "traffic_app", RES_MINUTE, rows)
+    upsert_sums(conn, "traffic_iface", RES_MINUTE, iface)
+    conn.execute("COMMIT")
+    return sum(v[0] for v in rows.values()), sum(v[2] for v in rows.values())
+
+
+def test_folding_minutes_into_hours_and_days_keeps_totals_exact(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "s.db")
+    conn = store.connection  # type: ignore[attr-defined]
+    try:
+        minutes = [T0 + i * 7 * MINUTE for i in range(3 * 24 * 60 // 7)]  # three days
+        total = _fill(conn, minutes)
+        settings = RollupSettings(retention_days={0: 365, 1: 365, 2: 365})
+        report = run_maintenance(conn, settings)
+        newest = max(minutes)
+        assert watermarks(conn) == {RES_HOUR: newest - newest % HOUR,
+                                    RES_DAY: settings.day_start(newest)}  # fmt: skip
+        assert report.folded[RES_HOUR][0] == 0
+        hours = conn.execute("SELECT DISTINCT bucket FROM traffic_app WHERE res = 1").fetchall()
+        assert all(b % HOUR == 0 for (b,) in hours)
+        days = conn.execute("SELECT DISTINCT bucket FROM traffic_app WHERE res = 2").fetchall()
+        assert sorted(b for (b,) in days) == [T0, T0 + DAY]  # local midnights
+        assert _sums(conn, RES_MINUTE) == total
+        marks = watermarks(conn)
+        folded = conn.execute(
+            "SELECT sum(bytes), sum(flows) FROM traffic_app WHERE res = 0 AND bucket < ?",
+            (marks[RES_HOUR],)).fetchone()  # fmt: skip
+        assert _sums(conn, RES_HOUR) == tuple(folded)
+        in_days = conn.execute(
+            "SELECT sum(bytes), sum(flows) FROM traffic_app WHERE res = 0 AND bucket < ?",
+            (marks[RES_DAY],)).fetchone()  # fmt: skip
+        assert _sums(conn, RES_DAY) == tuple(in_days)
+        # Folding again changes nothing.
+        run_maintenance(conn, settings)
+        assert _sums(conn, RES_HOUR) == tuple(folded)
+    finally:
+        store.close()
+
+
+def test_late_minutes_before_the_watermark_reach_hours_and_days(tmp_path: Path) -> None:
+    from appliance.events import decode_line
+    from tests.appliance.traffic.test_rollup import _flow_line
+
+    store = open_store(tmp_path / "s.db")
+    conn = store.connection  # type: ignore[attr-defined]
+    try:
+        store.add_events([decode_line(_flow_line(1, T0 + 2 * DAY, T0 + 2 * DAY + 1), 1)], "s")
+        run_maintenance(conn, RollupSettings())
+        assert watermarks(conn)[RES_DAY] == T0 + 2 * DAY
+        # A flow logged late, two days back: it must count in minutes, hours and days.
+        store.add_events([decode_line(_flow_line(2, T0 + 5 * MINUTE, T0 + 6 * MINUTE), 2)], "s")
+        for res in (RES_MINUTE, RES_HOUR, RES_DAY):
+            row = conn.execute("SELECT sum(bytes) FROM traffic_iface WHERE res = ? AND "
+                               "bucket < ?", (res, T0 + DAY)).fetchone()  # fmt: skip
+            assert row[0] == 610_000, res
+    finally:
+        store.close()
+
+
+def test_retention_drops_the_oldest_buckets_first_and_only_folded_ones(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "s.db")
+    conn = store.connection  # type: ignore[attr-defined]
+    try:
+        minutes = [T0 + i * 30 * MINUTE for i in range(10 * 48)]  # ten days, every 30 minutes
+        total = _fill(conn, minutes)
+        settings = RollupSettings(retention_days={0: 2, 1: 5, 2: 8})
+        run_maintenance(conn, settings)
+        newest = max(minutes)
+        for res, days in ((RES_MINUTE, 2), (RES_HOUR, 5), (RES_DAY, 8)):
+            oldest = conn.execute("SELECT min(bucket) FROM traffic_app WHERE res = ?",
+                                  (res,)).fetchone()[0]  # fmt: skip
+            assert oldest >= newest - days * DAY - DAY, res
+            assert oldest <= newest - (days - 1) * DAY, res
+        # The newest data is still there at every resolution it has reached.
+        assert conn.execute("SELECT max(bucket) FROM traffic_app WHERE res = 0").fetchone()[0] \
+            == newest
+        # Nothing newer than the retention was lost: days + later hours + later minutes.
+        marks = watermarks(conn)
+        kept = (conn.execute("SELECT sum(flows) FROM traffic_app WHERE res = 2").fetchone()[0]
+                + conn.execute("SELECT sum(flows) FROM traffic_app WHERE res = 1 AND bucket >= ?",
+                               (marks[RES_DAY],)).fetchone()[0]
+                + conn.execute("SELECT sum(flows) FROM traffic_app WHERE res = 0 AND bucket >= ?",
+                               (marks[RES_HOUR],)).fetchone()[0])  # fmt: skip
+        dropped = conn.execute("SELECT count(*) FROM traffic_app WHERE res = 2 AND bucket < ?",
+                               (newest - 8 * DAY,)).fetchone()[0]  # fmt: skip
+        assert dropped == 0
+        assert 0 < kept < total[1]  # the first day or two are gone, the rest is exact
+    finally:
+        store.close()
+
+
+def test_the_ingest_transaction_folds_once_a_minute(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "s.db")
+    conn = store.connection  # type: ignore[attr-defined]
+    try:
+        write_settings(conn, RollupSettings())
+        rollup = Rollup(conn)
+        _fill(conn, [T0, T0 + 2 * HOUR])
+        conn.execute("BEGIN IMMEDIATE")
+        maintain(conn, rollup.settings)
+        conn.execute("COMMIT")
+        assert watermarks(conn)[RES_HOUR] == T0 + 2 * HOUR
+    finally:
+        store.close()
