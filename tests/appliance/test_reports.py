@@ -50,6 +50,7 @@ def test_the_report_holds_what_the_services_hold(service: Service) -> None:
     assert [h.ip for h in data.top_hosts or []] == [ip for ip, _ in service.risk.top(5)]
     assert data.severity_counts == service.alerts.severity_counts(data.start_us, data.end_us)
     assert data.sensors and data.trend[-1][0] == day
+    assert data.traffic == service.traffic.daily(data.start_us)
 
 
 def test_reports_are_stored_listed_and_served(service: Service) -> None:
