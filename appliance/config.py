@@ -60,6 +60,8 @@ from appliance.config_analyzers import (
     TlsHygieneConfig as TlsHygieneConfig,
 )
 from appliance.config_assets import AssetsConfig as AssetsConfig
+from appliance.config_attacks import LateralMovementConfig as LateralMovementConfig
+from appliance.config_attacks import WebAttackConfig as WebAttackConfig
 from appliance.config_base import (
     Cidr as Cidr,
 )
@@ -101,9 +103,9 @@ from appliance.config_traffic import (
 from appliance.config_traffic import (
     ScanConfig as ScanConfig,
 )
+from appliance.config_visibility import TrafficConfig as TrafficConfig
 from appliance.config_incidents import IncidentsConfig as IncidentsConfig
 from appliance.config_web import WebConfig as WebConfig
-from appliance.config_visibility import TrafficConfig as TrafficConfig
 from appliance.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("/etc/spanwatch/appliance.yaml")
@@ -280,8 +282,8 @@ class AppConfig(_Model):
     web: WebConfig = Field(default_factory=WebConfig)
     assets: AssetsConfig = Field(default_factory=AssetsConfig)
     core: CoreConfig = Field(default_factory=CoreConfig)
-    traffic: TrafficConfig = Field(default_factory=TrafficConfig)
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
+    traffic: TrafficConfig = Field(default_factory=TrafficConfig)
 
     @field_validator("timezone")
     @classmethod

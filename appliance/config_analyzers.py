@@ -12,6 +12,7 @@ from pydantic import (
     field_validator,
 )
 
+from appliance.config_attacks import LateralMovementConfig, WebAttackConfig
 from appliance.config_base import Cidr, IPv4, Mac, _check_ipv4_or_mac, _Model
 from appliance.config_traffic import (
     BeaconConfig,
@@ -336,6 +337,8 @@ class AnalyzersConfig(_Model):
     beacon: BeaconConfig = Field(default_factory=BeaconConfig)
     dns_tunnel: DnsTunnelConfig = Field(default_factory=DnsTunnelConfig)
     covert_channel: CovertChannelConfig = Field(default_factory=CovertChannelConfig)
+    web_attack: WebAttackConfig = Field(default_factory=WebAttackConfig)
+    lateral_movement: LateralMovementConfig = Field(default_factory=LateralMovementConfig)
 
 
 #: Kinds of indicator of compromise (IOC) spanwatch matches.

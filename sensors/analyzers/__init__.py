@@ -85,6 +85,8 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "covert_channel": ("sensors.analyzers.covert_channel", "CovertChannelAnalyzer"),
     "brute_force": ("sensors.analyzers.brute_force", "BruteForceAnalyzer"),
     "cleartext": ("sensors.analyzers.cleartext", "CleartextCredentialsAnalyzer"),
+    "web_attack": ("sensors.analyzers.web_attack", "WebAttackAnalyzer"),
+    "lateral_movement": ("sensors.analyzers.lateral_movement", "LateralMovementAnalyzer"),
 }
 
 

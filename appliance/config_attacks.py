@@ -1,0 +1,57 @@
+"""Configuration of the analyzers of attacks on services: web attacks and lateral movement."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from appliance.config_base import Cidr, _Model
+
+
+class WebAttackConfig(_Model):
+    """Attacks in HTTP requests: SQL injection, path traversal, XSS, command injection."""
+
+    enabled: bool = Field(default=True)
+    window_seconds: int = Field(
+        default=3600, ge=1,
+        description="One finding per client, server and kind of attack in this much time.",
+    )  # fmt: skip
+    exempt_clients: list[Cidr] = Field(
+        default=[],
+        description="Clients whose requests are not judged (e.g. the organisation's own "
+        "vulnerability scanner).",
+    )  # fmt: skip
+    max_tracked: int = Field(
+        default=100_000, ge=100, description="Reported findings remembered to suppress repeats."
+    )
+
+
+class LateralMovementConfig(_Model):
+    """Remote execution and credential theft over SMB and DCE/RPC."""
+
+    enabled: bool = Field(default=True)
+    window_seconds: int = Field(
+        default=3600, ge=1,
+        description="One finding per client, server and technique in this much time.",
+    )  # fmt: skip
+    admin_shares: bool = Field(
+        default=True,
+        description="Report connections to administrative shares (C$, ADMIN$) at low "
+        "severity; remote service creation or executable uploads are always reported.",
+    )  # fmt: skip
+    domain_controllers: list[Cidr] = Field(
+        default=[],
+        description="Domain controllers: directory replication between them is normal, "
+        "from anyone else it is DCSync.",
+    )  # fmt: skip
+    admin_clients: list[Cidr] = Field(
+        default=[],
+        description="Management hosts whose remote administration is expected (no finding).",
+    )
+    netlogon_burst: int = Field(
+        default=20, ge=2,
+        description="Netlogon authentications from one client to one server within a minute "
+        "that look like Zerologon (CVE-2020-1472) attempts.",
+    )  # fmt: skip
+    max_tracked: int = Field(
+        default=100_000, ge=100, description="Flows and findings remembered."
+    )
