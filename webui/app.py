@@ -35,6 +35,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "webui.alerts.api:bp",
     "webui.dashboard.api:bp",
     "webui.reports:bp",
+    "webui.reports.api:bp",
 )
 
 #: Front-end packages from the npm registry (webui/package.json) that may be served,
