@@ -66,8 +66,8 @@ def run_assets(args: argparse.Namespace, cfg: AppConfig) -> int:
         raise ApplianceError(f"`spanwatch assets {args.action}` needs a file (or -).")
     service = Service(cfg)
     try:
-        if args.action != "import":
-            run_inventory(service)
+        if args.action != "import" and run_inventory(service).get("network_risk") is None:
+            service.risk.recompute()  # nothing new read: scores as of now all the same
         handler = {"list": _list, "show": _show, "update": _update, "import": _import,
                    "export": _export, "risk": _risk}[args.action]  # fmt: skip
         return handler(service, args)

@@ -77,6 +77,7 @@ class Inventory:
                 total.chunks + result.chunks, total.records + result.records,
                 total.hosts + result.hosts, total.new_hosts + result.new_hosts, result.cursor)
         if total.chunks:
+            self._expire_outside_names()
             logger.info("Inventory read %d chunks (%d records): hosts=%d new=%d cursor=%d.",
                         total.chunks, total.records, total.hosts, total.new_hosts, total.cursor)
         return total
@@ -104,6 +105,19 @@ class Inventory:
         chunks = len({r.get("_chunk") for r in records}) or 1
         new = self._write(obs, cursor)
         return InventoryResult(chunks, len(records), len(obs.hosts), new, cursor)
+
+    def _expire_outside_names(self) -> None:
+        """Forget names of outside hosts not seen for a while (DNS answers name the world)."""
+        clock = self.log_clock()
+        if clock is None:
+            return
+        cutoff = clock - self.cfg.outside_names_days * 86_400_000_000
+        with self.service.state.transaction() as conn:
+            gone = conn.execute(
+                "DELETE FROM asset_names WHERE last_seen < ? AND ip NOT IN (SELECT ip FROM assets)",
+                (cutoff,)).rowcount
+        if gone:
+            logger.info("Forgot %d names of outside hosts not seen since the cutoff.", gone)
 
     def _dhcp_address(self, mac: str) -> str | None:
         rows = self.service.state.query(

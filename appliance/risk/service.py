@@ -227,5 +227,8 @@ class RiskService:
                 "INSERT INTO risk_history VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET "
                 "score = excluded.score",
                 [(day, ip, s.score) for ip, s in scores] + [(day, NETWORK, network.score)])
+            # Evidence twice the maximum age (by the real clock, not a test's) is of no use.
+            conn.execute("DELETE FROM risk_evidence WHERE last_seen < ?",
+                         (self.now_us() - 2 * self.cfg.max_age_days * DAY_US,))
         logger.info("Risk recomputed: hosts=%d network=%d.", len(scores), network.score)
         return network

@@ -42,6 +42,7 @@ CREATE TABLE asset_names (
     PRIMARY KEY (ip, name, source)
 ) WITHOUT ROWID;
 CREATE INDEX asset_names_name ON asset_names (name);
+CREATE INDEX asset_names_last_seen ON asset_names (last_seen);
 CREATE TABLE asset_services (
     ip TEXT NOT NULL,
     port INTEGER NOT NULL,

@@ -155,3 +155,27 @@ def test_a_disabled_inventory_reads_nothing(analyzed: Path, tmp_path: Path) -> N
             conn.execute("UPDATE kv SET value = ? WHERE key = ?", (before, key))
     finally:
         svc.close()
+
+
+def test_names_of_outside_hosts_are_forgotten_after_a_while(tmp_path: Path) -> None:
+    from appliance.assets.extract import Observations
+    from tests.helpers.assets import write_config
+
+    day = 86_400_000_000
+    svc = Service(load(write_config(tmp_path)))
+    try:
+        inventory = Inventory(svc)
+        obs = Observations(inventory.is_home)
+        now = 1_800_000_000_000_000
+        obs.seen("10.0.0.7", now - 90 * day, "s1")
+        obs.name("10.0.0.7", "db.corp.example", "dns", now - 90 * day)  # inside: kept
+        obs.name("203.0.113.5", "old.example.com", "dns", now - 31 * day)
+        obs.name("198.51.100.1", "new.example.com", "dns", now - day)
+        obs.max_ts = now
+        inventory._write(obs, 0)
+        inventory._expire_outside_names()
+        assert svc.assets.names("203.0.113.5") == []
+        assert svc.assets.names("198.51.100.1") == [("new.example.com", "dns")]
+        assert svc.assets.names("10.0.0.7") == [("db.corp.example", "dns")]
+    finally:
+        svc.close()
