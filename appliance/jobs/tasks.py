@@ -43,14 +43,19 @@ def daily_report(service: Service, fired_us: int) -> str:
 
 def update_rules(service: Service, _fired_us: int, offline: list[Path] | None = None) -> str:
     """Update, test (suricata -T), swap and reload; a failure keeps the last good rules."""
+    return str(_apply_rules(service, offline or [])["message"])
+
+
+def _apply_rules(service: Service, offline: list[Path]) -> dict[str, Any]:
+    """The rules area's transactional apply (sources + the UI's policy); a failure becomes
+    a sensor-health finding and a notification before it is raised."""
     from appliance.errors import RulesError
     from appliance.jobs.health import HealthIssue, write_findings
-    from appliance.suricata.rules import RuleManager
+    from appliance.suricata.rule_policy import apply_rule_changes
 
     cfg = service.cfg
-    manager = RuleManager(cfg, cfg.rules_dir)
     try:
-        result = manager.update(offline_files=offline or [])
+        return apply_rule_changes(service, {"offline_files": [str(p) for p in offline]})
     except RulesError as err:
         issue = HealthIssue(
             "rule-update", cfg.sensor.name, 2,
@@ -61,9 +66,6 @@ def update_rules(service: Service, _fired_us: int, offline: list[Path] | None = 
         write_findings(service, [issue], int(time.time() * 1e6))
         _notify_health(service, [issue])
         raise
-    reloaded = reload_running(service, manager) if result.changed else 0
-    return (f"{result.rule_count} rules active (before: {result.previous_rule_count}), "
-            f"{reloaded} engine(s) reloaded.")  # fmt: skip
 
 
 def reload_running(service: Service, manager: Any) -> int:
@@ -139,8 +141,7 @@ def export_stix(service: Service, fired_us: int) -> str:
 
 def apply_rules(service: Service, params: dict[str, Any]) -> dict[str, Any]:
     """Request "rules.apply" from the web UI: the same transactional rule update."""
-    offline = [Path(p) for p in params.get("offline_files", [])]
-    return {"message": update_rules(service, int(time.time() * 1e6), offline)}
+    return _apply_rules(service, [Path(p) for p in params.get("offline_files", [])])
 
 
 def generate_report(service: Service, params: dict[str, Any]) -> dict[str, Any]:
