@@ -14,8 +14,8 @@ from typing import Any
 import msgspec
 
 from appliance.events import EveRecord
-from appliance.traffic.settings import MINUTE, RES_MINUTE
-from appliance.traffic.sql import upsert_capture
+from appliance.traffic.fold import write_minutes
+from appliance.traffic.settings import MINUTE, RollupSettings
 
 
 class _Capture(msgspec.Struct):
@@ -36,7 +36,8 @@ class _StatsExtra(msgspec.Struct):
 _decode = msgspec.json.Decoder(_StatsExtra).decode
 
 
-def add_stats(conn: sqlite3.Connection, stats: Sequence[EveRecord], sensor_id: int) -> None:
+def add_stats(conn: sqlite3.Connection, stats: Sequence[EveRecord], sensor_id: int,
+              settings: RollupSettings) -> None:  # fmt: skip
     """Add the kernel packets and drops of ``stats`` records to ``traffic_capture``."""
     rows: dict[tuple[Any, ...], list[int]] = {}
     last: dict[str, tuple[int, int, int, int]] = {}
@@ -65,7 +66,7 @@ def add_stats(conn: sqlite3.Connection, stats: Sequence[EveRecord], sensor_id: i
         sums[1] += max(d_drops, 0)
         last[iface] = (record.ts, uptime, cap.kernel_packets, cap.kernel_drops)
     if rows:
-        upsert_capture(conn, RES_MINUTE, rows)
+        write_minutes(conn, {"traffic_capture": rows}, settings)
     conn.executemany(
         "INSERT INTO traffic_capture_last VALUES (?, ?, ?, ?, ?, ?) "
         "ON CONFLICT(sensor, iface) DO UPDATE SET ts = excluded.ts, uptime = "

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from appliance.traffic.settings import (
     DAY,
@@ -23,7 +25,7 @@ from appliance.traffic.settings import (
     RES_MINUTE,
     RollupSettings,
 )
-from appliance.traffic.sql import FOLDED_TABLES, fold_sql
+from appliance.traffic.sql import FOLDED_TABLES, fold_sql, upsert_sums
 
 logger = logging.getLogger(__name__)
 
@@ -102,3 +104,39 @@ def run_maintenance(conn: sqlite3.Connection, settings: RollupSettings) -> Maint
         conn.execute("ROLLBACK")
         raise
     return report
+
+
+Sums = Mapping[tuple[Any, ...], list[int]]
+
+
+def write_minutes(conn: sqlite3.Connection, tables: Mapping[str, Sums],
+                  settings: RollupSettings) -> None:  # fmt: skip
+    """Add minute rows ({table: {(minute, *key): sums}}), and to the hours and days the
+    minutes before their watermarks were already folded into."""
+    marks = watermarks(conn)
+    hour_mark, day_mark = marks.get(RES_HOUR, 0), marks.get(RES_DAY, 0)
+    for table, rows in tables.items():
+        if not rows:
+            continue
+        upsert_sums(conn, table, RES_MINUTE, rows)
+        late = [(k, v) for k, v in rows.items() if k[0] < hour_mark]
+        if late:
+            upsert_sums(conn, table, RES_HOUR, coarser(late, settings, RES_HOUR))
+            older = [(k, v) for k, v in late if k[0] < day_mark]
+            if older:
+                upsert_sums(conn, table, RES_DAY, coarser(older, settings, RES_DAY))
+
+
+def coarser(rows: Sequence[tuple[tuple[Any, ...], list[int]]], settings: RollupSettings,
+            res: int) -> dict[tuple[Any, ...], list[int]]:  # fmt: skip
+    """Minute rows summed into the buckets of resolution ``res``."""
+    out: dict[tuple[Any, ...], list[int]] = {}
+    for key, sums in rows:
+        coarse = (settings.bucket(res, key[0]), *key[1:])
+        have = out.get(coarse)
+        if have is None:
+            out[coarse] = list(sums)
+        else:
+            for i, v in enumerate(sums):
+                have[i] += v
+    return out

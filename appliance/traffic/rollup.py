@@ -24,16 +24,13 @@ from typing import Any
 from appliance.events import EveRecord, pack_ip
 from appliance.traffic.aggregate import Compound, compound
 from appliance.traffic.capture import add_stats
-from appliance.traffic.fold import maintain, watermarks
+from appliance.traffic.fold import maintain, write_minutes
 from appliance.traffic.geo import GeoDatabase, shared_database
 from appliance.traffic.settings import (
-    RES_DAY,
-    RES_HOUR,
-    RES_MINUTE,
     RollupSettings,
     load_settings,
 )
-from appliance.traffic.sql import SEEN_UPSERT, upsert_sums
+from appliance.traffic.sql import SEEN_UPSERT
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +90,7 @@ class Rollup:
             self._add_flows(conn, flows, sensor_id)
         stats = [r for r in records if r.head.event_type == "stats"]
         if stats:
-            add_stats(conn, stats, sensor_id)
+            add_stats(conn, stats, sensor_id, self.settings)
         if due:
             self._last_maintain = now
             maintain(conn, self.settings)
@@ -195,24 +192,9 @@ class Rollup:
         dims = {"traffic_iface": iface_d, "traffic_app": app_d, "traffic_service": service_d,
                 "traffic_conv": conv_d, "traffic_host": host_d, "traffic_country": cc_d,
                 "traffic_asn": asn_d}  # fmt: skip
-        self._write(conn, dims)
+        write_minutes(conn, dims, self.settings)
         if seen:
             conn.executemany(SEEN_UPSERT, [(*k, v) for k, v in seen.items()])
-
-    def _write(self, conn: sqlite3.Connection, dims: dict[str, Sums]) -> None:
-        """Upsert the minute rows, and the hour and day rows of minutes already folded."""
-        marks = watermarks(conn)
-        hour_mark, day_mark = marks.get(RES_HOUR, 0), marks.get(RES_DAY, 0)
-        for table, rows in dims.items():
-            if not rows:
-                continue
-            upsert_sums(conn, table, RES_MINUTE, rows)
-            late = [(k, v) for k, v in rows.items() if k[0] < hour_mark]
-            if late:
-                upsert_sums(conn, table, RES_HOUR, coarser(late, self.settings, RES_HOUR))
-                older = [(k, v) for k, v in late if k[0] < day_mark]
-                if older:
-                    upsert_sums(conn, table, RES_DAY, coarser(older, self.settings, RES_DAY))
 
 
 Sums = dict[tuple[Any, ...], list[int]]
@@ -237,21 +219,6 @@ def _first_contacts(hosts: Sums, served: dict[tuple[bytes, int, int], int],
             if minute < seen.get(key, minute + 1):
                 seen[key] = minute
     return seen
-
-
-def coarser(rows: Sequence[tuple[tuple[Any, ...], list[int]]], settings: RollupSettings,
-            res: int) -> Sums:  # fmt: skip
-    """Minute rows summed into the buckets of resolution ``res``."""
-    out: Sums = {}
-    for key, sums in rows:
-        coarse = (settings.bucket(res, key[0]), *key[1:])
-        have = out.get(coarse)
-        if have is None:
-            out[coarse] = list(sums)
-        else:
-            for i, v in enumerate(sums):
-                have[i] += v
-    return out
 
 
 _rollups: weakref.WeakKeyDictionary[Any, Rollup] = weakref.WeakKeyDictionary()
