@@ -365,6 +365,14 @@ def _run_local_rules(
          {9000040: 1}),
         ("suricata-verify/alert-testmyids-midstream/input.pcap", None, {}),
         ("pcaps/web-attacks/ndpi_WebattackRCE.pcap", None, {}),
+        ("pcaps/cleartext-creds/zeek_simpleauth.pcap", None, {9000014: 3}),
+        ("pcaps/exploit/zeek_heartbleed-success.pcap", None, {9000051: 2}),
+        ("pcaps/exploit/pcapattack_CVE-2020-0796_SMBGhost_PrivEsc_Loopback_traffic.pcapng",
+         None, {9000053: 1}),
+        ("pcaps/exploit/pcapattack_Exploit_DoS_cve-2020-1350_dns_sig_maxspl0it.pcapng", None,
+         {9000055: 1}),
+        ("suricata-verify/tls/tls-certs-alert/input.pcap", None, {}),
+        ("suricata-verify/dns-tcp-ts-gap/input.pcap", None, {}),
     ],
 )  # fmt: skip
 def test_local_rule_fires_on_capture(
