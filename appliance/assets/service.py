@@ -76,32 +76,41 @@ class AssetService:
     # -- reading -----------------------------------------------------------------------
 
     def list(self, *, q: str | None = None, offset: int = 0, limit: int = 50,
-             sort: str = "risk") -> Page[Asset]:  # fmt: skip
+             sort: str = "risk", criticality: str | None = None, tag: str | None = None,
+             sensor: str | None = None) -> Page[Asset]:  # fmt: skip
         """A page of assets matching ``q`` (address, name, MAC, vendor, OS, owner, agency,
-        tag or service banner, case-insensitive), sorted by ``sort``."""
+        tag or service banner, case-insensitive) and the exact filters, sorted by ``sort``."""
         from appliance.service import Page
 
         if sort not in _SORTS:
             raise AssetError(f"Unknown sort {sort!r}; use one of {', '.join(_SORTS)}.")
-        where, params = self._search(q)
+        clauses, params = self._search(q)
+        for clause, value in (("a.criticality = ?", criticality),
+                              ("EXISTS (SELECT 1 FROM json_each(a.tags) WHERE value = ?)", tag),
+                              ("a.ip IN (SELECT ip FROM asset_sensors WHERE sensor = ?)", sensor)):
+            if value is not None:
+                clauses.append(clause)
+                params = (*params, value)
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
         total = self._state.query(f"SELECT count(*) FROM assets a{where}", params)[0][0]
         rows = self._state.query(
             f"SELECT {_ASSET_COLS} FROM assets a{where} ORDER BY {_SORTS[sort]} LIMIT ? OFFSET ?",
             (*params, max(0, limit), max(0, offset)))
         return Page(self._assets(rows), int(total), offset, limit)
 
-    def _search(self, q: str | None) -> tuple[str, tuple[Any, ...]]:
+    def _search(self, q: str | None) -> tuple[builtins.list[str], tuple[Any, ...]]:
+        """The WHERE clauses (one, or none) and parameters of a free-text search."""
         if not q or not q.strip():
-            return "", ()
+            return [], ()
         like = "%" + q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace(
             "_", "\\_") + "%"
         fields = ["a.ip", "a.vendor", "a.os_guess", "a.owner", "a.agency", "a.tags"]
-        clauses = [f"lower({f}) LIKE ? ESCAPE '\\'" for f in fields]
+        ors = [f"lower({f}) LIKE ? ESCAPE '\\'" for f in fields]
         for table, col in (("asset_names", "name"), ("asset_macs", "mac"),
                            ("asset_services", "banner")):  # fmt: skip
-            clauses.append(f"a.ip IN (SELECT ip FROM {table} WHERE lower({col}) LIKE ? "
-                           f"ESCAPE '\\')")  # fmt: skip
-        return " WHERE " + " OR ".join(clauses), tuple([like] * len(clauses))
+            ors.append(f"a.ip IN (SELECT ip FROM {table} WHERE lower({col}) LIKE ? "
+                       f"ESCAPE '\\')")  # fmt: skip
+        return ["(" + " OR ".join(ors) + ")"], tuple([like] * len(ors))
 
     def _assets(self, rows: Sequence[sqlite3.Row]) -> builtins.list[Asset]:
         ips = json.dumps([r[0] for r in rows])

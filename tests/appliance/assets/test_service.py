@@ -118,3 +118,19 @@ def test_criticality_lookup_for_incident_severity(service: Service) -> None:
     service.assets.update("10.16.1.4", criticality="critical", actor="admin")
     assert service.assets.criticality(["10.16.1.4", "10.16.1.1", "192.0.2.1"]) == {
         "10.16.1.4": "critical", "10.16.1.1": "normal"}
+
+
+def test_filters_by_criticality_tag_and_sensor(service: Service) -> None:
+    service.assets.update("10.16.1.4", criticality="high", tags=["nas", "50%_off"], actor="a")
+    service.assets.update("192.168.56.103", criticality="high", tags=["ssh"], actor="a")
+    high = service.assets.list(criticality="high", sort="ip")
+    assert [a.ip for a in high.items] == ["10.16.1.4", "192.168.56.103"] and high.total == 2
+    assert [a.ip for a in service.assets.list(tag="nas").items] == ["10.16.1.4"]
+    assert [a.ip for a in service.assets.list(q="nas", criticality="high").items] == [
+        "10.16.1.4"]
+    assert service.assets.list(q="nas", tag="ssh").total == 0
+    assert service.assets.list(sensor="elsewhere").total == 0
+    assert service.assets.list(sensor="asset-test").total == service.assets.list().total
+    # LIKE wildcards in a search are literal text.
+    assert [a.ip for a in service.assets.list(q="50%_").items] == ["10.16.1.4"]
+    assert service.assets.list(q="5_%").total == 0
