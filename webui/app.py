@@ -33,6 +33,8 @@ BLUEPRINTS: tuple[str, ...] = (
     "webui.dashboard:bp",
     "webui.alerts:bp",
     "webui.alerts.api:bp",
+    "webui.rules:bp",
+    "webui.rules.api:bp",
     "webui.dashboard.api:bp",
     "webui.reports:bp",
     "webui.reports.api:bp",
