@@ -82,9 +82,9 @@ def test_admin_searches_and_disables_a_rule(rules_ui: UI, rules_server: LiveServ
 def test_rule_pages_look_right(rules_ui: UI) -> None:
     ui = rules_ui
     ui.login("admin")
-    for path, name in [("/rules/categories", "rules-categories"),
-                       ("/rules/thresholds", "rules-thresholds"),
-                       ("/rules/sources", "rules-sources"), ("/rules/2019401", "rules-detail")]:  # fmt: skip
+    pages = [("/rules/categories", "rules-categories"), ("/rules/thresholds", "rules-thresholds"),
+             ("/rules/sources", "rules-sources"), ("/rules/2019401", "rules-detail")]  # fmt: skip
+    for path, name in pages:
         response = ui.open(path)
         assert response is not None and response.status == 200, path
         ui.shot(name)
