@@ -68,6 +68,10 @@ class Generator:
         self.inside = [f"10.{i // 250}.{(i * 7) % 250}.{i % 250 + 1}" for i in range(800)]
         self.weights = [s[4] for s in SIGNATURES]
 
+    def _pick(self, hosts: list[str]) -> str:
+        """A few hosts make most of the alerts (busy scanners, a few exposed servers)."""
+        return hosts[int(len(hosts) * self.rng.random() ** 3)]
+
     def record(self, ts_us: int) -> dict[str, Any]:
         rng = self.rng
         when = ts_us / 1e6
@@ -75,17 +79,17 @@ class Generator:
         stamp += f".{ts_us % 1_000_000:06d}+0000"
         if rng.random() < 0.1:
             kind, category = rng.choice(FINDINGS)
-            src, dest = rng.choice(self.outside), rng.choice(self.inside)
+            src, dest = self._pick(self.outside), self._pick(self.inside)
             if category in ("command-and-control", "exfiltration"):
-                src, dest = dest, rng.choice(self.outside)
+                src, dest = dest, self._pick(self.outside)
             return {"timestamp": stamp, "event_type": "finding", "src_ip": src,
                     "dest_ip": dest, "finding": {"type": kind, "category": category,
                                                  "severity": rng.choice((1, 2, 2, 3)),
                                                  "confidence": 0.8, "evidence": {}}}  # fmt: skip
         sid, msg, classtype, severity, _ = rng.choices(SIGNATURES, self.weights)[0]
-        src, dest = rng.choice(self.outside), rng.choice(self.inside)
+        src, dest = self._pick(self.outside), self._pick(self.inside)
         if sid in (2200074, 2210045, 2013028, 2027865, 2018959):
-            src, dest = dest, rng.choice(self.outside)
+            src, dest = dest, self._pick(self.outside)
         return {"timestamp": stamp, "event_type": "alert", "src_ip": src, "dest_ip": dest,
                 "src_port": rng.randrange(1024, 65535), "dest_port": 443, "proto": "TCP",
                 "flow_id": rng.randrange(1, 2**50),

@@ -69,7 +69,7 @@ OUTBOUND_STAGES = frozenset({"command-and-control", "exfiltration"})
 COMPROMISE_STAGES = frozenset({"initial-access", "credential-access", "lateral-movement"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Observation:
     """One alert or finding, read for correlation."""
 

@@ -11,6 +11,7 @@ those anyone changed since (their ``rev``).
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -282,7 +283,7 @@ class Correlator:
         victims = {ip for g in groups for ip in g.listed("victim")} - known.keys()
         if victims:
             try:
-                found = _criticalities(assets, sorted(victims))
+                found = _criticalities(self.service, assets, sorted(victims))
             except Exception:  # the asset area is another team's; never lose a batch to it
                 logger.exception("Asset criticality lookup failed; using normal.")
                 return {}
@@ -304,14 +305,20 @@ def _assets_of(service: Service) -> Any:
         return None
 
 
-def _criticalities(assets: Any, ips: list[str]) -> dict[str, str]:
-    """Criticality per known asset: a bulk lookup when the asset service has one."""
+def _criticalities(service: Service, assets: Any, ips: list[str]) -> dict[str, str]:
+    """Criticality per known asset: the asset service's bulk lookup when it has one, else
+    one query of its table in the state database (a missing table means no inventory)."""
     bulk = getattr(assets, "criticalities", None)
     if callable(bulk):
         return dict(bulk(ips))
     out: dict[str, str] = {}
-    for ip in ips[:20]:  # get() is a full detail: keep the fallback bounded
-        detail = assets.get(ip)
-        if detail is not None:
-            out[ip] = str(getattr(detail.asset, "criticality", "normal") or "normal")
+    try:
+        for start in range(0, len(ips), 500):
+            part = ips[start : start + 500]
+            rows = service.state.query(
+                f"SELECT ip, criticality FROM assets WHERE ip IN ({','.join('?' * len(part))}) "
+                f"AND criticality != 'normal'", tuple(part))  # fmt: skip
+            out.update({str(r[0]): str(r[1]) for r in rows})
+    except sqlite3.Error:
+        return {}
     return out
