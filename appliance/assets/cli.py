@@ -122,6 +122,7 @@ def _print_factors(score: Any) -> None:
     print(f"  risk {score.score}:")
     for f in score.factors:
         print(f"    {f.points:+4d}  {f.detail_en}")
+        print(f"          {f.detail_vi}")
 
 
 def _update(service: Any, args: argparse.Namespace) -> int:

@@ -45,6 +45,8 @@ def test_show_update_and_risk(config: Path) -> None:
     assert "name nas1 (dhcp)" in out and "owner Phòng CNTT" in out and "nas, backup" in out
     code, out, _ = _run(config, "risk", "--json")
     assert code == 0 and json.loads(out)["score"] == 0
+    code, out, _ = _run(config, "risk", "10.16.1.1")
+    assert code == 0 and out.startswith("Host 10.16.1.1 risk: ")
     code, out, err = _run(config, "show", "192.0.2.1")
     assert code == 1 and "No asset 192.0.2.1" in err
 
