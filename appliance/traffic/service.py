@@ -222,6 +222,16 @@ class TrafficService(TrafficReader):
                         "drop_ratio": (int(drops or 0) / seen) if seen else 0.0})  # fmt: skip
         return out
 
+    # -- new and unusual -----------------------------------------------------------------
+
+    def run_novelty(self) -> int:
+        """Store findings for new and unusual traffic since the last run (spanwatch core)."""
+        from appliance.traffic.novelty import NoveltyDetector
+
+        if self.cfg is None:
+            raise TrafficQueryError("the novelty detector needs the configuration")
+        return NoveltyDetector(self.store, self.cfg).run_once()
+
     # -- daily report --------------------------------------------------------------------
 
     def daily(self, day_start_us: int, n: int = 5) -> dict[str, Any]:
