@@ -195,6 +195,7 @@ def build_components(service: Service) -> list[Component]:
         Periodic("alerts", 5.0, service.alerts.sync),
         scheduler,
         Periodic("notify", 10.0, IncidentWatch(service).run_once),
+        Periodic("traffic", 60.0, service.traffic.run_novelty),
     ]
     return components
 
