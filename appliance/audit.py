@@ -104,6 +104,14 @@ class AuditService:
         items = [_entry(r) for r in rows]
         return Page(items=items, total=int(total[0][0]), offset=offset, limit=limit)
 
+    def count_recent(self, action: str, *, remote_addr: str | None, since_us: int) -> int:
+        """How many ``action`` entries came from ``remote_addr`` since ``since_us``."""
+        rows = self.state.query(
+            "SELECT count(*) FROM audit_log WHERE ts >= ? AND action = ? AND remote_addr IS ?",
+            (since_us, action, remote_addr),
+        )
+        return int(rows[0][0])
+
     def actors(self) -> builtins.list[str]:
         return [r[0] for r in self.state.query("SELECT DISTINCT actor FROM audit_log ORDER BY 1")]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
@@ -16,6 +17,9 @@ from webui.extensions import current_config, current_service
 from webui.i18n import LANGUAGES
 
 bp = Blueprint("auth", __name__)
+
+#: An address is refused for a while after this many times ``lockout_attempts`` failures.
+ADDRESS_FAILURE_FACTOR = 4
 
 #: Where "/" leads: the first of these the app has and the user may open.
 HOME_ENDPOINTS = ("dashboard.index", "alerts.index", "incidents.index", "settings.index",
@@ -47,6 +51,10 @@ def login() -> Any:
             return redirect(_next_url(form.next.data))
     if form.validate_on_submit():
         web = current_config().web
+        if _address_throttled():
+            flash(_("Too many failed logins from your address; try again in %(n)d minutes.",
+                    n=web.lockout_minutes), "danger")  # fmt: skip
+            return render_template("auth/login.html", form=form), 429
         result = users.authenticate(
             form.username.data or "", form.password.data or "",
             max_failures=web.lockout_attempts, lock_minutes=web.lockout_minutes,
@@ -65,6 +73,16 @@ def login() -> Any:
         else:
             flash(_("Wrong username or password."), "danger")
     return render_template("auth/login.html", form=form), 200
+
+
+def _address_throttled() -> bool:
+    """Password spraying: many failures from one address over any accounts, recently."""
+    web = current_config().web
+    since = int(time.time() * 1_000_000) - web.lockout_minutes * 60_000_000
+    failures = current_service().audit.count_recent(
+        "auth.login-failed", remote_addr=request.remote_addr, since_us=since
+    )
+    return failures >= ADDRESS_FAILURE_FACTOR * web.lockout_attempts
 
 
 @bp.route("/logout", methods=["POST"])

@@ -107,3 +107,14 @@ def test_language_switch_defaults_to_vietnamese(client: WebClient,
     page = client.get("/login").get_data(as_text=True)
     assert 'lang="en"' in page and "Log in" in page
     assert client.get("/language/vi?next=//evil.example.com").headers["Location"] == "/"
+
+
+def test_many_failures_from_one_address_over_many_accounts_are_refused(
+    app: Flask, client: WebClient, web_users: dict[str, tuple[str, str]]
+) -> None:
+    limit = 4 * app.extensions["spanwatch"].cfg.web.lockout_attempts
+    for n in range(limit):
+        assert client.login(f"guess{n}", "Spray-password-1").status_code == 200
+    response = client.login(web_users["viewer"][0])  # even the right password
+    assert response.status_code == 429
+    assert client.get("/account").status_code == 302
