@@ -61,6 +61,7 @@ from appliance.config_analyzers import (
 )
 from appliance.config_assets import AssetsConfig as AssetsConfig
 from appliance.config_attacks import LateralMovementConfig as LateralMovementConfig
+from appliance.config_attacks import StealthScanConfig as StealthScanConfig
 from appliance.config_attacks import WebAttackConfig as WebAttackConfig
 from appliance.config_base import (
     Cidr as Cidr,
@@ -74,7 +75,10 @@ from appliance.config_base import (
 from appliance.config_base import (
     _Model as _Model,
 )
+from appliance.config_center import CenterConfig as CenterConfig
+from appliance.config_center import RemoteConfig as RemoteConfig
 from appliance.config_core import CoreConfig as CoreConfig
+from appliance.config_incidents import IncidentsConfig as IncidentsConfig
 from appliance.config_intel import IndicatorType as IndicatorType
 from appliance.config_intel import IntelConfig as IntelConfig
 from appliance.config_intel import IntelCsvColumns as IntelCsvColumns
@@ -104,7 +108,6 @@ from appliance.config_traffic import (
     ScanConfig as ScanConfig,
 )
 from appliance.config_visibility import TrafficConfig as TrafficConfig
-from appliance.config_incidents import IncidentsConfig as IncidentsConfig
 from appliance.config_web import WebConfig as WebConfig
 from appliance.errors import ConfigError
 
@@ -284,6 +287,7 @@ class AppConfig(_Model):
     core: CoreConfig = Field(default_factory=CoreConfig)
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
     traffic: TrafficConfig = Field(default_factory=TrafficConfig)
+    center: CenterConfig = Field(default_factory=CenterConfig)
 
     @field_validator("timezone")
     @classmethod

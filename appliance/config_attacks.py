@@ -55,3 +55,20 @@ class LateralMovementConfig(_Model):
     max_tracked: int = Field(
         default=100_000, ge=100, description="Flows and findings remembered."
     )
+
+
+class StealthScanConfig(_Model):
+    """TCP probes no ordinary stack sends: NULL, FIN and Xmas scans, OS fingerprinting."""
+
+    enabled: bool = Field(default=True)
+    min_probes: int = Field(
+        default=2, ge=1,
+        description="Flows of flag-less or FIN-only probes from one source to one host "
+        "that make a stealth scan.",
+    )  # fmt: skip
+    window_seconds: int = Field(
+        default=3600, ge=1, description="Probes counted, and one finding per pair, in this time."
+    )
+    max_tracked: int = Field(
+        default=100_000, ge=100, description="Source and target pairs remembered."
+    )

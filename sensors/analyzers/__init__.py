@@ -87,6 +87,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "cleartext": ("sensors.analyzers.cleartext", "CleartextCredentialsAnalyzer"),
     "web_attack": ("sensors.analyzers.web_attack", "WebAttackAnalyzer"),
     "lateral_movement": ("sensors.analyzers.lateral_movement", "LateralMovementAnalyzer"),
+    "stealth_scan": ("sensors.analyzers.stealth_scan", "StealthScanAnalyzer"),
 }
 
 
