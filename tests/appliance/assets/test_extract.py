@@ -128,3 +128,15 @@ def test_a_dhcp_discover_waits_for_the_address_its_mac_gets() -> None:
     lost = _obs(discover)
     lost.resolve_dhcp(lambda mac: None)
     assert lost.names == {} and lost.dhcp_pending == {}
+
+
+def test_ipv6_addresses_are_normalised_and_matched() -> None:
+    obs = _obs({"event_type": "dns", "src_ip": "2001:0db8:0000:0000:0000:0000:0000:0005",
+                "dest_ip": "2001:db8::53", "dest_port": 53, "proto": "UDP",
+                "dns": {"type": "answer", "answers": [
+                    {"rrname": "v6.example.com", "rrtype": "AAAA",
+                     "rdata": "2001:0db8:0000:0000:0000:0000:0000:0080"}]}})  # fmt: skip
+    assert ("2001:db8::80", "v6.example.com", "dns") in obs.names
+    assert "2001:db8::5" in obs.hosts  # inside 2001:db8::/32
+    assert ("2001:db8::53", 53, "UDP") in obs.services
+    assert not HOME("2001:db9::1") and HOME("10.255.0.1") and not HOME("11.0.0.1")
