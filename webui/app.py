@@ -33,11 +33,15 @@ BLUEPRINTS: tuple[str, ...] = (
     "webui.dashboard:bp",
     "webui.alerts:bp",
     "webui.alerts.api:bp",
+    "webui.incidents:bp",
+    "webui.incidents.api:bp",
     "webui.rules:bp",
     "webui.rules.api:bp",
     "webui.dashboard.api:bp",
     "webui.reports:bp",
     "webui.reports.api:bp",
+    "webui.traffic:bp",
+    "webui.traffic.api:bp",
 )
 
 #: Front-end packages from the npm registry (webui/package.json) that may be served,
