@@ -121,7 +121,7 @@ def read_all(store: EventStore, after: int) -> tuple[float, int, int]:
     n = 0
     cursor = after
     while True:
-        upto, records = store.events_after_chunk(cursor, kind="alerts", max_chunks=64)
+        upto, records = store.events_after_chunk(cursor, kind="alerts", max_chunks=16)
         if upto == cursor:
             break
         n += len(records)

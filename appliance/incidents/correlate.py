@@ -29,8 +29,11 @@ logger = logging.getLogger(__name__)
 
 MINUTE_US = 60_000_000
 DAY_US = 86_400_000_000
-#: Store chunks read per batch (a chunk holds up to a few thousand records).
-BATCH_CHUNKS = 256
+#: Store chunks read in the first batch; later batches adapt so that one holds about
+#: TARGET_RECORDS (a chunk holds one ingest batch: a few to a few thousand records).
+BATCH_CHUNKS = 16
+TARGET_RECORDS = 50_000
+MAX_CHUNKS = 4096
 _CRITICALITY_ORDER = ("critical", "high", "normal", "low")
 #: Asset criticality changes by hand and rarely: looked up again after this long.
 CRITICALITY_TTL_S = 60.0
@@ -84,6 +87,7 @@ class Correlator:
                                                      max_chunks=self.batch_chunks)  # fmt: skip
             if upto == cursor:
                 break
+            self._adapt(len(records))
             self._reload()
             now = self.clock()
             sups = SuppressionSet(repo.load_suppressions(state.conn), now)
@@ -98,6 +102,13 @@ class Correlator:
                 self._forget()  # another process correlated this range: take its view
             batches += 1
         return result
+
+    def _adapt(self, n: int) -> None:
+        """Keep a batch near TARGET_RECORDS: bounded memory, few transactions."""
+        if n > 2 * TARGET_RECORDS and self.batch_chunks > 1:
+            self.batch_chunks //= 2
+        elif n < TARGET_RECORDS // 2 and self.batch_chunks < MAX_CHUNKS:
+            self.batch_chunks *= 2
 
     def _forget(self) -> None:
         """Drop the groups in memory (they may hold changes that were not written)."""

@@ -75,8 +75,10 @@ class IncidentService(TriageActions):
 
     def list(self, *, status: str | Sequence[str] | None = None, severity: str | None = None,
              host: str | None = None, since_us: int | None = None, until_us: int | None = None,
-             q: str | None = None, offset: int = 0, limit: int = 50) -> Page[Incident]:  # fmt: skip
-        """Incidents, newest activity first. ``status`` "open" means any open status."""
+             q: str | None = None, offset: int = 0, limit: int = 50,
+             order: str = "last_seen") -> Page[Incident]:  # fmt: skip
+        """Incidents, newest activity first (``order="id"``: newest opened first).
+        ``status`` "open" means any open status."""
         from appliance.service import Page
 
         where: builtins.list[str] = ["merged_into IS NULL"]
@@ -108,8 +110,9 @@ class IncidentService(TriageActions):
         total = int(self.state.query(f"SELECT count(*) FROM incidents WHERE {sql_where}",
                                      tuple(args))[0][0])  # fmt: skip
         rows = self.state.query(
-            f"SELECT {_COLS} FROM incidents WHERE {sql_where} ORDER BY last_seen DESC, id DESC "
-            f"LIMIT ? OFFSET ?", (*args, max(0, limit), max(0, offset)))  # fmt: skip
+            f"SELECT {_COLS} FROM incidents WHERE {sql_where} ORDER BY "
+            f"{'id DESC' if order == 'id' else 'last_seen DESC, id DESC'} LIMIT ? OFFSET ?",
+            (*args, max(0, limit), max(0, offset)))  # fmt: skip
         return Page([incident_of(r) for r in rows], total, offset, limit)
 
     def _resolve(self, incident_id: int) -> int | None:

@@ -143,3 +143,18 @@ def test_checksum_noise_on_mirrored_traffic_opens_no_incident(tmp_path: Path) ->
              if e["kind"] == "alert" and 2200000 <= int(e["key"]) <= 2299999]  # fmt: skip
     assert noise == []
     assert sum(d["alert_count"] for d in shown) == 0
+
+
+@pytest.mark.suricata
+def test_an_et_open_exploit_alert_opens_an_incident_against_the_web_server(
+        tmp_path: Path) -> None:  # fmt: skip
+    """The one test with all of ET Open: Log4Shell against a web application."""
+    config = _config(tmp_path, "et")
+    out = _analyze(config, "--checksum", "none", "--rules", _testdata() / "rules" / "et-open",
+                   PCAPS / "exploit" / "ndpi_log4j-webapp-exploit.pcap")  # fmt: skip
+    (capture,) = out["captures"]
+    assert {a["sid"] for a in capture["alerts"]} >= {2034659}
+    (inc,) = capture["incidents"]
+    assert inc["stages"][0] == "initial-access"
+    assert (inc["attackers"], inc["victims"]) == (["172.16.238.1"], ["172.16.238.10"])
+    assert inc["severity"] in ("critical", "high")

@@ -48,6 +48,7 @@ def test_filters_and_pages(service: Service) -> None:
     assert (len(page.items), page.total, page.offset) == (1, 3, 2)
     assert [i.last_seen for i in incidents.list().items] == sorted(
         (i.last_seen for i in incidents.list().items), reverse=True)  # fmt: skip
+    assert [i.id for i in incidents.list(order="id").items] == [3, 2, 1]
     assert incidents.get(999) is None
 
 
