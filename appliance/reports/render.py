@@ -79,9 +79,9 @@ def _rate(bits_per_s: float) -> str:
 
 def traffic_view(traffic: dict[str, Any] | None, tz: ZoneInfo, lang: str) -> dict[str, Any] | None:
     """The traffic section (``Service.traffic.daily``), formatted."""
-    if not traffic:
+    volume = (traffic or {}).get("volume") or {}
+    if not traffic or not volume.get("bytes"):
         return None
-    volume = traffic.get("volume") or {}
     peak = traffic.get("peak_hour")
     apps = traffic.get("top_apps") or []
     return {
