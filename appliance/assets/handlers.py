@@ -53,7 +53,7 @@ def _flow(obs: Observations, r: dict[str, Any], ts: int, src: str | None, dest: 
     except (TypeError, ValueError):
         first = last = ts
     answered = int(flow.get("pkts_toclient") or 0) > 0
-    if src is not None and int(flow.get("pkts_toserver") or 0) > 0:
+    if src is not None and _is_real_source(r, flow, answered):
         obs.seen(src, first, sensor, last)
     if dest is None or not answered:
         return
@@ -83,6 +83,22 @@ def _flow(obs: Observations, r: dict[str, Any], ts: int, src: str | None, dest: 
         svc.flows += 1
         if src is not None and not obs.is_home(src):
             svc.external_flows += 1
+
+
+def _is_real_source(r: dict[str, Any], flow: dict[str, Any], answered: bool) -> bool:
+    """Whether a flow's source exists: it got an answer, or (a SPAN port that sees one
+    direction only) it kept talking. A spoofed flood (one packet per made-up source, no
+    answer) must not fill the inventory with addresses that do not exist."""
+    if answered:
+        return True
+    if int(flow.get("pkts_toserver") or 0) < 2:
+        return False
+    if str(r.get("proto") or "").upper() != "TCP":
+        return True
+    try:  # an ACK: it completed a handshake whose other half this sensor did not see
+        return bool(int(str((r.get("tcp") or {}).get("tcp_flags_ts")), 16) & 0x10)
+    except ValueError:
+        return False
 
 
 def _dhcp(obs: Observations, r: dict[str, Any], ts: int, src: str | None, dest: str | None,

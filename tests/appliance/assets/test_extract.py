@@ -140,3 +140,15 @@ def test_ipv6_addresses_are_normalised_and_matched() -> None:
     assert "2001:db8::5" in obs.hosts  # inside 2001:db8::/32
     assert ("2001:db8::53", 53, "UDP") in obs.services
     assert not HOME("2001:db9::1") and HOME("10.255.0.1") and not HOME("11.0.0.1")
+
+
+def test_spoofed_sources_are_not_hosts_but_one_sided_talkers_are() -> None:
+    def flow(src: str, pkts: int, flags: str, proto: str = "TCP") -> dict[str, Any]:
+        return {"event_type": "flow", "src_ip": src, "src_port": 40000, "dest_ip": "192.0.2.1",
+                "dest_port": 80, "proto": proto, "tcp": {"tcp_flags_ts": flags},
+                "flow": {"pkts_toserver": pkts, "pkts_toclient": 0}}  # fmt: skip
+
+    obs = _obs(flow("10.9.0.1", 1, "02"), flow("10.9.0.2", 1, "10"),
+               flow("10.9.0.3", 5, "02"), flow("10.9.0.4", 5, "1a"),
+               flow("10.9.0.5", 1, "", "UDP"), flow("10.9.0.6", 3, "", "UDP"))  # fmt: skip
+    assert sorted(obs.hosts) == ["10.9.0.4", "10.9.0.6"]
