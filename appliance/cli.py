@@ -36,6 +36,7 @@ BUILTIN_COMMANDS: tuple[str, ...] = (
     "appliance.assets.cli:register",
     "appliance.incidents.cli:register",
     "appliance.traffic.cli:register",
+    "appliance.center.cli:register",
 )
 
 #: Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration, 130 interrupted.

@@ -180,6 +180,7 @@ def request_handlers(scheduler: Any) -> dict[str, RequestHandler]:
 def build_components(service: Service) -> list[Component]:
     """The core's components, in start order. Each area adds its own with one line."""
     from appliance.assets.inventory import Inventory
+    from appliance.center import ingest_components
     from appliance.incidents.correlate import Correlator
     from appliance.jobs import JobScheduler
     from appliance.notify.watch import IncidentWatch
@@ -192,10 +193,11 @@ def build_components(service: Service) -> list[Component]:
         Periodic("correlator", cfg.correlate_seconds, Correlator(service).run_once),
         Periodic("inventory", cfg.inventory_seconds, Inventory(service).run_once),
         Periodic("risk", cfg.risk_seconds, service.risk.recompute),
-        Periodic("alerts", 5.0, service.alerts.sync),
+        Periodic("alerts", 5.0, service.alerts.refresh),
         scheduler,
         Periodic("notify", 10.0, IncidentWatch(service).run_once),
         Periodic("traffic", 60.0, service.traffic.run_novelty),
+        *ingest_components(service),  # the ingest API of remote sensors (E)
     ]
     return components
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # area services, imported lazily by their properties
     from appliance.service.alerts import AlertService
     from appliance.service.requests import RequestService
     from appliance.service.rules import RuleService
+    from appliance.service.sensors import SensorService
     from appliance.traffic.service import TrafficService
     from appliance.users import UserService
 
@@ -144,6 +145,13 @@ class Service:
         from appliance.users import UserService
 
         return UserService(self.state)
+
+    @cached_property
+    def sensors(self) -> SensorService:
+        """Every sensor's health and the enrolment of remote sensors (E)."""
+        from appliance.service.sensors import SensorService
+
+        return SensorService(self)
 
     @cached_property
     def audit(self) -> AuditService:
