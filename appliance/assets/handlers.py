@@ -40,8 +40,9 @@ def observe(obs: Observations, record: dict[str, Any], sensor: str) -> None:
     handler(obs, record, ts, src, dest, sensor)
     if "ether" in record:
         _ether(obs, record, ts, src)
-    if src is not None and etype not in ("flow", "alert", "finding", "anomaly"):
-        obs.seen(src, ts, sensor)  # it sent an application-layer message
+    if (src is not None and etype not in ("flow", "alert", "finding", "anomaly")
+            and str(record.get("proto") or "").upper() != "UDP"):  # fmt: skip
+        obs.seen(src, ts, sensor)  # it held a TCP conversation (a UDP source may be forged)
 
 
 def _flow(obs: Observations, r: dict[str, Any], ts: int, src: str | None, dest: str | None,

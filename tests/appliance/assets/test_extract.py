@@ -137,7 +137,7 @@ def test_ipv6_addresses_are_normalised_and_matched() -> None:
                     {"rrname": "v6.example.com", "rrtype": "AAAA",
                      "rdata": "2001:0db8:0000:0000:0000:0000:0000:0080"}]}})  # fmt: skip
     assert ("2001:db8::80", "v6.example.com", "dns") in obs.names
-    assert "2001:db8::5" in obs.hosts  # inside 2001:db8::/32
+    assert HOME("2001:db8::5")  # inside 2001:db8::/32
     assert ("2001:db8::53", 53, "UDP") in obs.services
     assert not HOME("2001:db9::1") and HOME("10.255.0.1") and not HOME("11.0.0.1")
 
@@ -152,3 +152,9 @@ def test_spoofed_sources_are_not_hosts_but_one_sided_talkers_are() -> None:
                flow("10.9.0.3", 5, "02"), flow("10.9.0.4", 5, "1a"),
                flow("10.9.0.5", 1, "", "UDP"), flow("10.9.0.6", 3, "", "UDP"))  # fmt: skip
     assert sorted(obs.hosts) == ["10.9.0.4", "10.9.0.6"]
+
+
+def test_a_forged_udp_query_makes_no_host() -> None:
+    obs = _obs({"event_type": "dns", "src_ip": "10.7.7.7", "dest_ip": "192.0.2.53",
+                "proto": "UDP", "dns": {"type": "query", "rrname": "example.com"}})
+    assert obs.hosts == {}
