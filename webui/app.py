@@ -42,6 +42,8 @@ BLUEPRINTS: tuple[str, ...] = (
     "webui.reports.api:bp",
     "webui.traffic:bp",
     "webui.traffic.api:bp",
+    "webui.traffic:bp",
+    "webui.traffic.api:bp",
 )
 
 #: Front-end packages from the npm registry (webui/package.json) that may be served,
