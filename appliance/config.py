@@ -62,6 +62,7 @@ from appliance.config_analyzers import (
 from appliance.config_assets import AssetsConfig as AssetsConfig
 from appliance.config_attacks import LateralMovementConfig as LateralMovementConfig
 from appliance.config_attacks import StealthScanConfig as StealthScanConfig
+from appliance.config_attacks import SuspiciousHttpConfig as SuspiciousHttpConfig
 from appliance.config_attacks import WebAttackConfig as WebAttackConfig
 from appliance.config_base import (
     Cidr as Cidr,

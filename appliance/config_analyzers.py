@@ -12,7 +12,12 @@ from pydantic import (
     field_validator,
 )
 
-from appliance.config_attacks import LateralMovementConfig, StealthScanConfig, WebAttackConfig
+from appliance.config_attacks import (
+    LateralMovementConfig,
+    StealthScanConfig,
+    SuspiciousHttpConfig,
+    WebAttackConfig,
+)
 from appliance.config_base import Cidr, IPv4, Mac, _check_ipv4_or_mac, _Model
 from appliance.config_traffic import (
     BeaconConfig,
@@ -340,6 +345,7 @@ class AnalyzersConfig(_Model):
     web_attack: WebAttackConfig = Field(default_factory=WebAttackConfig)
     lateral_movement: LateralMovementConfig = Field(default_factory=LateralMovementConfig)
     stealth_scan: StealthScanConfig = Field(default_factory=StealthScanConfig)
+    suspicious_http: SuspiciousHttpConfig = Field(default_factory=SuspiciousHttpConfig)
 
 
 #: Kinds of indicator of compromise (IOC) spanwatch matches.

@@ -72,3 +72,23 @@ class StealthScanConfig(_Model):
     max_tracked: int = Field(
         default=100_000, ge=100, description="Source and target pairs remembered."
     )
+
+
+class SuspiciousHttpConfig(_Model):
+    """Malware's HTTP habits: disguised executables, random user agents, POSTs to bare IPs."""
+
+    enabled: bool = Field(default=True)
+    window_seconds: int = Field(
+        default=3600, ge=1, description="One finding per client, server and kind in this time."
+    )
+    post_to_bare_ip: bool = Field(
+        default=True,
+        description="Report browser-like POSTs to a bare IP address outside HOME_NET (how "
+        "much malware reaches its controller); low severity.",
+    )  # fmt: skip
+    exempt_servers: list[Cidr] = Field(
+        default=[], description="Servers whose downloads and POSTs are expected."
+    )
+    max_tracked: int = Field(
+        default=100_000, ge=100, description="Reported findings remembered to suppress repeats."
+    )

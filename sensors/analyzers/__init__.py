@@ -88,6 +88,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "web_attack": ("sensors.analyzers.web_attack", "WebAttackAnalyzer"),
     "lateral_movement": ("sensors.analyzers.lateral_movement", "LateralMovementAnalyzer"),
     "stealth_scan": ("sensors.analyzers.stealth_scan", "StealthScanAnalyzer"),
+    "suspicious_http": ("sensors.analyzers.suspicious_http", "SuspiciousHttpAnalyzer"),
 }
 
 
