@@ -21,61 +21,29 @@ from pydantic import (
     field_validator,
 )
 
-from appliance.config_analyzers import (
-    DEFAULT_TLS_FINGERPRINTS as DEFAULT_TLS_FINGERPRINTS,
-)
+from appliance.config_analyzers import DEFAULT_TLS_FINGERPRINTS as DEFAULT_TLS_FINGERPRINTS
 
 # Every model is importable from here (the ``as`` form marks the re-exports).
-from appliance.config_analyzers import (
-    AnalyzersConfig as AnalyzersConfig,
-)
-from appliance.config_analyzers import (
-    ArpSpoofConfig as ArpSpoofConfig,
-)
-from appliance.config_analyzers import (
-    BruteForceConfig as BruteForceConfig,
-)
-from appliance.config_analyzers import (
-    CaptureLossConfig as CaptureLossConfig,
-)
-from appliance.config_analyzers import (
-    CleartextCredentialsConfig as CleartextCredentialsConfig,
-)
-from appliance.config_analyzers import (
-    MalwareFileConfig as MalwareFileConfig,
-)
-from appliance.config_analyzers import (
-    NamePoisoningConfig as NamePoisoningConfig,
-)
-from appliance.config_analyzers import (
-    RogueDhcpConfig as RogueDhcpConfig,
-)
-from appliance.config_analyzers import (
-    ThreatIntelConfig as ThreatIntelConfig,
-)
-from appliance.config_analyzers import (
-    TlsFingerprint as TlsFingerprint,
-)
-from appliance.config_analyzers import (
-    TlsHygieneConfig as TlsHygieneConfig,
-)
+from appliance.config_analyzers import AnalyzersConfig as AnalyzersConfig
+from appliance.config_analyzers import ArpSpoofConfig as ArpSpoofConfig
+from appliance.config_analyzers import BruteForceConfig as BruteForceConfig
+from appliance.config_analyzers import CaptureLossConfig as CaptureLossConfig
+from appliance.config_analyzers import CleartextCredentialsConfig as CleartextCredentialsConfig
+from appliance.config_analyzers import MalwareFileConfig as MalwareFileConfig
+from appliance.config_analyzers import NamePoisoningConfig as NamePoisoningConfig
+from appliance.config_analyzers import RogueDhcpConfig as RogueDhcpConfig
+from appliance.config_analyzers import ThreatIntelConfig as ThreatIntelConfig
+from appliance.config_analyzers import TlsFingerprint as TlsFingerprint
+from appliance.config_analyzers import TlsHygieneConfig as TlsHygieneConfig
 from appliance.config_assets import AssetsConfig as AssetsConfig
 from appliance.config_attacks import LateralMovementConfig as LateralMovementConfig
 from appliance.config_attacks import StealthScanConfig as StealthScanConfig
 from appliance.config_attacks import SuspiciousHttpConfig as SuspiciousHttpConfig
 from appliance.config_attacks import WebAttackConfig as WebAttackConfig
-from appliance.config_base import (
-    Cidr as Cidr,
-)
-from appliance.config_base import (
-    IPv4 as IPv4,
-)
-from appliance.config_base import (
-    Mac as Mac,
-)
-from appliance.config_base import (
-    _Model as _Model,
-)
+from appliance.config_base import Cidr as Cidr
+from appliance.config_base import IPv4 as IPv4
+from appliance.config_base import Mac as Mac
+from appliance.config_base import _Model as _Model
 from appliance.config_center import CenterConfig as CenterConfig
 from appliance.config_center import RemoteConfig as RemoteConfig
 from appliance.config_core import CoreConfig as CoreConfig
@@ -84,30 +52,14 @@ from appliance.config_intel import IndicatorType as IndicatorType
 from appliance.config_intel import IntelConfig as IntelConfig
 from appliance.config_intel import IntelCsvColumns as IntelCsvColumns
 from appliance.config_intel import IntelFeed as IntelFeed
-from appliance.config_traffic import (
-    DEFAULT_PUBLIC_RESOLVERS as DEFAULT_PUBLIC_RESOLVERS,
-)
-from appliance.config_traffic import (
-    DEFAULT_REFLECTION_PORTS as DEFAULT_REFLECTION_PORTS,
-)
-from appliance.config_traffic import (
-    BeaconConfig as BeaconConfig,
-)
-from appliance.config_traffic import (
-    CovertChannelConfig as CovertChannelConfig,
-)
-from appliance.config_traffic import (
-    DnsTunnelConfig as DnsTunnelConfig,
-)
-from appliance.config_traffic import (
-    ExfiltrationConfig as ExfiltrationConfig,
-)
-from appliance.config_traffic import (
-    FloodConfig as FloodConfig,
-)
-from appliance.config_traffic import (
-    ScanConfig as ScanConfig,
-)
+from appliance.config_traffic import DEFAULT_PUBLIC_RESOLVERS as DEFAULT_PUBLIC_RESOLVERS
+from appliance.config_traffic import DEFAULT_REFLECTION_PORTS as DEFAULT_REFLECTION_PORTS
+from appliance.config_traffic import BeaconConfig as BeaconConfig
+from appliance.config_traffic import CovertChannelConfig as CovertChannelConfig
+from appliance.config_traffic import DnsTunnelConfig as DnsTunnelConfig
+from appliance.config_traffic import ExfiltrationConfig as ExfiltrationConfig
+from appliance.config_traffic import FloodConfig as FloodConfig
+from appliance.config_traffic import ScanConfig as ScanConfig
 from appliance.config_visibility import TrafficConfig as TrafficConfig
 from appliance.config_web import WebConfig as WebConfig
 from appliance.errors import ConfigError
