@@ -87,8 +87,11 @@ install: deps $(WEBUI_ASSETS)
 	getent passwd spanwatch-suricata >/dev/null || $(SUDO) useradd --system --gid spanwatch \
 		--home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin \
 		--comment "spanwatch Suricata engine" spanwatch-suricata
-	$(SUDO) install -d -m 0750 -o root -g spanwatch $(ETC_DIR) $(ETC_DIR)/rules
-	[ -e $(ETC_DIR)/appliance.yaml ] || $(SUDO) install -m 0640 -o root -g spanwatch \
+	# The settings page writes appliance.yaml (atomically: a new file, then a rename), so the
+	# folder and the file are the spanwatch group's to write; nobody else may read them.
+	$(SUDO) install -d -m 0770 -o root -g spanwatch $(ETC_DIR)
+	$(SUDO) install -d -m 0750 -o root -g spanwatch $(ETC_DIR)/rules
+	[ -e $(ETC_DIR)/appliance.yaml ] || $(SUDO) install -m 0660 -o root -g spanwatch \
 		config/appliance.example.yaml $(ETC_DIR)/appliance.yaml
 	$(SUDO) install -m 0644 -o root -g root config/rules/local.rules $(ETC_DIR)/rules/local.rules
 	$(SUDO) install -d -m 0770 -o spanwatch -g spanwatch $(STATE_DIR) $(STATE_DIR)/sensors
