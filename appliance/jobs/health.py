@@ -173,11 +173,28 @@ def observe(service: Service, now: int) -> Observation:
     return Observation(now, samples, down, mtime, expect_capture=bool(cfg.interfaces))
 
 
+def remote_issues(sensors: list[Any]) -> list[HealthIssue]:
+    """Issues of remote sensors from ``Service.sensors`` (down, or warnings with notes)."""
+    out = []
+    for s in sensors:
+        if s.kind != "remote" or s.status not in ("down", "warn"):
+            continue
+        check, severity = ("silent", 1) if s.status == "down" else ("remote-warning", 2)
+        out.append(HealthIssue(
+            check, s.name, severity,
+            f"Remote sensor {s.name}: {'; '.join(s.notes)}.",
+            f"Cảm biến từ xa {s.name}: {'; '.join(s.notes_vi)}.",
+            {"status": s.status, "last_contact": s.last_contact},
+        ))  # fmt: skip
+    return out
+
+
 def check_health(service: Service, now: int | None = None) -> tuple[list[HealthIssue], list[
         HealthIssue]]:  # fmt: skip
     """Assess health; record new issues as findings. Returns (all issues, new issues)."""
     now = now if now is not None else int(time.time() * 1_000_000)
     issues = assess(observe(service, now), service.cfg.core.health, service.cfg.sensor.name)
+    issues += remote_issues(service.sensors.list(now))
     active = _load(service, _KV_ACTIVE, {})
     new = [i for i in issues if i.key not in active]
     for key in sorted(set(active) - {i.key for i in issues}):

@@ -198,24 +198,36 @@ def _assets(service: Service, data: ReportData) -> None:
                        for a in sorted(new, key=lambda a: a.first_seen or 0)]  # fmt: skip
 
 
+_SENSOR_STATUS = {"ok": "ok", "warn": "warning", "down": "down", "pending": "warning"}
+
+
 def _sensors(service: Service, data: ReportData) -> None:
+    """Every sensor's state (``Service.sensors``) with the health checks' open issues."""
     import json
 
     rows = service.state.query("SELECT value FROM kv WHERE key = 'health.active'")
     active = json.loads(rows[0]["value"]) if rows else {}
-    by_sensor: dict[str, list[dict[str, Any]]] = {}
+    issues: dict[str, list[dict[str, Any]]] = {}
     for issue in active.values():
-        by_sensor.setdefault(issue["sensor"], []).append(issue)
-    names = sorted(set(by_sensor) | {service.cfg.sensor.name})
-    for name in names:
-        issues = by_sensor.get(name, [])
-        if not issues:
-            data.sensors.append(SensorRow(name, "ok", "Capturing normally.",
+        issues.setdefault(issue["sensor"], []).append(issue)
+    sensors = _area(service, "sensors")
+    known = [s for s in (sensors.list() if sensors is not None else [])
+             if s.status in _SENSOR_STATUS]  # fmt: skip
+    states = {s.name: (_SENSOR_STATUS[s.status], list(s.notes), list(s.notes_vi))
+              for s in known}  # fmt: skip
+    for name in sorted(set(states) | set(issues) | {service.cfg.sensor.name}):
+        status, en, vi = states.get(name, ("ok", [], []))
+        for issue in issues.get(name, []):
+            en.append(issue["en"].rstrip("."))
+            vi.append(issue["vi"].rstrip("."))
+            worst = "down" if issue["severity"] == 1 else "warning"
+            status = "down" if "down" in (status, worst) else worst
+        if not en:
+            data.sensors.append(SensorRow(name, status, "Capturing normally.",
                                           "Đang thu thập bình thường."))  # fmt: skip
-            continue
-        status = "down" if any(i["severity"] == 1 for i in issues) else "warning"
-        data.sensors.append(SensorRow(name, status, " ".join(i["en"] for i in issues),
-                                      " ".join(i["vi"] for i in issues)))  # fmt: skip
+        else:
+            data.sensors.append(SensorRow(name, status, "; ".join(en) + ".",
+                                          "; ".join(vi) + "."))  # fmt: skip
 
 
 def _rules(service: Service, data: ReportData) -> None:

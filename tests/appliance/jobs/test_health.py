@@ -73,3 +73,21 @@ def test_new_issues_become_findings_once(appliance_config: Path) -> None:
         assert [i.check for i in newer] == ["stale-rules"]
     finally:
         service.close()
+
+
+def test_remote_sensors_down_or_warning_are_issues() -> None:
+    from appliance.jobs.health import remote_issues
+    from appliance.service.sensors import SensorHealth
+
+    sensors = [
+        SensorHealth("branch-1", "remote", "down", notes=["not heard from for more than 300 s"],
+                     notes_vi=["không nhận được dữ liệu trong hơn 300 giây"]),
+        SensorHealth("branch-2", "remote", "warn", notes=["capture drops 4.0%"],
+                     notes_vi=["mất gói khi bắt 4.0%"]),
+        SensorHealth("branch-3", "remote", "ok"),
+        SensorHealth("local", "local", "down", notes=["x"], notes_vi=["x"]),
+    ]  # fmt: skip
+    issues = remote_issues(sensors)
+    assert [(i.check, i.sensor, i.severity) for i in issues] == [
+        ("silent", "branch-1", 1), ("remote-warning", "branch-2", 2)]
+    assert issues[1].vi == "Cảm biến từ xa branch-2: mất gói khi bắt 4.0%."
