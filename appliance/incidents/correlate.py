@@ -169,8 +169,27 @@ class Correlator:
             return "reopen"
         return None
 
+    def _place_all(self, observations: list[Observation], touched: dict[int, Group],
+                   merges: list[tuple[int, int]]) -> None:  # fmt: skip
+        """Place each observation; a burst of the same hosts and stage reuses the last
+        placement while the index has not changed (most alerts come in such bursts)."""
+        index, groups = self.index, self.index.groups
+        memo: dict[tuple[str | None, str | None, str], tuple[int, int]] = {}
+        for obs in observations:
+            key = (obs.attacker, obs.victim, obs.stage)
+            hit = memo.get(key)
+            if hit is not None and hit[1] == index.version:
+                group = groups.get(hit[0])
+                if group is not None and group.is_open and self._eligible(group, obs) == "open":
+                    group.add(obs)
+                    touched[group.id] = group
+                    continue
+            gid = self._place(obs, touched, merges)
+            if gid is not None:
+                memo[key] = (gid, index.version)
+
     def _place(self, obs: Observation, touched: dict[int, Group],
-               merges: list[tuple[int, int]]) -> None:  # fmt: skip
+               merges: list[tuple[int, int]]) -> int | None:  # fmt: skip
         groups = self.index.groups
         open_ids: list[int] = []
         closed_ids: list[int] = []
@@ -195,10 +214,11 @@ class Correlator:
             self._next_temp -= 1
             self.index.put(group)
         else:
-            return  # too mild to open an incident on its own (it stays an alert)
+            return None  # too mild to open an incident on its own (it stays an alert)
         group.add(obs)
         self.index.note(group, obs)
         touched[group.id] = group
+        return group.id
 
     def _merge(self, target: Group, other: Group, touched: dict[int, Group],
                merges: list[tuple[int, int]]) -> None:  # fmt: skip
@@ -239,8 +259,7 @@ class Correlator:
                hits: dict[int, int], now: int, result: CorrelationResult) -> bool:  # fmt: skip
         touched: dict[int, Group] = {}
         merges: list[tuple[int, int]] = []
-        for obs in observations:
-            self._place(obs, touched, merges)
+        self._place_all(observations, touched, merges)
         crit = self._criticality(touched.values())
         with self.service.state.transaction() as conn:
             if repo.get_cursor(conn) != cursor:

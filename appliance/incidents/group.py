@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
+from typing import Any
 
 from appliance.incidents.classifier import COMPROMISE_STAGES, OUTBOUND_STAGES, Observation
 from appliance.incidents.model import OPEN_STATUSES, SEVERITIES, STAGE_LABELS, STAGES
@@ -182,9 +183,13 @@ class GroupIndex:
         self.by_attacker: dict[str, set[int]] = {}
         self.by_pivot: dict[str, set[int]] = {}
         self.by_target: dict[tuple[str, str], set[int]] = {}
+        #: Grows whenever a group or a host is indexed: a placement remembered at one
+        #: version holds until the next (no other group can have become a candidate).
+        self.version = 0
 
     def put(self, group: Group) -> None:
         """Add (or re-add after a reload) ``group`` and its hosts."""
+        self.version += 1
         self.drop(group.id)
         self.groups[group.id] = group
         for ip in group.attackers:
@@ -209,6 +214,7 @@ class GroupIndex:
 
     def absorb(self, target: Group, other: Group) -> None:
         """Index under ``target`` the hosts it took over from ``other``."""
+        self.version += 1
         tid = target.id
         for ip in other.attackers:
             self.by_attacker.setdefault(ip, set()).add(tid)
@@ -220,13 +226,24 @@ class GroupIndex:
 
     def note(self, group: Group, obs: Observation) -> None:
         """Index the hosts ``obs`` just added to ``group``."""
+        gid = group.id
         if obs.attacker is not None:
-            self.by_attacker.setdefault(obs.attacker, set()).add(group.id)
+            self._add(self.by_attacker, obs.attacker, gid)
         if obs.victim is not None:
             if obs.victim in group.deep:
-                self.by_pivot.setdefault(obs.victim, set()).add(group.id)
+                self._add(self.by_pivot, obs.victim, gid)
             if obs.stage in CONVERGENT_STAGES:
-                self.by_target.setdefault((obs.victim, obs.stage), set()).add(group.id)
+                self._add(self.by_target, (obs.victim, obs.stage), gid)
+
+    def _add(self, index: dict[Any, set[int]], key: Any, gid: int) -> None:
+        ids = index.get(key)
+        if ids is None:
+            index[key] = {gid}
+        elif gid in ids:
+            return
+        else:
+            ids.add(gid)
+        self.version += 1
 
     def candidates(self, obs: Observation) -> set[int]:
         """Ids of groups ``obs`` may continue (before any time check)."""
