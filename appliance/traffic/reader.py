@@ -135,6 +135,12 @@ class TrafficReader:
                                 int(seen)))  # fmt: skip
         return points
 
+    def extent(self, since_us: int, until_us: int) -> tuple[int, int] | None:
+        """Start of the first and the last bucket holding traffic within the range."""
+        row = self._query("SELECT min(bucket), max(bucket) FROM traffic_iface "
+                          "WHERE bucket >= ? AND bucket < ?", [since_us, until_us])[0]
+        return None if row[0] is None else (int(row[0]), int(row[1]))
+
     def interfaces(self) -> list[tuple[str, str]]:
         """(sensor name, interface) pairs with traffic."""
         rows = self._query("SELECT DISTINCT t.sensor, t.iface FROM traffic_iface t "

@@ -77,6 +77,15 @@ def _packed(ip: str) -> bytes:
     return packed
 
 
+def _port_label(key: str) -> str:
+    """``6/443`` (as first contacts record it) -> ``tcp/443``."""
+    proto, _, port = key.partition("/")
+    try:
+        return service_label(int(proto), int(port))
+    except ValueError:
+        return key
+
+
 class TrafficService(TrafficReader):
     """The traffic views over one event store (see :class:`.reader.TrafficReader`)."""
 
@@ -106,8 +115,9 @@ class TrafficService(TrafficReader):
         out.totals = {k: int(v or 0) for k, v in zip(names, row, strict=True)}
         out.peers = self._peers(packed, tiled, n)
         contacts = self.first_contacts(host=ip)
-        out.services_offered = [c for c in contacts if c.kind == "port"]
-        out.countries = [c for c in contacts if c.kind in ("cc", "as")]
+        out.services_offered = [FirstContact(c.host, c.kind, _port_label(c.key), c.first_seen)
+                                for c in contacts if c.kind == "port"]  # fmt: skip
+        out.countries = [c for c in contacts if c.kind in ("cc", "as") and c.key != "--"]
         first = [c.first_seen for c in contacts if c.kind == "host"]
         out.first_seen = first[0] if first else None
         out.services_used = self._services_used(ip, since_us, until_us, n)

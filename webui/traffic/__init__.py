@@ -8,6 +8,8 @@ from typing import Any
 from flask import Blueprint, abort, render_template, request
 
 from appliance.errors import ApplianceError
+from appliance.events import parse_timestamp
+from appliance.traffic.reader import pick_step
 from webui.auth.guard import require_role
 from webui.extensions import current_service
 from webui.templating import localtime
@@ -43,7 +45,11 @@ def index() -> Any:
     """Throughput and capture health over the window, and every top list."""
     traffic = current_service().traffic
     win = window(traffic, request.args.get("window", "24h"))
-    points = traffic.throughput(win.since_us, win.until_us)
+    # Chart only the part of the window that has traffic (an analysed capture holds minutes
+    # of a 30-day window): its span picks the step.
+    extent = traffic.extent(win.since_us, win.until_us)
+    start = extent[0] if extent else win.since_us
+    points = traffic.throughput(start, win.until_us, step=pick_step(start, win.until_us))
     peak = max(points, key=lambda p: p.bits_per_s, default=None)
     return render_template(
         "traffic/index.html", win=win, windows=WINDOWS, peak=peak,
@@ -59,8 +65,9 @@ def host(ip: str) -> Any:
     """One inside host: in/out over time, peers, services offered and used, first contacts."""
     traffic = current_service().traffic
     win = window(traffic, request.args.get("window", "24h"))
+    extent = traffic.extent(win.since_us, win.until_us)
     try:
-        view = traffic.host(ip, win.since_us, win.until_us)
+        view = traffic.host(ip, extent[0] if extent else win.since_us, win.until_us)
     except ApplianceError:
         abort(404)
     return render_template("traffic/host.html", win=win, windows=WINDOWS, host=view,
@@ -85,5 +92,16 @@ def flows() -> Any:
                              limit=50)  # fmt: skip
     except (ValueError, ApplianceError) as err:
         error = str(err)
+    starts = [_start_us(r) for r in page.items] if page else []
     return render_template("traffic/flows.html", win=win, windows=WINDOWS, filters=filters,
-                           page=page, error=error)  # fmt: skip
+                           page=page, starts=starts, error=error)  # fmt: skip
+
+
+def _start_us(record: dict[str, Any]) -> int | None:
+    """When a flow record's flow started (UTC µs), for display in the appliance's zone."""
+    flow = record.get("flow")
+    stamp = flow.get("start") if isinstance(flow, dict) else None
+    try:
+        return parse_timestamp(str(stamp or record.get("timestamp")))
+    except ValueError:
+        return None

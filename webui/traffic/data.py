@@ -59,17 +59,26 @@ def rate(bits: float) -> str:
     return f"{bits:,.1f} Gbit/s"
 
 
+def _unit(peak_bits: float) -> tuple[str, float]:
+    """The unit a chart whose highest value is ``peak_bits`` reads best in."""
+    for unit, size in (("Gbit/s", 1e9), ("Mbit/s", 1e6), ("kbit/s", 1e3)):
+        if peak_bits >= size:
+            return unit, size
+    return "bit/s", 1.0
+
+
 def _labels(points: list[Any], fmt: Any) -> list[str]:
     return [fmt(p.ts if hasattr(p, "ts") else p["ts"]) for p in points]
 
 
 def throughput_chart(points: list[Any], fmt: Any) -> dict[str, Any]:
-    """Chart.js config: Mbit/s as a line, SPAN (kernel) drops as bars on their own axis."""
+    """Chart.js config: throughput as a line, SPAN (kernel) drops as bars on their own axis."""
+    unit, size = _unit(max((p.bits_per_s for p in points), default=0.0))
     return {"type": "bar", "data": {"labels": _labels(points, fmt), "datasets": [
-                {"type": "line", "label": _("Throughput (Mbit/s)"), "yAxisID": "y",
-                 "data": [round(p.bits_per_s / 1e6, 3) for p in points],
+                {"type": "line", "label": _("Throughput (%(unit)s)", unit=unit), "yAxisID": "y",
+                 "data": [round(p.bits_per_s / size, 3) for p in points],
                  "borderColor": "#0b5cab", "backgroundColor": "rgba(11,92,171,.12)",
-                 "fill": True, "tension": 0.2, "pointRadius": 0},
+                 "fill": True, "tension": 0.2, "pointRadius": 0 if len(points) > 60 else 3},
                 {"type": "bar", "label": _("SPAN drops (packets)"), "yAxisID": "drops",
                  "data": [p.drops for p in points], "backgroundColor": "#c0392b"}]},
             "options": {"plugins": {"legend": {"position": "bottom"}},
@@ -82,14 +91,17 @@ def throughput_chart(points: list[Any], fmt: Any) -> dict[str, Any]:
 
 
 def host_chart(points: list[dict[str, float]], fmt: Any) -> dict[str, Any]:
-    """Chart.js config: a host's Mbit/s in and out."""
+    """Chart.js config: a host's traffic in and out."""
+    unit, size = _unit(max((max(p["bits_in_per_s"], p["bits_out_per_s"]) for p in points),
+                           default=0.0))  # fmt: skip
+    radius = 0 if len(points) > 60 else 3
     return {"type": "line", "data": {"labels": _labels(points, fmt), "datasets": [
-                {"label": _("In (Mbit/s)"), "data": [round(p["bits_in_per_s"] / 1e6, 3)
-                                                     for p in points],
-                 "borderColor": "#0b5cab", "pointRadius": 0, "tension": 0.2},
-                {"label": _("Out (Mbit/s)"), "data": [round(p["bits_out_per_s"] / 1e6, 3)
-                                                      for p in points],
-                 "borderColor": "#e67e22", "pointRadius": 0, "tension": 0.2}]},
+                {"label": _("In (%(unit)s)", unit=unit),
+                 "data": [round(p["bits_in_per_s"] / size, 3) for p in points],
+                 "borderColor": "#0b5cab", "pointRadius": radius, "tension": 0.2},
+                {"label": _("Out (%(unit)s)", unit=unit),
+                 "data": [round(p["bits_out_per_s"] / size, 3) for p in points],
+                 "borderColor": "#e67e22", "pointRadius": radius, "tension": 0.2}]},
             "options": {"plugins": {"legend": {"position": "bottom"}},
                         "scales": {"y": {"beginAtZero": True},
                                    "x": {"grid": {"display": False},

@@ -120,7 +120,7 @@ def test_a_host_page_has_its_traffic_peers_and_services(service: TrafficService)
     host = service.host("10.0.0.80", T0, T0 + 2 * DAY)
     assert host.totals["bytes_out"] == 288 * 20_000 and host.totals["flows_in"] == 288
     assert [p.key for p in host.peers] == ["198.51.100.7"]
-    assert [c.key for c in host.services_offered] == ["6/80"]
+    assert [c.key for c in host.services_offered] == ["tcp/80"]
     assert host.first_seen == T0
     client = service.host("10.0.0.21", T0, T0 + 2 * DAY)
     assert {s.label for s in client.services_used} == {"tcp/443", "tcp/53"}
