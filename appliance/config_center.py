@@ -102,8 +102,8 @@ class CenterConfig(_Model):
     @classmethod
     def _check_bind(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
-        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError("must be HOST:PORT, e.g. 0.0.0.0:8444")
+        if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ValueError("must be HOST:PORT, e.g. 0.0.0.0:8444 (port 0: any free port)")
         return value
 
     @property

@@ -46,15 +46,23 @@ def register_ingest(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("ingest", parents=[common], help="import eve.json files")
     p.add_argument("files", nargs="+", type=Path, metavar="EVE_FILE")
     p.add_argument("--follow", action="store_true", help="keep reading as the file grows")
+    p.add_argument("--center", metavar="URL",
+                   help="ship to this center's ingest API (center.remote.url) instead of storing")
+    p.add_argument("--center-ca", type=Path, metavar="PEM", help="the center's certificate")
     p.set_defaults(handler=run_ingest)
 
 
 def register_sensor(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     """``spanwatch sensor --interface IF`` and ``spanwatch demo-capture OUT``."""
     p = sub.add_parser("sensor", parents=[common], help="run the sensor on a SPAN interface")
-    p.add_argument("--interface", "-i", required=True, help="capture interface, e.g. eth1")
+    p.add_argument("action", nargs="?", choices=["run", "enroll"], default="run",
+                   help="enroll: ask the center (--center) to accept this sensor")
+    p.add_argument("--interface", "-i", help="capture interface, e.g. eth1 (required to run)")
     p.add_argument("--attach", action="store_true",
                    help="read the EVE of the Suricata a systemd unit runs; do not start one")
+    p.add_argument("--center", metavar="URL",
+                   help="ship to this center's ingest API (center.remote.url) instead of storing")
+    p.add_argument("--center-ca", type=Path, metavar="PEM", help="the center's certificate")
     p.set_defaults(handler=run_sensor)
     d = sub.add_parser("demo-capture", parents=[common], help="write the demo capture")
     d.add_argument("out", type=Path, metavar="OUT")
@@ -177,6 +185,9 @@ def run_ingest(args: argparse.Namespace, cfg: AppConfig) -> int:
     not exist yet (or is between rotations) is waited for, and a failure in any thread
     stops the others and makes the command fail, so systemd restarts it.
     """
+    from sensors.enrol import with_center
+
+    cfg = with_center(cfg, args.center, args.center_ca)
     if not args.follow:
         for path in args.files:
             if not path.is_file():
@@ -209,12 +220,13 @@ def run_ingest(args: argparse.Namespace, cfg: AppConfig) -> int:
 def _ingest_one(cfg: AppConfig, path: Path, follow: bool, stop: threading.Event) -> None:
     from sensors.analyzers import load_analyzers
     from sensors.deadletter import DeadLetterFile
+    from sensors.remote import make_sink
     from sensors.runner import EveRunner
-    from sensors.ship import close_quietly, store_writer
+    from sensors.ship import close_quietly
 
     store = open_store(cfg.store_path)
     dead_letters = DeadLetterFile(cfg.data_dir / "dead-letter.jsonl")
-    sink = store_writer(cfg.store_path, cfg.sensor.name)
+    sink = make_sink(cfg)  # the local store, or the center (center.remote.url)
     try:
         runner = EveRunner(
             path, store=store, sink=sink, analyzers=load_analyzers(cfg),
@@ -249,8 +261,15 @@ def _stop_on_signals() -> threading.Event:
 
 def run_sensor(args: argparse.Namespace, cfg: AppConfig) -> int:
     """Run (or attach to) Suricata on an interface and ingest its EVE output."""
+    from sensors.enrol import enrol, format_enrolment, with_center
     from sensors.live import LiveSensor
 
+    cfg = with_center(cfg, args.center, args.center_ca)
+    if args.action == "enroll":
+        print(format_enrolment(enrol(cfg), str(cfg.center.remote.url)))
+        return 0
+    if not args.interface:
+        raise ConfigError("spanwatch sensor needs --interface")
     stop = _stop_on_signals()
     return LiveSensor(cfg, args.interface, attach=args.attach, stop=stop).run()
 

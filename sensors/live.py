@@ -15,8 +15,9 @@ from appliance.suricata import command, render
 from sensors.analyzers import load_analyzers
 from sensors.capture import LivePacketCapture
 from sensors.deadletter import DeadLetterFile
+from sensors.remote import make_sink
 from sensors.runner import EveRunner
-from sensors.ship import close_quietly, store_writer
+from sensors.ship import close_quietly
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class LiveSensor:
         if not self.attach:
             self._start_suricata()
         store = open_store(self.cfg.store_path)
-        sink = store_writer(self.cfg.store_path, self.cfg.sensor.name)
+        sink = make_sink(self.cfg)  # the local store, or the center (center.remote.url)
         runner = EveRunner(
             out_dir / render.EVE_FILENAME, store=store, sink=sink,
             analyzers=load_analyzers(self.cfg),
