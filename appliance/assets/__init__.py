@@ -93,10 +93,12 @@ class AssetDetail:
     services: list[dict[str, Any]] = field(default_factory=list)
     os_hints: list[dict[str, Any]] = field(default_factory=list)
     risk: RiskScore | None = None
+    #: Other addresses the same MAC had (a DHCP lease that moved): ip, mac, last_seen.
+    same_mac: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         out = self.asset.as_json()
         out.update(names=self.names, mac_details=self.macs, services=self.services,
-                   os_hints=self.os_hints,
+                   os_hints=self.os_hints, same_mac=self.same_mac,
                    risk_detail=self.risk.as_json() if self.risk is not None else None)
         return out

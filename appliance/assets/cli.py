@@ -14,15 +14,15 @@ from zoneinfo import ZoneInfo
 from appliance.config import AppConfig
 from appliance.errors import ApplianceError
 
-ACTIONS = ("list", "show", "update", "import", "export", "risk")
+ACTIONS = ("list", "show", "update", "delete", "import", "export", "risk")
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     """Add ``spanwatch assets``."""
     p = sub.add_parser(
         "assets", parents=[common], help="the asset inventory and risk scores",
-        description="list | show IP | update IP --owner ... | import FILE | export FILE | "
-        "risk [IP]. The inventory is brought up to date with the store first.")
+        description="list | show IP | update IP --owner ... | delete IP | import FILE | "
+        "export FILE | risk [IP]. The inventory is brought up to date with the store first.")
     p.add_argument("action", nargs="?", default="list", choices=ACTIONS)
     p.add_argument("target", nargs="?", help="an address (show, update, risk) or a CSV file "
                    "(import, export; - for standard input/output)")
@@ -60,7 +60,7 @@ def run_assets(args: argparse.Namespace, cfg: AppConfig) -> int:
     from appliance.assets.inventory import run_inventory
     from appliance.service import Service
 
-    if args.action in ("show", "update") and not args.target:
+    if args.action in ("show", "update", "delete") and not args.target:
         raise ApplianceError(f"`spanwatch assets {args.action}` needs an address.")
     if args.action in ("import", "export") and not args.target:
         raise ApplianceError(f"`spanwatch assets {args.action}` needs a file (or -).")
@@ -68,8 +68,8 @@ def run_assets(args: argparse.Namespace, cfg: AppConfig) -> int:
     try:
         if args.action != "import" and run_inventory(service).get("network_risk") is None:
             service.risk.recompute()  # nothing new read: scores as of now all the same
-        handler = {"list": _list, "show": _show, "update": _update, "import": _import,
-                   "export": _export, "risk": _risk}[args.action]  # fmt: skip
+        handler = {"list": _list, "show": _show, "update": _update, "delete": _delete,
+                   "import": _import, "export": _export, "risk": _risk}[args.action]  # fmt: skip
         return handler(service, args)
     finally:
         service.close()
@@ -109,6 +109,8 @@ def _show(service: Any, args: argparse.Namespace) -> int:
     print(f"  owner {a.owner or '-'}  agency {a.agency or '-'}  tags {', '.join(a.tags) or '-'}")
     for n in detail.names:
         print(f"  name {n['name']} ({n['source']})")
+    for other in detail.same_mac:
+        print(f"  same MAC {other['mac']} also at {other['ip']} ({_when(other['last_seen'], tz)})")
     for s in detail.services:
         extra = " ".join(x for x in (s["app_proto"], s["banner"], s["tls_version"]) if x)
         outside = f"  from outside: {s['external_flows']} flows" if s["external_flows"] else ""
@@ -132,6 +134,13 @@ def _update(service: Any, args: argparse.Namespace) -> int:
     service.risk.recompute()
     print(json.dumps(asset.as_json(), ensure_ascii=False, indent=2) if args.json
           else f"Updated {asset.ip}.")  # fmt: skip
+    return 0
+
+
+def _delete(service: Any, args: argparse.Namespace) -> int:
+    service.assets.delete(args.target, actor=_actor(args))
+    service.risk.recompute()
+    print(f"Deleted {args.target} from the inventory.")
     return 0
 
 

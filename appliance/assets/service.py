@@ -168,8 +168,12 @@ class AssetService:
                  for r in self._state.query(
                      "SELECT source, value, os, weight, last_seen FROM asset_os_hints "
                      "WHERE ip = ? ORDER BY weight DESC, last_seen DESC", (ip,))]  # fmt: skip
+        same_mac = [dict(ip=r[0], mac=r[1], last_seen=r[2]) for r in self._state.query(
+            "SELECT ip, mac, max(last_seen) FROM asset_macs WHERE source != 'ethernet' AND "
+            "mac IN (SELECT mac FROM asset_macs WHERE ip = ? AND source != 'ethernet') "
+            "AND ip != ? GROUP BY ip, mac ORDER BY 3 DESC LIMIT 50", (ip, ip))]  # fmt: skip
         risk = self.service.risk.host(ip)  # type: ignore[attr-defined]
-        return AssetDetail(asset, names, macs, asset.services, hints, risk)
+        return AssetDetail(asset, names, macs, asset.services, hints, risk, same_mac)
 
     def names(self, ip: str) -> builtins.list[tuple[str, str]]:
         """Names of any address, inside HOME_NET or not, newest first, with their source."""
@@ -190,6 +194,17 @@ class AssetService:
         return self._assets(rows)
 
     # -- editing -----------------------------------------------------------------------
+
+    def delete(self, ip: str, *, actor: str) -> None:
+        """Remove an asset and what the inventory knew of it (a decommissioned host); it
+        comes back, without the admin's fields, if traffic shows it again."""
+        with self._state.transaction() as conn:
+            if conn.execute("DELETE FROM assets WHERE ip = ?", (ip,)).rowcount == 0:
+                raise AssetError(f"No asset {ip} in the inventory.")
+            for table in ("asset_macs", "asset_names", "asset_services", "asset_sensors",
+                          "asset_os_hints", "risk_evidence", "risk_history"):  # fmt: skip
+                conn.execute(f"DELETE FROM {table} WHERE ip = ?", (ip,))
+        self._audit(actor, "asset.delete", ip, {})
 
     def update(self, ip: str, *, owner: str | None = None, agency: str | None = None,
                criticality: str | None = None, tags: Sequence[str] | None = None,

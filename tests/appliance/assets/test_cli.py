@@ -49,6 +49,8 @@ def test_show_update_and_risk(config: Path) -> None:
     assert code == 0 and out.startswith("Host 10.16.1.1 risk: ")
     code, out, err = _run(config, "show", "192.0.2.1")
     assert code == 1 and "No asset 192.0.2.1" in err
+    code, out, err = _run(config, "delete", "192.0.2.1")
+    assert code == 1 and "No asset 192.0.2.1" in err
 
 
 def test_export_then_import_and_a_bad_file(config: Path, tmp_path: Path) -> None:

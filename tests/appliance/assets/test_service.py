@@ -134,3 +134,30 @@ def test_filters_by_criticality_tag_and_sensor(service: Service) -> None:
     # LIKE wildcards in a search are literal text.
     assert [a.ip for a in service.assets.list(q="50%_").items] == ["10.16.1.4"]
     assert service.assets.list(q="5_%").total == 0
+
+
+def test_delete_an_asset(service: Service) -> None:
+    service.assets.delete("192.168.56.103", actor="admin")
+    assert service.assets.get("192.168.56.103") is None
+    assert service.assets.names("192.168.56.103") == []
+    assert "asset.delete" in _audit_actions(service)
+    with pytest.raises(AssetError, match="No asset 192.168.56.103"):
+        service.assets.delete("192.168.56.103", actor="admin")
+
+
+def test_a_moved_dhcp_lease_shows_the_other_address(service: Service) -> None:
+    from appliance.assets.extract import Observations
+    from appliance.assets.inventory import Inventory
+
+    inventory = Inventory(service)
+    obs = Observations(inventory.is_home)
+    obs.seen("10.16.1.77", 1_700_000_000_000_000, "asset-test")
+    obs.mac("10.16.1.77", "00:11:32:17:49:f0", "dhcp", 1_700_000_000_000_000)
+    inventory._write(obs, inventory.cursor())
+    nas = service.assets.get("10.16.1.4")
+    assert nas is not None
+    assert nas.same_mac == [{"ip": "10.16.1.77", "mac": "00:11:32:17:49:f0",
+                             "last_seen": 1_700_000_000_000_000}]  # fmt: skip
+    moved = service.assets.get("10.16.1.77")
+    assert moved is not None and moved.asset.vendor == "Synology Incorporated"
+    assert [o["ip"] for o in moved.same_mac] == ["10.16.1.4"]
