@@ -211,7 +211,7 @@ def rollup_counts(rows: Iterable[IndexedAlert]) -> Counter[tuple[int, str, str, 
         if item.category:
             counts[(hour, "category", item.category, sev)] += 1
         for ip in {item.src_ip, item.dest_ip} - {None}:
-            counts[(hour, "host", str(ip), sev)] += 1
+            counts[(hour, "host", str(ip), 0)] += 1
     return counts
 
 

@@ -1,7 +1,7 @@
 """Filters over the alert index: what an analyst can narrow the alert list to, as SQL.
 
 Every value is a bound parameter; column names come only from this module. Counts stop
-at :data:`COUNT_CAP` (the list shows "10,000+"), so a filter matching a million alerts
+at :data:`COUNT_CAP` (the list shows "1,000+"), so a filter matching a million alerts
 costs a bounded scan, not a full count.
 """
 
@@ -16,7 +16,7 @@ from appliance.state import StateDB
 
 #: Triage states: the inbox holds "new"; the others leave it.
 STATUSES = ("new", "archived", "escalated", "false-positive", "suppressed")
-COUNT_CAP = 10_000
+COUNT_CAP = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +67,21 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def where_clause(flt: AlertFilter) -> tuple[str, list[Any]]:
-    """`` WHERE ...`` over alert_index for ``flt``, and its parameters."""
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def selection(flt: AlertFilter, state: StateDB | None = None) -> tuple[str, list[Any]]:
+    """`` FROM ... WHERE ...`` over alert_index for ``flt``, and its parameters.
+
+    A host drives the query from the address indexes (``CROSS JOIN`` keeps SQLite from
+    scanning the time index instead); a text search becomes the group keys whose label or
+    category matches (``alert_keys`` is small), so neither scans the whole index.
+    """
     clauses: list[str] = []
     args: list[Any] = []
     simple = (("ts >= ?", flt.since_us), ("ts < ?", flt.until_us), ("sensor = ?", flt.sensor),
@@ -81,37 +94,59 @@ def where_clause(flt: AlertFilter) -> tuple[str, list[Any]]:
         if value is not None:
             clauses.append(sql)
             args.append(value)
-    if flt.host:
+    text = (flt.q or "").strip()
+    host = flt.host or (text if _is_ip(text) else None)
+    if text and host == text and flt.host and flt.host != text:
         clauses.append("(src_ip = ? OR dest_ip = ?)")
-        args += [flt.host, flt.host]
-    if flt.q and flt.q.strip():
-        text = flt.q.strip()
-        clauses.append("(label LIKE ? ESCAPE '\\' OR category LIKE ? ESCAPE '\\' OR gkey = ? "
-                       "OR src_ip = ? OR dest_ip = ?)")  # fmt: skip
-        args += [_like(text), _like(text), text, text, text]
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+        args += [text, text]
+    elif text and not _is_ip(text):
+        _text_clause(text, state, clauses, args)
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    if host is None:
+        return " FROM alert_index" + where, args
+    source = (" FROM (SELECT event_id AS hid FROM alert_index WHERE src_ip = ? UNION "
+              "SELECT event_id FROM alert_index WHERE dest_ip = ?) AS h CROSS JOIN alert_index "
+              "ON alert_index.event_id = h.hid")  # fmt: skip
+    return source + where, [host, host, *args]
 
 
-def count_capped(state: StateDB, where: str, args: list[Any]) -> int:
-    """How many index rows match, counting at most COUNT_CAP + 1."""
-    rows = state.query(
-        f"SELECT count(*) FROM (SELECT 1 FROM alert_index{where} LIMIT ?)",
-        (*args, COUNT_CAP + 1),
-    )
+#: Beyond this many matching group keys, a text search scans labels instead.
+MAX_TEXT_KEYS = 500
+
+
+def _text_clause(text: str, state: StateDB | None, clauses: list[str], args: list[Any]) -> None:
+    like = _like(text)
+    if state is not None:
+        keys = [str(r[0]) for r in state.query(
+            "SELECT gkey FROM alert_keys WHERE label LIKE ? ESCAPE '\\' OR category LIKE ? "
+            "ESCAPE '\\' OR gkey = ? LIMIT ?", (like, like, text, MAX_TEXT_KEYS + 1))]
+        if len(keys) <= MAX_TEXT_KEYS:
+            clauses.append(f"gkey IN ({','.join('?' * len(keys))})" if keys else "0")
+            args += keys
+            return
+    clauses.append("(label LIKE ? ESCAPE '\\' OR category LIKE ? ESCAPE '\\' OR gkey = ?)")
+    args += [like, like, text]  # fmt: skip
+
+
+def count_capped(state: StateDB, source: str, args: list[Any]) -> int:
+    """How many index rows match (``source`` from :func:`selection`), at most COUNT_CAP + 1."""
+    rows = state.query(f"SELECT count(*) FROM (SELECT 1{source} LIMIT ?)",
+                       (*args, COUNT_CAP + 1))  # fmt: skip
     return int(rows[0][0])
 
 
 def group_rows(state: StateDB, flt: AlertFilter, offset: int,
                limit: int) -> tuple[list[tuple[Any, ...]], int]:  # fmt: skip
     """Rows for AlertGroup (most alerts first) and how many groups there are."""
-    where, args = where_clause(flt)
+    source, args = selection(flt, state)
     rows = state.query(
         "SELECT a.gkey, k.etype, k.label, k.category, k.severity, a.n, a.first, a.last, "
         "a.srcs, a.dests FROM (SELECT gkey, count(*) AS n, min(ts) AS first, max(ts) AS last, "
-        f"count(DISTINCT src_ip) AS srcs, count(DISTINCT dest_ip) AS dests FROM alert_index"
-        f"{where} GROUP BY gkey) a JOIN alert_keys k ON k.gkey = a.gkey "
+        f"count(DISTINCT src_ip) AS srcs, count(DISTINCT dest_ip) AS dests{source} "
+        "GROUP BY gkey) a JOIN alert_keys k ON k.gkey = a.gkey "
         "ORDER BY a.n DESC, a.gkey LIMIT ? OFFSET ?",
         (*args, int(limit), int(offset)),
     )
-    total = state.query(f"SELECT count(DISTINCT gkey) FROM alert_index{where}", tuple(args))
-    return [tuple(r) for r in rows], int(total[0][0])
+    total = len(rows) + offset if len(rows) < limit else int(state.query(
+        f"SELECT count(DISTINCT gkey){source}", tuple(args))[0][0])
+    return [tuple(r) for r in rows], total  # fmt: skip

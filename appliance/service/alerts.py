@@ -18,22 +18,27 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from appliance.errors import ApplianceError
-from appliance.service.alert_index import HOUR_US, AlertIndex, IndexedAlert, StatusOf
+from appliance.events import EveDecodeError, parse_timestamp
+from appliance.service.alert_index import AlertIndex, IndexedAlert, StatusOf
 from appliance.service.alert_query import (
     STATUSES,
     AlertFilter,
     count_capped,
     group_rows,
-    where_clause,
+    selection,
 )
+from appliance.service.alert_stats import AlertStats
 from appliance.store import EventQuery
 
 if TYPE_CHECKING:
     from appliance.service import Page, Service
 
-#: How far from an alert its flow's other records are looked for (a capture's flow
-#: records carry its first second; a live flow's record comes when the flow ends).
-RELATED_WINDOW_US = 24 * HOUR_US
+#: Where a flow's other records are looked for: from the flow's start (or the finding's
+#: first evidence) to this long after the alert; Suricata logs a flow record when the
+#: flow times out, minutes after its last packet. A window, not the whole store: the
+#: store indexes flow ids of alerts only, so metadata is found by time and address.
+RELATED_BEFORE_US = 60_000_000
+RELATED_AFTER_US = 15 * 60_000_000
 RELATED_LIMIT = 200
 EVENT_TYPES = ("alert", "finding", "anomaly")
 #: Records by event type.
@@ -119,7 +124,7 @@ class AlertDetail:
         return orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode()
 
 
-class AlertService:
+class AlertService(AlertStats):
     """Alerts and findings of the appliance (``Service.alerts``)."""
 
     def __init__(self, service: Service) -> None:
@@ -149,16 +154,16 @@ class AlertService:
 
     def list(self, flt: AlertFilter | None = None, *, offset: int = 0,
              limit: int = 50) -> Page[Alert]:  # fmt: skip
-        """Alerts matching ``flt``, newest first. ``total`` stops counting at 10,001."""
+        """Alerts matching ``flt``, newest first. ``total`` stops counting at 1,001."""
         from appliance.service import Page
 
         self.sync()
-        where, args = where_clause(flt or AlertFilter())
+        source, args = selection(flt or AlertFilter(), self.service.state)
         rows = self.service.state.query(
-            f"SELECT * FROM alert_index{where} ORDER BY ts DESC, event_id DESC LIMIT ? OFFSET ?",
+            f"SELECT alert_index.*{source} ORDER BY ts DESC, event_id DESC LIMIT ? OFFSET ?",
             (*args, int(limit), int(offset)),
         )
-        total = count_capped(self.service.state, where, args)
+        total = count_capped(self.service.state, source, args)
         return Page([_alert(r) for r in rows], total, offset, limit)
 
     def groups(self, flt: AlertFilter | None = None, *, offset: int = 0,
@@ -203,9 +208,10 @@ class AlertService:
         if host is None:
             return out
         seen = {alert.event_id}
+        since, until = related_window(alert.ts, record)
         for flow_id in flow_ids[:10]:
-            query = EventQuery(ip=host, flow_id=flow_id, since_us=alert.ts - RELATED_WINDOW_US,
-                               until_us=alert.ts + RELATED_WINDOW_US, limit=RELATED_LIMIT)
+            query = EventQuery(ip=host, flow_id=flow_id, since_us=since, until_us=until,
+                               limit=RELATED_LIMIT)
             for item in self.service.store.events(query):
                 if item["_id"] not in seen:
                     seen.add(item["_id"])
@@ -238,8 +244,8 @@ class AlertService:
     def matching_ids(self, flt: AlertFilter, limit: int = 100_000) -> builtins.list[int]:
         """Ids of the alerts matching ``flt`` (at most ``limit``)."""
         self.sync()
-        where, args = where_clause(flt)
-        rows = self.service.state.query(f"SELECT event_id FROM alert_index{where} LIMIT ?",
+        source, args = selection(flt, self.service.state)
+        rows = self.service.state.query(f"SELECT alert_index.event_id{source} LIMIT ?",
                                         (*args, limit))  # fmt: skip
         return [int(r[0]) for r in rows]
 
@@ -335,70 +341,21 @@ class AlertService:
             return 0
         return len(changed)
 
-    # -- dashboard -------------------------------------------------------------------
-
-    def over_time(self, since_us: int, until_us: int) -> builtins.list[dict[str, Any]]:
-        """Alerts, findings and anomalies per hour: [{"hour", "alert", "finding", ...}]."""
-        self.sync()
-        rows = self.service.state.query(
-            "SELECT hour, key, sum(n) FROM alert_rollup WHERE dim = 'type' AND hour >= ? "
-            "AND hour < ? GROUP BY hour, key ORDER BY hour",
-            (since_us - since_us % HOUR_US, until_us),
-        )
-        by_hour: dict[int, dict[str, Any]] = {}
-        start = since_us - since_us % HOUR_US
-        for hour in range(start, until_us, HOUR_US):
-            by_hour[hour] = {"hour": hour, **{t: 0 for t in EVENT_TYPES}}
-        for hour, key, n in rows:
-            by_hour.setdefault(hour, {"hour": hour, **{t: 0 for t in EVENT_TYPES}})[key] = int(n)
-        return [by_hour[h] for h in sorted(by_hour)]
-
-    def top(self, dim: str, since_us: int, until_us: int, n: int = 10,
-            etype: str | None = None) -> builtins.list[dict[str, Any]]:  # fmt: skip
-        """The ``n`` biggest keys of a dimension (sig, host, category, sensor, type)."""
-        self.sync()
-        prefix = {"alert": "sid:", "finding": "finding:"}.get(etype or "", "")
-        rows = self.service.state.query(
-            "SELECT r.key, sum(r.n), min(r.severity), k.label, k.category FROM alert_rollup r "
-            "LEFT JOIN alert_keys k ON k.gkey = r.key WHERE r.dim = ? AND r.hour >= ? "
-            "AND r.hour < ? AND r.key LIKE ? GROUP BY r.key ORDER BY 2 DESC, 1 LIMIT ?",
-            (dim, since_us - since_us % HOUR_US, until_us, prefix + "%", n),
-        )
-        return [{"key": k, "count": int(c), "severity": int(s), "label": label or k,
-                 "category": cat} for k, c, s, label, cat in rows]  # fmt: skip
-
-    def severity_counts(self, since_us: int, until_us: int) -> dict[int, int]:
-        """Alerts, findings and anomalies per severity (1 high .. 3 low)."""
-        self.sync()
-        rows = self.service.state.query(
-            "SELECT severity, sum(n) FROM alert_rollup WHERE dim = 'type' AND hour >= ? "
-            "AND hour < ? GROUP BY severity", (since_us - since_us % HOUR_US, until_us))
-        return {int(s): int(n) for s, n in rows}  # fmt: skip
-
-    def facets(self) -> dict[str, builtins.list[str]]:
-        """The sensors, categories and event types alerts were seen with (for filters)."""
-        self.sync()
-        out: dict[str, builtins.list[str]] = {}
-        for dim in ("sensor", "category", "type"):
-            rows = self.service.state.query(
-                "SELECT DISTINCT key FROM alert_rollup WHERE dim = ? ORDER BY key", (dim,))
-            out[dim] = [str(r[0]) for r in rows]
-        return out
-
-    def latest_ts(self) -> int | None:
-        """Time of the newest indexed alert or finding."""
-        self.sync()
-        rows = self.service.state.query("SELECT max(ts) FROM alert_index")
-        return int(rows[0][0]) if rows and rows[0][0] is not None else None
-
-    def open_count(self) -> int:
-        """Alerts in the inbox (status new), up to 10,001."""
-        self.sync()
-        where, args = where_clause(AlertFilter(status="new"))
-        return count_capped(self.service.state, where, args)
-
 
 _ALERT_FIELDS = tuple(f.name for f in fields(Alert))
+
+
+def related_window(ts: int, record: dict[str, Any]) -> tuple[int, int]:
+    """(since, until) in which the records of an alert's flow are looked for."""
+    starts = [ts]
+    for value in ((record.get("flow") or {}).get("start"),
+                  ((record.get("finding") or {}).get("evidence") or {}).get("first_seen")):
+        if isinstance(value, str):
+            try:
+                starts.append(parse_timestamp(value))
+            except EveDecodeError:
+                continue
+    return min(starts) - RELATED_BEFORE_US, ts + RELATED_AFTER_US
 
 
 @dataclass(frozen=True, slots=True)

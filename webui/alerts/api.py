@@ -39,7 +39,7 @@ def list_alerts() -> Any:
     Query: range (1h, 24h, 7d, 30d), since/until (YYYY-MM-DDTHH:MM, appliance time),
     sensor, host, sid, gkey, severity (1-3), category, event_type (alert, finding,
     anomaly), status (new = the inbox, archived, escalated, false-positive, suppressed,
-    all), q (text), offset, limit. ``total`` stops counting at 10,001.
+    all), q (text), offset, limit. ``total`` stops counting at 1,001.
     """
     offset, limit = paging()
     page = current_service().alerts.list(_filter(), offset=offset, limit=limit)

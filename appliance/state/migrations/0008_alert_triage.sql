@@ -29,12 +29,14 @@ CREATE INDEX alert_index_ts ON alert_index(ts);
 CREATE INDEX alert_index_gkey_ts ON alert_index(gkey, ts);
 CREATE INDEX alert_index_src_ts ON alert_index(src_ip, ts);
 CREATE INDEX alert_index_dest_ts ON alert_index(dest_ip, ts);
-CREATE INDEX alert_index_status_ts ON alert_index(status, ts);
+-- The inbox by time; it also covers grouping (key, severity, addresses), so grouping a
+-- day of alerts reads this index alone.
+CREATE INDEX alert_index_status_ts ON alert_index(status, ts, gkey, severity, src_ip, dest_ip);
 CREATE INDEX alert_index_flow ON alert_index(flow_id);
 
 -- Hourly counts per dimension: dim is 'type' (key: event type), 'sig' (key: group key,
--- sid:N or finding:TYPE or anomaly:NAME), 'host' (key: an address at either end),
--- 'category', 'sensor'.
+-- sid:N or finding:TYPE or anomaly:NAME), 'host' (key: an address at either end;
+-- severity 0, as hosts are many), 'category', 'sensor'.
 CREATE TABLE alert_rollup (
     hour INTEGER NOT NULL,
     dim TEXT NOT NULL,
