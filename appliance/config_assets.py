@@ -65,7 +65,8 @@ class AssetsConfig(_Model):
         description="IEEE registries naming MAC vendors (Debian package ieee-data).",
     )
     batch_chunks: int = Field(
-        default=200, ge=1, description="Store chunks read per inventory transaction."
+        default=8, ge=1, le=1000, description="Store chunks read per inventory transaction "
+        "(a chunk holds up to ingest.batch_size records, all in memory at once).",
     )
     max_names_per_host: int = Field(
         default=50, ge=1, description="Names kept per address and source (shared TLS hosts)."
