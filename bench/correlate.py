@@ -4,7 +4,8 @@
 
 Fills a fresh store with ``--events`` alerts and findings (a day of a busy span port:
 internet scanners, brute force, exploits, beaconing hosts, and engine noise, which is
-40% of the alerts), then measures in the same run:
+40% of the alerts; alerts come in bursts of four on average, of the same signature between the
+same two hosts), then measures in the same run:
 
 - read: the store's own cursor read (``events_after_chunk``) of every alert and finding;
 - correlate: ``Correlator.run_once()`` from scratch over the same records (it reads them
@@ -67,12 +68,24 @@ class Generator:
         self.outside = [f"203.0.{i // 250}.{i % 250 + 1}" for i in range(2000)]
         self.inside = [f"10.{i // 250}.{(i * 7) % 250}.{i % 250 + 1}" for i in range(800)]
         self.weights = [s[4] for s in SIGNATURES]
+        self._burst: dict[str, Any] | None = None
 
     def _pick(self, hosts: list[str]) -> str:
         """A few hosts make most of the alerts (busy scanners, a few exposed servers)."""
         return hosts[int(len(hosts) * self.rng.random() ** 3)]
 
     def record(self, ts_us: int) -> dict[str, Any]:
+        """The next record: alerts come in bursts (a scan, a flood of checksum errors on
+        one flow, a brute force), on average four of the same kind between two hosts."""
+        if self._burst and self.rng.random() < 0.75:
+            last = self._burst
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts_us / 1e6))
+            return {**last, "timestamp": stamp + f".{ts_us % 1_000_000:06d}+0000",
+                    "flow_id": self.rng.randrange(1, 2**50)}  # fmt: skip
+        self._burst = self._fresh(ts_us)
+        return self._burst
+
+    def _fresh(self, ts_us: int) -> dict[str, Any]:
         rng = self.rng
         when = ts_us / 1e6
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when))

@@ -88,6 +88,10 @@ class Observation:
     sensor: str | None
     sid: int | None
     finding_type: str | None
+    #: Records of the same kind, hosts and time window counted into this one.
+    count: int = 1
+    more_ids: list[int] | None = None
+    sources: set[int] | None = None
 
 
 @lru_cache(maxsize=16384)

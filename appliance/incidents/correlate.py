@@ -17,9 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from appliance.events import EveDecodeError, parse_timestamp
 from appliance.incidents import repository as repo
 from appliance.incidents.classifier import HomeNet, Observation, observe
-from appliance.incidents.group import Group, GroupIndex, severity_of, titles_of
+from appliance.incidents.group import SAMPLE_IDS, Group, GroupIndex, severity_of, titles_of
 from appliance.incidents.noise import EngineNoise, SuppressionSet
 
 if TYPE_CHECKING:
@@ -127,32 +128,63 @@ class Correlator:
     def _observe(self, records: list[dict[str, Any]], sups: SuppressionSet,
                  result: CorrelationResult) -> tuple[list[Observation], dict[int, int]]:
         # fmt: skip
-        """Classified records that may open or feed incidents, sorted by start time."""
+        """Classified records that may open or feed incidents, sorted by start time.
+
+        Alerts of one signature between the same two hosts in the same time window (and
+        sensor) become one observation with a count: classification, suppression and
+        placement then cost once per burst, not once per alert.
+        """
         out: list[Observation] = []
         hits: dict[int, int] = {}
-        home, noise = self.home, self.noise
+        home, noise, window = self.home, self.noise, self.window
+        bursts: dict[tuple[Any, ...], Observation | int] = {}
         for record in records:
             etype = record.get("event_type")
-            if etype != "alert" and etype != "finding":
+            if etype == "alert":
+                result.records += 1
+                alert = record.get("alert")
+                if not isinstance(alert, dict) or "source" in alert:
+                    key = None  # malformed, or roles named by the rule: one by one
+                else:
+                    sid = alert.get("signature_id")
+                    if noise.enabled and noise.is_noise_sid(sid):
+                        result.noise += 1
+                        continue
+                    try:
+                        ts = parse_timestamp(str(record.get("timestamp")))
+                    except EveDecodeError:
+                        result.ignored += 1
+                        continue
+                    key = (sid, record.get("src_ip"), record.get("dest_ip"), ts // window,
+                           record.get("_sensor"))  # fmt: skip
+                    known = bursts.get(key)
+                    if known is not None:
+                        if isinstance(known, int):  # suppressed
+                            hits[known] += 1
+                            result.suppressed += 1
+                        else:
+                            _count(known, ts, record)
+                        continue
+            elif etype == "finding":
+                result.records += 1
+                key = None
+            else:
                 if etype == "anomaly":
                     result.noise += 1
                 continue
-            result.records += 1
-            if etype == "alert" and noise.enabled:
-                alert = record.get("alert")
-                if isinstance(alert, dict) and noise.is_noise_sid(alert.get("signature_id")):
-                    result.noise += 1
-                    continue
             obs = observe(record, home)
             if obs is None:
                 result.ignored += 1
                 continue
-            if sups:
-                sup = sups.match(obs)
-                if sup is not None:
-                    hits[sup.id] = hits.get(sup.id, 0) + 1
-                    result.suppressed += 1
-                    continue
+            sup = sups.match(obs) if sups else None
+            if sup is not None:
+                hits[sup.id] = hits.get(sup.id, 0) + 1
+                result.suppressed += 1
+                if key is not None:
+                    bursts[key] = sup.id
+                continue
+            if key is not None:
+                bursts[key] = obs
             out.append(obs)
         out.sort(key=lambda o: (o.start, o.ts, o.event_id))
         return out, hits
@@ -352,3 +384,22 @@ def _criticalities(service: Service, assets: Any, ips: list[str]) -> dict[str, s
     except sqlite3.Error:
         return {}
     return out
+
+
+def _count(obs: Observation, ts: int, record: dict[str, Any]) -> None:
+    """Count one more alert of a burst into its observation."""
+    obs.count += 1
+    if ts < obs.start:
+        obs.start = ts
+    if ts > obs.ts:
+        obs.ts = ts
+    eid = int(record.get("_id") or 0)
+    if obs.more_ids is None:
+        obs.more_ids = []
+    if len(obs.more_ids) < SAMPLE_IDS:
+        obs.more_ids.append(eid)
+    source = eid >> 40
+    if source != obs.event_id >> 40:
+        if obs.sources is None:
+            obs.sources = set()
+        obs.sources.add(source)

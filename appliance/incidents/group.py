@@ -85,25 +85,28 @@ class Group:
             deep = obs.stage in COMPROMISE_STAGES or obs.stage in OUTBOUND_STAGES
             self._host(obs.victim, "victim", obs.start, deep)
         if obs.kind == "alert":
-            self.alert_count += 1
+            self.alert_count += obs.count
         else:
-            self.finding_count += 1
+            self.finding_count += obs.count
         if obs.sensor:
             self.sensors.add(obs.sensor)
         self.sources.add(obs.event_id >> 40)
+        if obs.sources:
+            self.sources |= obs.sources
         self.evidence_severity = min(self.evidence_severity, obs.severity)
         ekey = (obs.kind, obs.key, obs.src_ip or "", obs.dest_ip or "")
+        ids = [obs.event_id, *(obs.more_ids or ())]
         delta = self.evidence.get(ekey)
         if delta is None:
-            self.evidence[ekey] = EvidenceDelta(obs.label, obs.stage, obs.severity, 1,
-                                                obs.start, obs.ts, [obs.event_id])  # fmt: skip
+            self.evidence[ekey] = EvidenceDelta(obs.label, obs.stage, obs.severity, obs.count,
+                                                obs.start, obs.ts, ids[:SAMPLE_IDS])  # fmt: skip
         else:
-            delta.count += 1
+            delta.count += obs.count
             delta.first_seen = min(delta.first_seen, obs.start)
             delta.last_seen = max(delta.last_seen, obs.ts)
             delta.severity = min(delta.severity, obs.severity)
             if len(delta.event_ids) < SAMPLE_IDS:
-                delta.event_ids.append(obs.event_id)
+                delta.event_ids.extend(ids[: SAMPLE_IDS - len(delta.event_ids)])
 
     def _host(self, ip: str, role: str, ts: int, deep: bool) -> None:
         hosts = self.attackers if role == "attacker" else self.victims
