@@ -30,6 +30,7 @@ NAME_SOURCES: dict[str, tuple[str, str]] = {
     "netbios": ("NetBIOS name in SMB (NTLMSSP)", "Tên NetBIOS trong SMB (NTLMSSP)"),
     "kerberos": ("Kerberos machine account", "Tài khoản máy trong Kerberos"),
     "smtp-helo": ("SMTP HELO/EHLO", "Lời chào SMTP HELO/EHLO"),
+    "rdp": ("RDP client name", "Tên máy khách RDP"),
 }  # fmt: skip
 
 

@@ -324,8 +324,24 @@ def _ether(obs: Observations, r: dict[str, Any], ts: int, src: str | None) -> No
         obs.mac(src, ether["src_mac"], "ethernet", ts)
 
 
+def _rdp(obs: Observations, r: dict[str, Any], ts: int, src: str | None, dest: str | None,
+         sensor: str) -> None:
+    info = (r.get("rdp") or {}).get("client") or {}
+    # Suricata 7 logs some RDP requests with the addresses reversed: the server is the end
+    # on the RDP port.
+    reverse = r.get("src_port") == 3389 and r.get("dest_port") != 3389
+    client, server = (dest, src) if reverse else (src, dest)
+    port = r.get("src_port") if reverse else r.get("dest_port")
+    if info.get("client_name"):
+        obs.name(client, info["client_name"], "rdp", ts)
+    if info.get("build"):
+        obs.hint(client, osguess.from_rdp_build(clean_text(info["build"], 60)), ts)
+    if server is not None:
+        obs.service(server, port, "TCP", ts, app_proto="rdp")
+
+
 HANDLERS: dict[str, Callable[..., None]] = {
     "flow": _flow, "dhcp": _dhcp, "dns": _dns, "tls": _tls, "http": _http, "ssh": _ssh,
     "smb": _smb, "krb5": _krb5, "smtp": _smtp, "ftp": _ftp, "alert": _alert,
-    "finding": _finding,
+    "finding": _finding, "rdp": _rdp,
 }  # fmt: skip

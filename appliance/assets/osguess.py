@@ -5,7 +5,8 @@ points to, and how much to trust it. The guess is the OS with the largest total 
 its basis lists the clues behind it, so an analyst can judge it. Weights reflect how
 easily a clue misleads:
 
-- SMB ``native_os`` (SMB1 session setup): the OS names itself. 0.9.
+- SMB ``native_os`` (SMB1 session setup): the OS names itself. 0.9. The build an RDP
+  client reports: 0.8.
 - DHCP vendor class (option 60, e.g. ``MSFT 5.0``, ``android-dhcp-13``): set by the
   DHCP client of the OS. 0.8. DHCP parameter list (option 55, "DHCP fingerprint"): the
   order of options requested is characteristic of a client stack. 0.6.
@@ -117,6 +118,13 @@ def from_http_server(server: str) -> OsHint | None:
         if needle in lower:
             return OsHint("http-server", server[:120], os_name, 0.6)
     return None
+
+
+def from_rdp_build(build: str) -> OsHint | None:
+    """The OS an RDP client reports in its connect request (``Windows 7``)."""
+    if not build or build.lower() in ("unknown", "<unknown>"):
+        return None
+    return OsHint("rdp-client-build", build, build, 0.8)
 
 
 def from_dhcp_vendor(vendor_class: str) -> OsHint | None:

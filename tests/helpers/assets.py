@@ -49,6 +49,7 @@ CAPTURES = (
     "pcaps/smb-lateral/pcapattack_LM_psexec_smb_dcerpc_epm_svcctl.pcapng",  # NetBIOS (NTLMSSP)
     "suricata-verify/smb1-03-midstream/smb1_osx-s1-midstream-modified.pcap",  # SMB native OS
     "pcaps/web-attacks/chrissanders_http_dvwa_sqlinjection.pcapng",  # HTTP Server header
+    "suricata-verify/rdp-protocol/RDP-003.pcap",  # RDP client name and build
 )
 
 

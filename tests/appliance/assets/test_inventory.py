@@ -70,6 +70,14 @@ def test_netbios_name_and_smb_native_os(service: Service) -> None:
     assert [h["source"] for h in mac.os_hints] == ["smb-native-os"]
 
 
+def test_rdp_client_name_and_build(service: Service) -> None:
+    client = _asset(service, "10.226.41.226").asset
+    assert ("isd2-km84178", "rdp") in client.hostnames
+    assert client.os_guess == "Windows XP"
+    server = _asset(service, "10.226.29.74")
+    assert [(s["port"], s["app_proto"]) for s in server.services] == [(3389, "rdp")]
+
+
 def test_list_search_and_sort(service: Service) -> None:
     everything = service.assets.list(limit=500, sort="ip")
     ips = [a.ip for a in everything.items]
