@@ -87,3 +87,9 @@ def test_json_api(admin_client: WebClient, viewer_client: WebClient, assets: Non
     bad = admin_client.post("/api/v1/assets/import", data="ip\nnope\n", headers=headers,
                             content_type="text/csv")  # fmt: skip
     assert bad.status_code == 400 and bad.get_json()["errors"]
+
+
+def test_admin_sees_the_import_form_and_edit_form(admin_client: WebClient, assets: None) -> None:
+    html = admin_client.get("/assets/").get_data(as_text=True)
+    assert 'id="sw-asset-import"' in html and "10.0.0.5" in html
+    assert 'id="sw-asset-edit"' in admin_client.get("/assets/10.0.0.5").get_data(as_text=True)

@@ -133,7 +133,8 @@ def _timeline(found: Any) -> list[dict[str, Any]]:
     for ev in found.evidence:
         items.append({"ts": ev.first_seen, "kind": "evidence", "item": ev})
     for h in found.history:
-        items.append({"ts": h.ts, "kind": "history", "item": h})
+        if h.action != "comment":  # the comment itself is listed below
+            items.append({"ts": h.ts, "kind": "history", "item": h})
     for c in found.comments:
         items.append({"ts": c.ts, "kind": "comment", "item": c})
     return sorted(items, key=lambda x: x["ts"])
