@@ -113,7 +113,10 @@ class Group:
         known = hosts.get(ip)
         newly_deep = deep and ip not in self.deep
         if known is None or ts < known or newly_deep:
-            self._listed.pop(role, None)
+            listed = self._listed.get(role)
+            if listed is not None and (ip in listed or len(listed) < LISTED_HOSTS
+                                       or (ts, ip) < (hosts[listed[-1]], listed[-1])):
+                self._listed.pop(role)  # the listed hosts change; others leave them be
             hosts[ip] = ts if known is None else min(known, ts)
             if deep:
                 self.deep.add(ip)
