@@ -11,7 +11,7 @@ import csv
 import logging
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -34,32 +34,57 @@ def normalize_mac(value: str) -> str | None:
 
 
 class OuiRegistry:
-    """Vendor lookups over the IEEE CSV registries, loaded once on first use."""
+    """Vendor lookups over the IEEE CSV registries.
 
-    def __init__(self, paths: Sequence[Path]) -> None:
+    The first lookups search the files' text for the prefix (a few milliseconds each, no
+    start-up cost for ``spanwatch analyze`` of one capture); after ``index_after`` lookups
+    a prefix table is built once, for the long-running core.
+    """
+
+    def __init__(self, paths: Sequence[Path], index_after: int = 32) -> None:
         self.paths = list(paths)
+        self.index_after = index_after
+        self._texts: list[str] | None = None
         self._prefixes: dict[str, str] | None = None
+        self._lookups = 0
         self._lock = threading.Lock()
 
-    def _load(self) -> dict[str, str]:
-        prefixes: dict[str, str] = {}
+    def _read(self) -> list[str]:
+        texts = []
         for path in self.paths:
             try:
-                with path.open(encoding="utf-8", errors="replace", newline="") as fh:
-                    for line in fh:
-                        _registry, assignment, rest = (line.split(",", 2) + ["", ""])[:3]
-                        if not _HEX_RE.match(assignment):
-                            continue
-                        # Quoted names (with commas) need the CSV parser; most do not.
-                        name = (next(csv.reader([rest]))[0] if rest.startswith('"')
-                                else rest.split(",", 1)[0]).strip()  # fmt: skip
-                        if name:
-                            prefixes[assignment] = name
+                texts.append(path.read_text(encoding="utf-8", errors="replace"))
             except OSError as err:
                 logger.warning("Cannot read MAC vendor registry: path=%s error=%s.", path, err)
-        if not prefixes:
+        if not texts:
             logger.warning("No MAC vendor registry loaded; install the Debian package ieee-data.")
-        return prefixes
+        return texts
+
+    @staticmethod
+    def _entries(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
+        """(assignment, organisation) of registry CSV lines."""
+        for line in lines:
+            _registry, assignment, rest = (line.split(",", 2) + ["", ""])[:3]
+            if not _HEX_RE.match(assignment):
+                continue
+            # Quoted names (with commas) need the CSV parser; most do not.
+            name = (next(csv.reader([rest]))[0] if rest.startswith('"')
+                    else rest.split(",", 1)[0]).strip()  # fmt: skip
+            if name:
+                yield assignment, name
+
+    def _search(self, texts: list[str], prefix: str) -> str | None:
+        found = None
+        for text in texts:
+            at = text.find(f",{prefix},")
+            while at != -1:
+                start = text.rfind("\n", 0, at) + 1
+                end = text.find("\n", at)
+                for assignment, name in self._entries([text[start:end if end != -1 else None]]):
+                    if assignment == prefix:
+                        found = name  # the last entry wins, as in the table
+                at = text.find(f",{prefix},", at + 1)
+        return found
 
     def vendor(self, mac: str) -> str | None:
         """The organisation the MAC's block is assigned to, if the registries know it."""
@@ -70,10 +95,16 @@ class OuiRegistry:
         if int(digits[:2], 16) & 2:
             return LOCAL_VENDOR
         with self._lock:
-            if self._prefixes is None:
-                self._prefixes = self._load()
+            if self._texts is None:
+                self._texts = self._read()
+            self._lookups += 1
+            if self._prefixes is None and self._lookups > self.index_after:
+                self._prefixes = dict(self._entries(
+                    line for text in self._texts for line in text.splitlines()))
+            prefixes, texts = self._prefixes, self._texts
         for length in (9, 7, 6):
-            name = self._prefixes.get(digits[:length])
+            prefix = digits[:length]
+            name = prefixes.get(prefix) if prefixes is not None else self._search(texts, prefix)
             if name is not None:
                 return name
         return None

@@ -28,3 +28,12 @@ def test_addresses_without_a_vendor() -> None:
 
 def test_missing_registry_files_mean_no_vendor(tmp_path: Path) -> None:
     assert OuiRegistry([tmp_path / "absent.csv"]).vendor("00:11:32:17:49:f0") is None
+
+
+def test_searching_the_text_and_the_built_table_agree() -> None:
+    searched = OuiRegistry(AssetsConfig().oui_files, index_after=1_000_000)
+    indexed = OuiRegistry(AssetsConfig().oui_files, index_after=0)
+    for mac in ("00:11:32:17:49:f0", "20:85:93:b0:00:01", "70:b3:d5:f2:f0:01",
+                "00:50:c2:7d:50:01", "08:00:30:00:00:01", "fc:ff:ff:00:00:01"):  # fmt: skip
+        assert searched.vendor(mac) == indexed.vendor(mac), mac
+    assert indexed.vendor("00:50:c2:7d:50:01") == "DEUTA-WERKE GmbH"  # IAB, 36 bits
