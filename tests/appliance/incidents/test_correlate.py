@@ -218,3 +218,25 @@ def test_a_flood_from_many_sources_is_one_incident(service: Service) -> None:
     (inc,) = service.incidents.list().items
     assert inc.stages == ["impact"] and inc.victims == [BASTION] and len(inc.attackers) == 50
     assert "+198 more" in inc.title
+
+
+def test_two_processes_correlating_at_once_count_nothing_twice(service: Service) -> None:
+    from appliance.incidents.correlate import CorrelationResult
+    from appliance.incidents.noise import SuppressionSet
+
+    add_records(service.store, [alert(m, ATTACKER, BASTION, 2019284, "ET EXPLOIT X",
+                                      severity=1) for m in range(4)])  # fmt: skip
+    other = Service(service.cfg)
+    try:
+        slow, fast = Correlator(service), Correlator(other)
+        upto, records = service.store.events_after_chunk(0, kind="alerts")
+        result = CorrelationResult()
+        observations, hits = slow._observe(records, SuppressionSet([], 0), result)
+        assert len(fast.run_once().new) == 1  # the other process commits first
+        assert slow._apply(0, upto, observations, hits, us(0), result) is False
+        slow._forget()
+        assert slow.run_once().records == 0
+    finally:
+        other.close()
+    (inc,) = service.incidents.list().items
+    assert inc.alert_count == 4
