@@ -30,6 +30,7 @@ Handler = Callable[[argparse.Namespace, AppConfig], int]
 #: ``register(sub, common)`` adds its parsers (as the entry-point plugins do). One line per
 #: area keeps this module small and lets each area own its command.
 BUILTIN_COMMANDS: tuple[str, ...] = (
+    "appliance.intel.cli:register",
     "appliance.core:register",
     "appliance.reports.cli:register",
     "appliance.sharing.cli:register",

@@ -14,6 +14,7 @@ from typing import Any
 
 from appliance.config import AppConfig
 from appliance.errors import CaptureError, ConfigError
+from appliance.intel.cli import intel_rules
 from appliance.store import open_store
 from appliance.summary import format_summary, merge_summaries
 from sensors.runner import RunStats
@@ -117,9 +118,9 @@ def run_suricata_config(args: argparse.Namespace, cfg: AppConfig) -> int:
 
 def default_rule_files(cfg: AppConfig) -> list[Path]:
     """The active ruleset and our local rules, as far as they exist."""
-    candidates = [cfg.rules_dir / "suricata.rules", *cfg.rules.local]
+    candidates = [cfg.rules_dir / "suricata.rules", *cfg.rules.local, intel_rules(cfg)]
     found = [p for p in candidates if p.is_file()]
-    if not found:
+    if not [p for p in found if p != intel_rules(cfg)]:
         logger.warning("No rules found (%s); only protocol metadata will be produced.",
                        ", ".join(str(p) for p in candidates))  # fmt: skip
     return found

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from appliance.config import AppConfig
 from appliance.errors import SuricataError
+from appliance.intel.cli import intel_rules
 from appliance.store import open_store
 from appliance.suricata import command, render
 from sensors.analyzers import load_analyzers
@@ -27,8 +28,10 @@ STOP_TIMEOUT_S = 30.0
 
 
 def live_rule_files(cfg: AppConfig) -> list[Path]:
-    """The active ruleset plus our local rules, as far as they exist."""
-    files = [p for p in [cfg.rules_dir / "suricata.rules", *cfg.rules.local] if p.is_file()]
+    """The active ruleset, our local rules and the exported intelligence, as far as they
+    exist."""
+    candidates = [cfg.rules_dir / "suricata.rules", *cfg.rules.local, intel_rules(cfg)]
+    files = [p for p in candidates if p.is_file()]
     if not files:
         logger.warning("No rules installed; run `spanwatch rules update`. Metadata only.")
     return files
