@@ -219,6 +219,8 @@ class AssetService:
                 raise AssetError(f"No asset {ip} in the inventory.")
             self._apply(conn, ip, changes, actor)
         self._audit(actor, "asset.update", ip, changes)
+        if "criticality" in changes:
+            self.service.risk.refresh([ip])  # type: ignore[attr-defined]
         return self._assets(self._state.query(
             f"SELECT {_ASSET_COLS} FROM assets a WHERE a.ip = ?", (ip,)))[0]
 
@@ -267,6 +269,9 @@ class AssetService:
                     updated += 1
                 self._apply(conn, row.ip, self._row_changes(row), actor)
         self._audit(actor, "asset.import", "csv", {"created": created, "updated": updated})
+        changed = [row.ip for row in rows if row.criticality is not None]
+        if changed and len(changed) <= 1000:
+            self.service.risk.refresh(changed)  # type: ignore[attr-defined]
         return created, updated, []
 
     def _row_changes(self, row: CsvRow) -> dict[str, Any]:

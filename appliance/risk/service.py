@@ -15,7 +15,7 @@ import ipaddress
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -179,6 +179,15 @@ class RiskService:
         incidents = open_incidents(self.service, ip)
         return self._score(ip, criticality, now, self._evidence([ip], now),
                            {ip: incidents.get(ip, [])}, self._services([ip]))  # fmt: skip
+
+    def refresh(self, ips: Sequence[str]) -> None:
+        """Score these hosts now and store it (after an admin changed their criticality);
+        the daily history waits for the next :meth:`recompute`."""
+        scores = [(ip, self.host(ip)) for ip in ips]
+        with self.service.state.transaction() as conn:
+            conn.executemany("UPDATE assets SET risk = ?, risk_factors = ? WHERE ip = ?",
+                             [(s.score, json.dumps(s.as_json(), ensure_ascii=False), ip)
+                              for ip, s in scores])  # fmt: skip
 
     def top(self, n: int = 10) -> list[tuple[str, RiskScore]]:
         """The ``n`` riskiest hosts as of the last recompute."""

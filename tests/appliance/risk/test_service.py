@@ -93,6 +93,9 @@ def test_criticality_set_by_an_admin_raises_the_score(service: Service) -> None:
         assert after.factors[-1].name == "criticality"
         assert after.score == sum(f.points for f in after.factors) > before
         assert "Mức quan trọng then chốt" in after.factors[-1].detail_vi
+        # The stored score (lists, top hosts) follows at once, not at the next recompute.
+        listed = [a for a in service.assets.list(limit=50).items if a.ip == ATTACKER]
+        assert listed[0].risk == after.score
     finally:
         service.assets.update(ATTACKER, criticality="normal", owner="", actor="admin")
 
