@@ -51,6 +51,7 @@ FINDING_TYPES: dict[str, Any] = {
     "tls-hostname-mismatch": _l("TLS certificate for another name"),
     "tls-weak-version": _l("Weak TLS version"),
     "tls-fingerprint-match": _l("Known malicious TLS fingerprint"),
+    "post-to-bare-ip": _l("HTTP POST to a bare IP address"),
 }
 CATEGORIES: dict[str, Any] = {
     "reconnaissance": _l("Reconnaissance"),

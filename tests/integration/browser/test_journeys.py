@@ -136,10 +136,11 @@ def test_triage_an_alert_into_an_incident(ui: UI) -> None:
     incident_id = int(match.group(1))
     ui.open("/alerts/?status=escalated")
     assert str(event_id) in ui.page.content()
-    if ui.page.locator(f"a[href*='/incidents/{incident_id}']").count():
-        ui.page.locator(f"a[href*='/incidents/{incident_id}']").first.click()
-        ui.page.wait_for_load_state("networkidle")
-        _comment_on_incident(ui, "Checked with the web team: the CGI is gone.")
+    ui.page.locator(f"a[href$='/incidents/{incident_id}']").first.click()
+    ui.page.wait_for_load_state("networkidle")
+    assert ui.page.url.endswith(f"/incidents/{incident_id}")
+    assert "Web server answered `id` as root" in ui.page.inner_text("main")
+    _comment_on_incident(ui, "Checked with the web team: the CGI is gone.")
     assert ui.errors == [] and ui.dialogs == []
 
 
