@@ -124,13 +124,18 @@ def insert_group(conn: sqlite3.Connection, group: Group, titles: tuple[str, str]
 def update_groups(conn: sqlite3.Connection, items: list[tuple[Group, tuple[str, str], str]],
                   now_us: int, rev: int) -> None:  # fmt: skip
     """Write the new state of existing incidents (severity only where none was set by hand)."""
-    sets = ", ".join(f"{c} = :{c}" for c in _COLUMNS if c != "severity")
+    # The status is the analysts': only a reopening changes it here (a change made since
+    # the correlator loaded the incident must not be written over).
+    sets = ", ".join(f"{c} = :{c}" for c in _COLUMNS
+                     if c not in ("severity", "status", "reopened"))  # fmt: skip
     conn.executemany(
         f"UPDATE incidents SET {sets}, severity = CASE WHEN severity = auto_severity "
-        f"THEN :severity ELSE severity END, auto_severity = :severity, closed_at = CASE "
-        f"WHEN :status IN ('resolved', 'false-positive') THEN closed_at END, "
-        f"updated_at = :now, rev = :rev WHERE id = :id",
-        [{**_row(g, t, s), "id": g.id, "now": now_us, "rev": rev} for g, t, s in items],
+        f"THEN :severity ELSE severity END, auto_severity = :severity, "
+        f"status = CASE WHEN :reopen THEN 'new' ELSE status END, "
+        f"closed_at = CASE WHEN :reopen THEN NULL ELSE closed_at END, "
+        f"reopened = reopened + :reopen, updated_at = :now, rev = :rev WHERE id = :id",
+        [{**_row(g, t, s), "id": g.id, "now": now_us, "rev": rev, "reopen": int(g.was_reopened)}
+         for g, t, s in items],
     )  # fmt: skip
 
 

@@ -240,3 +240,18 @@ def test_two_processes_correlating_at_once_count_nothing_twice(service: Service)
         other.close()
     (inc,) = service.incidents.list().items
     assert inc.alert_count == 4
+
+
+def test_an_analysts_change_during_a_run_is_not_written_over(service: Service) -> None:
+    correlator = Correlator(service)
+    add_records(service.store, [alert(0, ATTACKER, BASTION, 2019284, "ET EXPLOIT X",
+                                      severity=1)])  # fmt: skip
+    (iid,) = correlator.run_once().new
+    correlator._reload = lambda: None  # type: ignore[method-assign]  # loaded just before
+    service.incidents.set_status(iid, "investigating", actor="an")
+    add_records(service.store, [alert(1, ATTACKER, BASTION, 2019284, "ET EXPLOIT X",
+                                      severity=1)])  # fmt: skip
+    assert correlator.run_once().updated == [iid]
+    detail = service.incidents.get(iid)
+    assert detail is not None
+    assert (detail.incident.status, detail.incident.alert_count) == ("investigating", 2)
