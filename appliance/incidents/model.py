@@ -176,3 +176,11 @@ class Suppression:
 
     def is_active(self, now_us: int) -> bool:
         return self.expires_at is None or now_us < self.expires_at
+
+
+class TriageError(ValueError):
+    """A triage request that cannot be done; ``str()`` is English, ``vi`` Vietnamese."""
+
+    def __init__(self, en: str, vi: str) -> None:
+        super().__init__(en)
+        self.en, self.vi = en, vi

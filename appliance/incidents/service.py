@@ -27,6 +27,7 @@ from appliance.incidents.model import (
     HistoryEntry,
     Incident,
     IncidentDetail,
+    TriageError,
 )
 from appliance.incidents.triage import TriageActions
 
@@ -37,6 +38,7 @@ _COLS = ("id, title, title_vi, severity, status, stages, attackers, victims, fir
          "last_seen, alert_count, finding_count, assignee, sensors, updated_at, created_at, "
          "reopened")  # fmt: skip
 MAX_COMMENT = 10_000
+_VI_NAMES = {"comment": "bình luận"}
 
 
 def incident_of(row: sqlite3.Row | Sequence[Any]) -> Incident:
@@ -57,9 +59,11 @@ def _escape_like(text: str) -> str:
 def _text(value: str, name: str, limit: int) -> str:
     text = (value or "").strip()
     if not text:
-        raise ValueError(f"{name} must not be empty")
+        raise TriageError(f"{name} must not be empty",
+                          f"{_VI_NAMES.get(name, name)} không được để trống")
     if len(text) > limit:
-        raise ValueError(f"{name} is longer than {limit} characters")
+        raise TriageError(f"{name} is longer than {limit} characters",
+                          f"{_VI_NAMES.get(name, name)} dài quá {limit} ký tự")
     return text
 
 
@@ -208,7 +212,8 @@ class IncidentService(TriageActions):
                    note: str | None = None) -> None:  # fmt: skip
         """Move an incident through its lifecycle (a false positive needs a reason: ``note``)."""
         if status not in STATUSES:
-            raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
+            raise TriageError(f"status must be one of {', '.join(STATUSES)}, not {status!r}",
+                              f"trạng thái phải là một trong {', '.join(STATUSES)}")
         if status == "false-positive":
             self.mark_false_positive(incident_id, actor=actor, reason=note or "")
             return
@@ -237,6 +242,7 @@ class IncidentService(TriageActions):
     def set_severity(self, incident_id: int, severity: str, *, actor: str) -> None:
         """Override the computed severity (the correlator leaves a hand-set one alone)."""
         if severity not in SEVERITIES:
-            raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}")
+            raise TriageError(f"severity must be one of {', '.join(SEVERITIES)}",
+                              f"mức độ phải là một trong {', '.join(SEVERITIES)}")
         self._change(incident_id, actor, "severity", severity,
                      "UPDATE incidents SET severity = ? WHERE id = ?", (severity,))  # fmt: skip

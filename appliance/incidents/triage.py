@@ -11,7 +11,7 @@ from appliance import audit
 from appliance.incidents import repository as repo
 from appliance.incidents.classifier import HomeNet, observe
 from appliance.incidents.group import Group, severity_of, titles_of
-from appliance.incidents.model import Suppression
+from appliance.incidents.model import Suppression, TriageError
 from appliance.incidents.noise import parse_cidr
 from appliance.state import StateDB
 from appliance.store import EventQuery
@@ -26,9 +26,10 @@ MAX_TITLE = 300
 def _reason(value: str) -> str:
     text = (value or "").strip()
     if not text:
-        raise ValueError("a reason is required")
+        raise TriageError("a reason is required", "cần ghi rõ lý do")
     if len(text) > MAX_REASON:
-        raise ValueError(f"the reason is longer than {MAX_REASON} characters")
+        raise TriageError(f"the reason is longer than {MAX_REASON} characters",
+                          f"lý do dài quá {MAX_REASON} ký tự")
     return text
 
 
@@ -51,7 +52,8 @@ class TriageActions:
                 if obs is not None:
                     observations.append(obs)
         if not observations:
-            raise ValueError("none of these events is a stored alert or finding")
+            raise TriageError("none of these events is a stored alert or finding",
+                              "không sự kiện nào trong số này là cảnh báo hay phát hiện đã lưu")
         observations.sort(key=lambda o: (o.start, o.ts))
         first = observations[0]
         group = Group(id=-1, status="new", first_seen=first.start, last_seen=first.ts)
@@ -113,15 +115,18 @@ class TriageActions:
         try:
             src_net, dest_net = parse_cidr(src), parse_cidr(dest)
         except ValueError as err:
-            raise ValueError(f"not an address or CIDR: {err}") from None
+            raise TriageError(f"not an address or CIDR: {err}",
+                              f"không phải địa chỉ IP hay dải CIDR: {err}") from None
         ftype = (finding_type or "").strip() or None
         if sid is None and ftype is None and src_net is None and dest_net is None:
-            raise ValueError("a suppression needs a signature id, a finding type or an address")
+            raise TriageError("a suppression needs a signature id, a finding type or an address",
+                              "cần chỉ rõ mã chữ ký, loại phát hiện hoặc địa chỉ cần bỏ qua")
         if sid is not None and ftype is not None:
-            raise ValueError("a suppression names a signature id or a finding type, not both")
+            raise TriageError("a suppression names a signature id or a finding type, not both",
+                              "chỉ chọn mã chữ ký hoặc loại phát hiện, không chọn cả hai")
         now = self.clock()
         if expires_at is not None and expires_at <= now:
-            raise ValueError("the expiry is in the past")
+            raise TriageError("the expiry is in the past", "thời điểm hết hạn đã qua")
         with self.state.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO incident_suppressions(sid, finding_type, src, dest, reason, "

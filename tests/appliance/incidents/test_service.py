@@ -10,6 +10,7 @@ import pytest
 
 from appliance.audit import AuditService
 from appliance.incidents.correlate import Correlator
+from appliance.incidents.model import TriageError
 from appliance.service import Service
 from tests.helpers.incident_store import add_records, alert, finding, incident_config, us
 
@@ -84,8 +85,9 @@ def test_bad_changes_are_refused_and_change_nothing(service: Service) -> None:
         incidents.set_status(iid, "closed", actor="lan")
     with pytest.raises(KeyError):
         incidents.set_status(999, "resolved", actor="lan")
-    with pytest.raises(ValueError, match="comment must not be empty"):
+    with pytest.raises(TriageError, match="comment must not be empty") as refused:
         incidents.comment(iid, "   ", actor="lan")
+    assert refused.value.vi == "bình luận không được để trống"
     with pytest.raises(ValueError, match="a reason is required"):
         incidents.mark_false_positive(iid, actor="lan", reason=" ")
     with pytest.raises(ValueError, match="severity must be one of"):
