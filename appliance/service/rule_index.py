@@ -29,12 +29,12 @@ logger = logging.getLogger(__name__)
 EFFECTIVE = "COALESCE(ps.enabled, pc.enabled, pt.enabled, r.enabled_default)"
 OVERRIDE = ("CASE WHEN ps.enabled IS NOT NULL THEN 'sid' WHEN pc.enabled IS NOT NULL THEN "
             "'category' WHEN pt.enabled IS NOT NULL THEN 'classtype' END")  # fmt: skip
-JOINS = (
-    "FROM rule_index r "
+POLICY_JOINS = (
     "LEFT JOIN rule_policy ps ON ps.kind = 'sid' AND ps.key = CAST(r.sid AS TEXT) "
     "LEFT JOIN rule_policy pc ON pc.kind = 'category' AND pc.key = r.category "
     "LEFT JOIN rule_policy pt ON pt.kind = 'classtype' AND pt.key = r.classtype "
 )
+JOINS = "FROM rule_index r " + POLICY_JOINS
 _TOKEN = re.compile(r"[\w.:/]+(?:-[\w.:/]+)*", re.UNICODE)
 MAX_QUERY_TERMS = 12
 
@@ -119,7 +119,9 @@ def fts_query(text: str) -> str | None:
     terms = _TOKEN.findall(text)[:MAX_QUERY_TERMS]
     if not terms:
         return None
-    return " AND ".join('"' + t.replace('"', "") + '"*' for t in terms)
+    # One or two letters match as a whole word ("ET"), longer ones as a prefix: a prefix
+    # of two letters would expand to thousands of terms.
+    return " AND ".join('"' + t.replace('"', "") + ('"*' if len(t) > 2 else '"') for t in terms)
 
 
 def signature(files: Sequence[RuleFile]) -> str:
