@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
 
+from appliance.config import AppConfig
 from appliance.errors import RulesError
 from appliance.service import Service
-from appliance.suricata import render
+from appliance.suricata import command, render
+from appliance.suricata.control import SuricataControl
 from appliance.suricata.rule_policy import (
     THRESHOLD_NAME,
     PolicyRuleManager,
@@ -115,3 +123,54 @@ def test_thresholds_are_tested_before_install(tmp_path: Path, suricata_bin: str)
         assert (service.cfg.rules_dir / THRESHOLD_NAME).read_text() == text
     finally:
         service.close()
+
+
+@contextmanager
+def _running_suricata(cfg: AppConfig, run_dir: Path) -> Iterator[SuricataControl]:
+    """Suricata (unix-socket mode) on the active ruleset, its socket where the core looks."""
+    log_dir, sock = run_dir / "log", run_dir / "suricata-test.sock"
+    config = render.write_suricata_config(
+        run_dir / "s.yaml", cfg, log_dir=log_dir, rule_files=[cfg.rules_dir / "suricata.rules"]
+    )
+    argv = command.unix_socket_argv(cfg.suricata.binary, config, sock, log_dir)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not sock.exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        with SuricataControl(sock, timeout=60) as control:
+            yield control
+            control.shutdown()
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_applied_changes_are_live_after_the_reload(tmp_path: Path, suricata_bin: str) -> None:
+    run_dir = Path(tempfile.mkdtemp(prefix="sw-", dir="/tmp"))
+    base = make_cfg(tmp_path, suricata_bin)
+    cfg = base.model_copy(
+        update={"suricata": base.suricata.model_copy(update={"run_dir": run_dir})}
+    )
+    service = Service(cfg)
+    try:
+        first = apply_rule_changes(service, {})
+        with _running_suricata(cfg, run_dir) as control:
+            (before,) = control.ruleset_stats()
+            assert before["rules_loaded"] == first["rule_count"]
+            service.rules.set_enabled([2100010, 2100011], False, actor="ops", reason="noise")
+            service.rules.add_threshold(
+                "threshold", 2100001, actor="ops", reason="one a minute",
+                type="limit", track="by_src", count=1, seconds=60,
+            )  # fmt: skip
+            result = apply_rule_changes(service, {})
+            assert result["reloaded"] == 1
+            (after,) = control.ruleset_stats()
+        assert after["rules_loaded"] == before["rules_loaded"] - 2 == result["rule_count"]
+        assert after["rules_failed"] == 0
+    finally:
+        service.close()
+        shutil.rmtree(run_dir, ignore_errors=True)
