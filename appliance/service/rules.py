@@ -158,7 +158,17 @@ class RuleService:
             f"SELECT count(*) AS total, sum({ix.EFFECTIVE}) AS enabled, sum(r.active) AS active,"
             f" sum({ix.EFFECTIVE} != r.active) AS pending {ix.JOINS}"
         )[0]
-        return {k: int(row[k] or 0) for k in ("total", "enabled", "active", "pending")}
+        out = {k: int(row[k] or 0) for k in ("total", "enabled", "active", "pending")}
+        out["thresholds_pending"] = int(self._threshold_text() != self._installed_thresholds())
+        return out
+
+    def _threshold_text(self) -> str:
+        return RulePolicy(thresholds=tuple(e.threshold for e in self.thresholds())).threshold_text()
+
+    def _installed_thresholds(self) -> str:
+        """The installed threshold.config (none installed reads as an empty one)."""
+        path = self.cfg.rules_dir / "threshold.config"
+        return path.read_text(encoding="utf-8") if path.exists() else RulePolicy().threshold_text()
 
     # -- enable and disable -----------------------------------------------------------
 
@@ -384,9 +394,7 @@ class RuleService:
         changed = self.state.query(
             base + f"{ix.EFFECTIVE} = 1 AND r.active = 1 AND r.active_rev != r.rev ORDER BY r.sid"
         )
-        text = self.policy().threshold_text()
-        current = self.cfg.rules_dir / "threshold.config"
-        old = current.read_text(encoding="utf-8") if current.exists() else None
+        text, old = self._threshold_text(), self._installed_thresholds()
         return ix.RuleDiff(
             [ix.row_of(r) for r in added], [ix.row_of(r) for r in removed],
             [ix.row_of(r) for r in changed], thresholds_changed=old != text,

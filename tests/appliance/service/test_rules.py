@@ -258,3 +258,20 @@ def test_search_over_full_et_open_answers_in_milliseconds(tmp_path: Path, testda
             assert elapsed < 0.05, f"{text!r} took {elapsed * 1000:.1f} ms"
     finally:
         svc.close()
+
+
+def test_an_expired_suppression_waits_for_the_next_apply(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = service.rules
+    assert rules.counts()["thresholds_pending"] == 0  # nothing to install on a fresh box
+    now = ix.now_us()
+    rules.add_threshold("suppress", 2100010, actor="dan", reason="maintenance window",
+                        expires_at=now + 1_000_000)  # fmt: skip
+    assert rules.counts()["thresholds_pending"] == 1 and rules.preview().thresholds_changed
+    path = service.cfg.rules_dir / "threshold.config"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(rules.policy().threshold_text())  # as the core's apply installs it
+    assert rules.counts()["thresholds_pending"] == 0
+    monkeypatch.setattr(ix, "now_us", lambda: now + 2_000_000)
+    assert rules.counts()["thresholds_pending"] == 1  # expired: the page asks to apply
