@@ -71,9 +71,9 @@ class AssetsConfig(_Model):
     max_names_per_host: int = Field(
         default=50, ge=1, description="Names kept per address and source (shared TLS hosts)."
     )
-    outside_names_days: int = Field(
-        default=30, ge=1, description="Names of hosts outside HOME_NET are forgotten when not "
-        "seen for this many days.",
+    max_outside_names: int = Field(
+        default=200_000, ge=1000, description="Names of hosts outside HOME_NET kept (DNS "
+        "answers name much of the Internet); the least recently seen go first.",
     )
     os_fingerprints: list[OsFingerprint] = Field(
         default=[], description="JA3/JA4 client fingerprints that identify an OS's TLS stack."

@@ -107,17 +107,20 @@ class Inventory:
         return InventoryResult(chunks, len(records), len(obs.hosts), new, cursor)
 
     def _expire_outside_names(self) -> None:
-        """Forget names of outside hosts not seen for a while (DNS answers name the world)."""
-        clock = self.log_clock()
-        if clock is None:
-            return
-        cutoff = clock - self.cfg.outside_names_days * 86_400_000_000
+        """Keep at most ``max_outside_names`` names of outside hosts, the most recently seen.
+
+        A count, not an age: an analysed capture from years ago keeps its names."""
+        cap = self.cfg.max_outside_names
         with self.service.state.transaction() as conn:
+            total = conn.execute("SELECT count(*) FROM asset_names").fetchone()[0]
+            if total <= cap:
+                return
             gone = conn.execute(
-                "DELETE FROM asset_names WHERE last_seen < ? AND ip NOT IN (SELECT ip FROM assets)",
-                (cutoff,)).rowcount
+                "DELETE FROM asset_names WHERE (ip, name, source) IN (SELECT ip, name, source "
+                "FROM asset_names WHERE ip NOT IN (SELECT ip FROM assets) ORDER BY last_seen "
+                "LIMIT ?)", (total - cap,)).rowcount
         if gone:
-            logger.info("Forgot %d names of outside hosts not seen since the cutoff.", gone)
+            logger.info("Forgot %d names of outside hosts (kept the newest %d).", gone, cap)
 
     def _dhcp_address(self, mac: str) -> str | None:
         rows = self.service.state.query(

@@ -165,25 +165,28 @@ def test_a_disabled_inventory_reads_nothing(analyzed: Path, tmp_path: Path) -> N
         svc.close()
 
 
-def test_names_of_outside_hosts_are_forgotten_after_a_while(tmp_path: Path) -> None:
+def test_names_of_outside_hosts_are_capped_oldest_first(tmp_path: Path) -> None:
     from appliance.assets.extract import Observations
     from tests.helpers.assets import write_config
 
-    day = 86_400_000_000
-    svc = Service(load(write_config(tmp_path)))
+    cfg = load(write_config(tmp_path))
+    cfg = cfg.model_copy(update={"assets": cfg.assets.model_copy(
+        update={"max_outside_names": 1000})})  # fmt: skip
+    svc = Service(cfg)
     try:
         inventory = Inventory(svc)
         obs = Observations(inventory.is_home)
-        now = 1_800_000_000_000_000
-        obs.seen("10.0.0.7", now - 90 * day, "s1")
-        obs.name("10.0.0.7", "db.corp.example", "dns", now - 90 * day)  # inside: kept
-        obs.name("203.0.113.5", "old.example.com", "dns", now - 31 * day)
-        obs.name("198.51.100.1", "new.example.com", "dns", now - day)
-        obs.max_ts = now
+        old = 1_300_000_000_000_000  # 2011: an old capture keeps its names (no age limit)
+        obs.seen("10.0.0.7", old, "s1")
+        obs.name("10.0.0.7", "db.corp.example", "dns", old)  # inside: never capped
+        for i in range(1005):
+            obs.name(f"198.51.{i // 250}.{i % 250}", f"h{i}.example.com", "dns", old + i)
         inventory._write(obs, 0)
         inventory._expire_outside_names()
-        assert svc.assets.names("203.0.113.5") == []
-        assert svc.assets.names("198.51.100.1") == [("new.example.com", "dns")]
+        assert svc.assets.names("198.51.0.0") == []  # the least recently seen went
+        assert svc.assets.names("198.51.0.5") == []
+        assert svc.assets.names("198.51.0.6") == [("h6.example.com", "dns")]
+        assert svc.assets.names("198.51.4.4") == [("h1004.example.com", "dns")]
         assert svc.assets.names("10.0.0.7") == [("db.corp.example", "dns")]
     finally:
         svc.close()
