@@ -166,22 +166,23 @@ def fill_rollups(db: Path, hosts: int, days: int, per_minute: int) -> int:
 
 def query_times(db: Path, days: int, repeat: int) -> dict[str, list[float]]:
     """Seconds per call of the views, over 30 days, the last day and the last hour."""
-    from appliance.traffic.service import TrafficService
-
     from appliance.config import load_config
     from appliance.store import open_store
+    from appliance.traffic.service import TrafficService
 
     cfg = load_config(None, overrides={"data_dir": str(db.parent)}, environ={})
     store = open_store(db, readonly=True)
     service = TrafficService(store, cfg)
     now = time.time_ns() // 1000
-    spans = {"30 days": days * 86_400_000_000, "1 day": 86_400_000_000, "1 hour": 3_600_000_000}
+    # As the web UI asks: 30 local days (today included), the last 24 hours, the last hour.
+    starts = {f"{days} days": service.settings.day_start(now) - (days - 1) * 86_400_000_000,
+              "24 hours": now - 86_400_000_000, "1 hour": now - 3_600_000_000}
     out: dict[str, list[float]] = {}
-    for label, span in spans.items():
+    for label, since in starts.items():
         for name, call in (
-            ("throughput", lambda s=span: service.throughput(now - s, now)),
-            ("top talkers", lambda s=span: service.top("talker", now - s, now, n=10)),
-            ("top apps", lambda s=span: service.top("app", now - s, now, n=10)),
+            ("throughput", lambda s=since: service.throughput(s, now)),
+            ("top talkers", lambda s=since: service.top("talker", s, now, n=10)),
+            ("top apps", lambda s=since: service.top("app", s, now, n=10)),
         ):
             times = out.setdefault(f"{name} ({label})", [])
             for _ in range(repeat):

@@ -1,12 +1,12 @@
 """Folding minutes into hours and hours into days, and each resolution's retention.
 
 Hours are built from minutes once the hour is over (before the newest minute's hour),
-days from hours once the day is over; ``traffic_fold`` records how far each went, and the
-rollup writes late data below a watermark to every folded resolution, so each resolution
-always holds the exact totals. Retention deletes, oldest first, the buckets of each
-resolution older than its number of days before the newest data (not the wall clock: an
-analysed capture from years ago stays until newer traffic pushes it out), and never a
-bucket not yet folded into the next resolution.
+days from every folded hour (the current day's row grows hour by hour); ``traffic_fold``
+records how far each went, and the rollup writes late data below a watermark to every
+folded resolution, so each resolution always holds the exact totals. Retention deletes,
+oldest first, the buckets of each resolution older than its number of days before the
+newest data (not the wall clock: an analysed capture from years ago stays until newer
+traffic pushes it out), and never a bucket not yet folded into the next resolution.
 """
 
 from __future__ import annotations
@@ -66,7 +66,9 @@ def maintain(
     _fold(conn, RES_HOUR, marks.get(RES_HOUR, 0), hour_to, "bucket - bucket % " + str(HOUR),
           report)  # fmt: skip
     marks[RES_HOUR] = max(hour_to, marks.get(RES_HOUR, 0))
-    day_to = settings.day_start(marks[RES_HOUR])
+    # Days take every folded hour, the current day's too: its row then covers the day up to
+    # the hour watermark, and a long top reads one row per key and day.
+    day_to = marks[RES_HOUR]
     off = settings.day_offset_us
     _fold(conn, RES_DAY, marks.get(RES_DAY, 0), day_to,
           f"(bucket + {off}) / {DAY} * {DAY} - {off}", report)  # fmt: skip

@@ -1,10 +1,11 @@
 """Reading the rollups: exact sums over any time range, at any step, from the coarsest rows.
 
-The three resolutions partition the data: day rows hold every bucket before the day
-watermark, hour rows every bucket from there to the hour watermark, minute rows the rest
-(:mod:`.fold`). A range is tiled with whole days where days are folded, whole hours where
-hours are, and minutes at the edges, so a 30-day top reads about 30 day rows per key
-instead of 43,200 minutes, and stays exact. Rows expired by retention are simply absent.
+The three resolutions partition the data: day rows hold everything before the day
+watermark (the current day's row up to it), hour rows everything from there to the hour
+watermark, minute rows the rest (:mod:`.fold`). A range is tiled with whole days where
+days are folded, whole hours where hours are, and minutes at the edges, so a 30-day top
+reads about 30 day rows per key instead of 43,200 minutes, and stays exact. Rows expired
+by retention are simply absent.
 """
 
 from __future__ import annotations
@@ -60,10 +61,14 @@ def tiles(since: int, until: int, marks: dict[int, int], settings: RollupSetting
         finer: list[tuple[int, int]] = []
         for lo, hi in rest:
             a = _ceil(lo, width, settings)
-            b = min(_floor(hi, width, settings), _floor(mark, width, settings))
-            if a < b:
-                out.append(Segment(res, a, b))
-                finer += [(lo, a), (b, hi)]
+            whole = min(_floor(hi, width, settings), _floor(mark, width, settings))
+            last, covered = whole, whole
+            if whole >= a and whole < mark <= hi:
+                # The bucket holding the watermark is folded up to the watermark only.
+                last, covered = whole + 1, mark
+            if a < last:
+                out.append(Segment(res, a, last))
+                finer += [(lo, a), (covered, hi)]
             else:
                 finer.append((lo, hi))
         rest = [(lo, hi) for lo, hi in finer if lo < hi]

@@ -6,6 +6,7 @@ flow search, which reads flow records through the event store.
 
 from __future__ import annotations
 
+import heapq
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -156,16 +157,24 @@ class TrafficReader:
             raise ValueError(f"unknown dimension {dimension!r}; one of {', '.join(DIMENSIONS)}")
         table, keys, sums = DIMENSIONS[dimension]
         segments = tiles(since_us, until_us, self._marks(), self.settings)
-        names = [f"s{i}" for i in range(len(sums))]
-        columns = ", ".join([*keys, *(f"{expr} AS {name}" for expr, name in zip(sums, names,
-                                                                                strict=True))])
-        inner, args = union(table, columns, segments)
         key_list = ", ".join(keys)
-        rows = self._query(
-            f"SELECT {key_list}, {', '.join(f'sum({x})' for x in names)} FROM ({inner}) "
-            f"GROUP BY {key_list} ORDER BY {len(keys) + 1} DESC, 1 LIMIT ?",
-            [*args, int(n)])  # fmt: skip
-        return [self._item(dimension, row[:len(keys)], row[len(keys):]) for row in rows]
+        width = len(keys)
+        # One GROUP BY per segment (each sorts only its own rows), merged here: about three
+        # times faster than grouping their UNION ALL.
+        sql = (f"SELECT {key_list}, {', '.join(f'sum({x})' for x in sums)} FROM {table} "
+               f"WHERE res = ? AND bucket >= ? AND bucket < ? GROUP BY {key_list}")  # fmt: skip
+        merged: dict[tuple[Any, ...], list[int]] = {}
+        for seg in segments:
+            for row in self.conn.execute(sql, (seg.res, seg.start, seg.end)):
+                key = tuple(row[:width])
+                have = merged.get(key)
+                if have is None:
+                    merged[key] = [int(v or 0) for v in row[width:]]
+                else:
+                    for i, v in enumerate(row[width:]):
+                        have[i] += int(v or 0)
+        best = heapq.nsmallest(int(n), merged.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        return [self._item(dimension, key, values) for key, values in best]
 
     @staticmethod
     def _item(dimension: str, key: Sequence[Any], sums: Sequence[Any]) -> TopItem:

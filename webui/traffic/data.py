@@ -47,7 +47,10 @@ def window(traffic: TrafficService, code: str) -> Window:
     until, shifted = now, False
     if newest is not None and newest + 60_000_000 < now - WINDOWS[code]:
         until, shifted = newest + 60_000_000, True
-    return Window(code, until - WINDOWS[code], until, shifted)
+    since = until - WINDOWS[code]
+    if code in ("7d", "30d"):  # whole local days, today included: one row per day and key
+        since = traffic.settings.day_start(until) - (WINDOWS[code] - 86_400_000_000)
+    return Window(code, since, until, shifted)
 
 
 def rate(bits: float) -> str:
