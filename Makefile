@@ -77,6 +77,7 @@ bench: venv
 	$(BIN)/python bench/analyze.py
 	$(BIN)/python bench/detection.py
 	$(BIN)/python bench/correlate.py
+	$(BIN)/python bench/traffic.py
 
 # A real appliance: users, /etc/spanwatch, /var/lib/spanwatch, /opt/spanwatch, units.
 # /usr/bin/python3 on purpose: the service users must be able to read the interpreter.
