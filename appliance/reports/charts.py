@@ -23,12 +23,12 @@ def _text(x: float, y: float, label: str, *, size: int = 10, anchor: str = "midd
             f'fill="{fill}" font-weight="{weight}" {FONT}>{escape(label)}</text>')  # fmt: skip
 
 
-def trend_chart(points: list[tuple[str, int | None]], *, width: int = 460,
-                height: int = 150) -> str:  # fmt: skip
+def trend_chart(points: list[tuple[str, int | None]], *, width: int = 330,
+                height: int = 160) -> str:  # fmt: skip
     """A 0-100 line chart of daily scores with coloured risk bands behind it."""
     left, right, top, bottom = 30, 18, 10, 24
     plot_w, plot_h = width - left - right, height - top - bottom
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="100%" '
              f'viewBox="0 0 {width} {height}" role="img">']  # fmt: skip
     for low, high, colour in ((0, 25, "#dcfce7"), (25, 50, "#fef9c3"), (50, 75, "#ffedd5"),
                               (75, 100, "#fee2e2")):  # fmt: skip
@@ -62,7 +62,7 @@ def bar_chart(items: list[tuple[str, int, str]], *, width: int = 460, bar: int =
     height = max(1, len(items)) * (bar + 6) + 4
     biggest = max((v for _, v, _ in items), default=1) or 1
     plot_w = width - label_width - 60
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="100%" '
              f'viewBox="0 0 {width} {height}" role="img">']  # fmt: skip
     for i, (label, value, colour) in enumerate(items):
         y = 2 + i * (bar + 6)
@@ -78,14 +78,14 @@ def bar_chart(items: list[tuple[str, int, str]], *, width: int = 460, bar: int =
     return "".join(parts)
 
 
-def hourly_chart(counts: list[int], *, width: int = 460, height: int = 90,
+def hourly_chart(counts: list[int], *, width: int = 680, height: int = 100,
                  colour: str = "#4b5563") -> str:  # fmt: skip
     """24 columns, one per local hour of the day."""
     left, bottom = 6, 16
     plot_h = height - bottom - 4
     col = (width - 2 * left) / max(1, len(counts))
     biggest = max(counts, default=0) or 1
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="100%" '
              f'viewBox="0 0 {width} {height}" role="img">']  # fmt: skip
     for hour, value in enumerate(counts):
         h = plot_h * value / biggest

@@ -90,7 +90,7 @@ def traffic_view(traffic: dict[str, Any] | None, tz: ZoneInfo, lang: str) -> dic
         "peak": None if not peak else (_fmt_time(peak["start"], tz, lang) + " · "
                                        + _rate(float(peak["bits_per_s"]))),
         "apps_svg": bar_chart([(str(a["label"]), int(a["bytes"]), "#0f766e") for a in apps],
-                              width=240, label_width=80) if apps else "",
+                              width=320, label_width=80) if apps else "",
         "talkers": [(str(t["label"]), _bytes(float(t["bytes"])))
                     for t in (traffic.get("top_talkers") or [])],
         "countries": [(str(c["label"]), _bytes(float(c["bytes"])))
@@ -139,9 +139,9 @@ def view(data: ReportData, lang: str) -> dict[str, Any]:
              "status": t.get(i.status, i.status), "first_seen": _fmt_time(i.first_seen, tz, lang)}
             for i in data.incidents],
         "severity_svg": bar_chart([(sev_labels[s], sev.get(s, 0), SEVERITY_COLOURS[s])
-                                   for s in (1, 2, 3)], width=240, label_width=80),
+                                   for s in (1, 2, 3)], width=320, label_width=80),
         "category_svg": bar_chart([(c, n, "#4b5563") for c, n in data.categories[:6]],
-                                  width=240, label_width=110) if data.categories else "",
+                                  width=320, label_width=130) if data.categories else "",
         "hourly_svg": hourly_chart(data.hourly or [0] * 24),
         "signatures": data.signatures,
         "traffic": traffic_view(data.traffic, tz, lang),
