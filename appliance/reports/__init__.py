@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import logging
 import os
+import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,7 +150,6 @@ class ReportService:
         return len(rows)
 
 
-def _stored(row: object) -> StoredReport:
-    r = row  # sqlite3.Row
-    return StoredReport(r["id"], r["day"], r["lang"], r["format"], r["path"], r["size"],  # type: ignore[index]
-                        r["created_at"], json.loads(r["summary"]))  # type: ignore[index]  # fmt: skip
+def _stored(r: sqlite3.Row) -> StoredReport:
+    return StoredReport(r["id"], r["day"], r["lang"], r["format"], r["path"], r["size"],
+                        r["created_at"], json.loads(r["summary"]))  # fmt: skip

@@ -5,6 +5,7 @@ and the audit log)."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from flask import Flask
 
@@ -12,7 +13,7 @@ from tests.helpers.report_data import busy_day
 from tests.webui.conftest import WebClient
 
 
-def _service(app: Flask):  # noqa: ANN202
+def _service(app: Flask) -> Any:
     return app.extensions["spanwatch"].service
 
 
