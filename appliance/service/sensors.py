@@ -59,6 +59,7 @@ class SensorHealth:
     fingerprint: str | None = None
     last_contact: int | None = None  # UTC µs: last batch (remote) or last record (local)
     last_event: int | None = None  # UTC µs of the newest record stored lately
+    last_stored: int | None = None  # UTC µs when the sensor's last batch was stored
     lag_seconds: float | None = None
     buffer_bytes: int | None = None
     buffer_budget: int | None = None
@@ -170,7 +171,9 @@ class SensorService:
                            suricata_version=suricata_version(self.cfg.suricata.binary))  # fmt: skip
         out.rule_count, out.rules_updated_at = rule_facts(self.cfg.rules_dir / "suricata.rules")
         self._fill_store(out, store)
-        out.last_contact = out.last_event or max(
+        # A local sensor's contact is its last write into the store, or else its Suricata's
+        # last stats record (live capture stamps them with the wall clock).
+        out.last_contact = out.last_stored or max(
             (i.updated_at for i in out.interfaces), default=None
         )
         out.lag_seconds = 0.0 if out.last_contact else None
@@ -181,7 +184,7 @@ class SensorService:
     def _fill_store(out: SensorHealth, store: dict[str, Any]) -> None:
         rate = store["rates"].get(out.name)
         if rate is not None:
-            out.events, out.last_event = rate
+            out.events, out.last_event, out.last_stored = rate
             out.eve_rate = out.events / RATE_WINDOW_S
         out.interfaces = store["ifaces"].get(out.name, [])
         out.packets = sum(i.packets for i in out.interfaces)
@@ -239,18 +242,18 @@ def _store_facts(service: Service, now: int) -> dict[str, Any]:
     names = dict(db.execute("SELECT id, name FROM sensors").fetchall())
     facts["names"] = list(names.values())
     since = now - RATE_WINDOW_S * 1_000_000
-    rates: dict[str, tuple[int, int]] = {}
+    rates: dict[str, tuple[int, int, int]] = {}
     # Recent chunks (indexed by ingest time); one chunk holds one sensor's batch.
-    for n, newest, first_id in db.execute(
-        "SELECT n, max_ts, min_id FROM chunks WHERE kind IN ('alerts', 'metadata') "
-        "AND ingested_at >= ?", (since,)
+    for n, newest, ingested, first_id in db.execute(
+        "SELECT n, max_ts, ingested_at, min_id FROM chunks "
+        "WHERE kind IN ('alerts', 'metadata') AND ingested_at >= ?", (since,)
     ).fetchall():  # fmt: skip
         row = db.execute("SELECT sensor FROM events WHERE id = ?", (first_id,)).fetchone()
         if row is None:
             continue
         name = names.get(row[0], str(row[0]))
-        count, last = rates.get(name, (0, 0))
-        rates[name] = (count + int(n), max(last, int(newest)))
+        count, last, stored = rates.get(name, (0, 0, 0))
+        rates[name] = (count + int(n), max(last, int(newest)), max(stored, int(ingested)))
     facts["rates"] = rates
     try:
         rows = db.execute(
