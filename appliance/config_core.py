@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, field_validator
 
 from appliance.config_base import _Model
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
 
 Severity = Literal["critical", "high", "medium", "low"]
 
@@ -23,6 +25,8 @@ def cron_trigger(value: str, timezone: Any) -> CronTrigger:
     APScheduler 3's own ``from_crontab`` takes 0 as Monday, so "1-5" would mean Tuesday to
     Saturday; weekday numbers are turned into names first.
     """
+    from apscheduler.triggers.cron import CronTrigger  # only when a schedule is checked
+
     fields = value.split()
     if len(fields) != 5:
         raise ValueError(f"{value!r} is not a crontab line of 5 fields, e.g. '0 7 * * *'")
