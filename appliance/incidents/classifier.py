@@ -139,7 +139,7 @@ class HomeNet:
 def _roles(stage: str, src: str | None, dest: str | None, home: HomeNet,
            outbound: bool = False) -> tuple[str | None, str | None]:  # fmt: skip
     """(attacker, victim) of traffic from ``src`` to ``dest`` at ``stage``; ``outbound``
-    when the source is a hijacked host working for the destination (a coin miner)."""
+    when the source is the attacked or hijacked host (a coin miner, an attack's reply)."""
     if stage in OUTBOUND_STAGES or outbound:
         if dest is not None and dest in home and src not in home:
             return src, dest  # the outside server answering (or commanding) the inside host
@@ -193,8 +193,11 @@ def observe(record: dict[str, Any], home: HomeNet) -> Observation | None:
             attacker, victim = _ip(source.get("ip")), _ip(target.get("ip"))
         else:
             upper = label.upper()
-            hijacked = stage == "impact" and ("MINER" in upper or "MINING" in upper)
-            attacker, victim = _roles(stage, src, dest, home, hijacked)
+            # A coin miner and a server's reply proving an attack worked (ATTACK_RESPONSE:
+            # "id check returned root") come from the victim.
+            from_victim = ("ATTACK_RESPONSE" in upper or
+                           (stage == "impact" and ("MINER" in upper or "MINING" in upper)))
+            attacker, victim = _roles(stage, src, dest, home, from_victim)
         return Observation("alert", str(sid), label, stage, src, dest, attacker, victim,
                            severity, ts, ts, int(record.get("_id") or 0),
                            record.get("_sensor"), sid, None)  # fmt: skip

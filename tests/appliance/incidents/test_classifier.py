@@ -45,6 +45,9 @@ def test_a_beaconing_host_is_the_victim_and_its_server_the_attacker() -> None:
     miner = observe({**alert(0, "10.0.0.5", "192.0.2.9", 2022886, "ET COINMINER Crypto Coin "
                              "Miner Login"), "_id": 9}, HOME)  # fmt: skip
     assert miner is not None and (miner.attacker, miner.victim) == ("192.0.2.9", "10.0.0.5")
+    root = observe({**alert(0, "10.0.0.80", "203.0.113.9", 2100498, "GPL ATTACK_RESPONSE id "
+                            "check returned root", severity=2), "_id": 10}, HOME)  # fmt: skip
+    assert root is not None and (root.attacker, root.victim) == ("203.0.113.9", "10.0.0.80")
 
 
 def test_alert_source_and_target_fields_win() -> None:

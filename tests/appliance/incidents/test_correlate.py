@@ -255,3 +255,18 @@ def test_an_analysts_change_during_a_run_is_not_written_over(service: Service) -
     detail = service.incidents.get(iid)
     assert detail is not None
     assert (detail.incident.status, detail.incident.alert_count) == ("investigating", 2)
+
+
+def test_a_critical_victim_raises_the_severity_and_a_low_one_lowers_it(
+        service: Service) -> None:  # fmt: skip
+    created, _, errors = service.assets.import_csv(
+        "ip,criticality\n10.0.0.9,critical\n10.0.0.20,low\n", actor="an")  # fmt: skip
+    assert (created, errors) == (2, [])
+    add_records(service.store, [
+        alert(0, ATTACKER, BASTION, 2019284, "ET EXPLOIT X", severity=1),
+        alert(0, OTHER_ATTACKER, "10.0.0.20", 2019284, "ET EXPLOIT X", severity=1),
+        alert(0, "192.0.2.77", "10.0.0.21", 2019284, "ET EXPLOIT X", severity=1),
+    ])  # fmt: skip
+    Correlator(service).run_once()
+    severity = {i.victims[0]: i.severity for i in service.incidents.list().items}
+    assert severity == {BASTION: "critical", "10.0.0.20": "medium", "10.0.0.21": "high"}
