@@ -6,6 +6,7 @@ import io
 import tarfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -157,7 +158,7 @@ def test_thresholds_and_suppressions_are_validated_and_expire(
     assert [e.id for e in rules.thresholds()] == [thr]
     assert [e.id for e in rules.thresholds(active_only=False)] == [thr, sup]
     assert "2100010" not in rules.policy().threshold_text()
-    bad = [
+    bad: list[tuple[dict[str, Any], str]] = [
         ({"kind": "suppress", "reason": ""}, "reason"),
         ({"kind": "suppress", "reason": "x", "track": "by_src", "ip": "10.0.0.999"}, "address"),
         ({"kind": "suppress", "reason": "x", "track": "by_src"}, "both a track"),
@@ -169,7 +170,7 @@ def test_thresholds_and_suppressions_are_validated_and_expire(
     for kwargs, message in bad:
         kind = kwargs.pop("kind")
         with pytest.raises(RulesError, match=message):
-            rules.add_threshold(kind, 2100010, actor="dan", **kwargs)  # type: ignore[arg-type]
+            rules.add_threshold(kind, 2100010, actor="dan", **kwargs)
     rules.remove_threshold(thr, actor="dan")
     assert "rules.unthreshold" in audit_actions(service)
     with pytest.raises(RulesError):
