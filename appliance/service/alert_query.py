@@ -141,12 +141,14 @@ def group_rows(state: StateDB, flt: AlertFilter, offset: int,
     source, args = selection(flt, state)
     rows = state.query(
         "SELECT a.gkey, k.etype, k.label, k.category, k.severity, a.n, a.first, a.last, "
-        "a.srcs, a.dests FROM (SELECT gkey, count(*) AS n, min(ts) AS first, max(ts) AS last, "
-        f"count(DISTINCT src_ip) AS srcs, count(DISTINCT dest_ip) AS dests{source} "
-        "GROUP BY gkey) a JOIN alert_keys k ON k.gkey = a.gkey "
+        "a.srcs, a.dests, count(*) OVER () FROM (SELECT gkey, count(*) AS n, min(ts) AS first, "
+        f"max(ts) AS last, count(DISTINCT src_ip) AS srcs, count(DISTINCT dest_ip) AS dests"
+        f"{source} GROUP BY gkey) a JOIN alert_keys k ON k.gkey = a.gkey "
         "ORDER BY a.n DESC, a.gkey LIMIT ? OFFSET ?",
         (*args, int(limit), int(offset)),
     )
-    total = len(rows) + offset if len(rows) < limit else int(state.query(
-        f"SELECT count(DISTINCT gkey){source}", tuple(args))[0][0])
+    total = int(rows[0][-1]) if rows else 0
+    if not rows and offset:
+        total = int(state.query(f"SELECT count(DISTINCT gkey){source}", tuple(args))[0][0])
+    rows = [r[:-1] for r in rows]
     return [tuple(r) for r in rows], total  # fmt: skip
