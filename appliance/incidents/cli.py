@@ -122,8 +122,10 @@ def _show(service: Any, args: argparse.Namespace, tz: ZoneInfo) -> int:
     detail = service.incidents.get(_target(args))
     if detail is None:
         raise ApplianceError(f"No incident #{args.target}.")
+    story = service.incidents.story(detail.incident.id)
     if args.json:
-        print(json.dumps(detail.as_json(), ensure_ascii=False, indent=2))
+        print(json.dumps({**detail.as_json(), "story": [line.as_json() for line in story]},
+                         ensure_ascii=False, indent=2))  # fmt: skip
         return 0
     inc = detail.incident
     print(_line(inc, tz))
@@ -132,6 +134,9 @@ def _show(service: Any, args: argparse.Namespace, tz: ZoneInfo) -> int:
           f"victims: {', '.join(inc.victims) or '-'}")
     print(f"  seen {_when(inc.first_seen, tz)} .. {_when(inc.last_seen, tz)}   "
           f"assignee: {inc.assignee or '-'}   sensors: {', '.join(inc.sensors) or '-'}")
+    print("  story:")
+    for line in story:
+        print(f"    {_when(line.ts, tz)} {line.en}")
     print("  evidence:")
     for ev in detail.evidence:
         print(f"    {ev.stage:<20} {ev.kind} {ev.key:<10} {ev.src_ip or '-'} -> "

@@ -32,6 +32,7 @@ from appliance.incidents.model import (
 from appliance.incidents.triage import TriageActions
 
 if TYPE_CHECKING:
+    from appliance.incidents.story import StoryLine
     from appliance.service import Page, Service
 
 _COLS = ("id, title, title_vi, severity, status, stages, attackers, victims, first_seen, "
@@ -154,6 +155,13 @@ class IncidentService(TriageActions):
             "SELECT id, ts, author, text FROM incident_comments WHERE incident_id = ? "
             "ORDER BY ts, id", (real,))]  # fmt: skip
         return IncidentDetail(incident_of(rows[0]), evidence, history, comments)
+
+    def story(self, incident_id: int) -> builtins.list[StoryLine]:
+        """The incident told step by step (en and vi), oldest first; [] if there is none."""
+        from appliance.incidents.story import tell
+
+        detail = self.get(incident_id)
+        return [] if detail is None else tell(self.service.store, detail.evidence)
 
     def for_host(self, ip: str, limit: int = 20) -> builtins.list[Incident]:
         """Incidents naming ``ip`` as attacker or victim, newest first."""

@@ -163,3 +163,20 @@ def test_a_merged_incident_leads_to_the_one_it_joined(tmp_path: Path) -> None:
         assert svc.incidents.list().total == 1
     finally:
         svc.close()
+
+
+def test_an_incident_is_told_as_a_story_in_both_languages(service: Service) -> None:
+    add_records(service.store, [
+        {**finding(2, "brute-force", "credential-access", ATTACKER, VICTIM),
+         "finding": {"type": "brute-force", "category": "credential-access", "severity": 2,
+                     "confidence": 0.9, "evidence": {},
+                     "explanation": {"en": "48 SSH guesses", "vi": "48 lần đoán SSH"}}},
+        alert(3, ATTACKER, VICTIM, 2019284, "ET EXPLOIT Possible CVE-2014-6271", severity=1),
+    ])  # fmt: skip
+    Correlator(service).run_once()
+    story = service.incidents.story(_id_of(service, VICTIM))
+    assert [line.en for line in story] == [
+        'initial access: 203.0.113.45 → 10.0.0.9, alert "ET EXPLOIT Possible CVE-2014-6271" '
+        "(sid 2019284) 2 times", "48 SSH guesses"]  # fmt: skip
+    assert story[1].vi == "48 lần đoán SSH" and story[0].vi.startswith("xâm nhập ban đầu")
+    assert story[0].ts == us(0) and service.incidents.story(999) == []
