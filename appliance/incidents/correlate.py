@@ -122,7 +122,10 @@ class Correlator:
         for gid in merged:
             self.index.drop(gid)
         for group in groups:
-            self.index.put(group)
+            if group.status == "false-positive":
+                self.index.drop(group.id)  # never continued: its suppressions do the work
+            else:
+                self.index.put(group)
         self._rev = top
 
     def _observe(self, records: list[dict[str, Any]], sups: SuppressionSet,
