@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from appliance.errors import RulesError
 from appliance.suricata.rule_text import ParsedRule, read_rules
 
 logger = logging.getLogger(__name__)
@@ -239,3 +240,20 @@ def where_clause(
 
 def now_us() -> int:
     return int(time.time() * 1_000_000)
+
+
+def chunks(items: Sequence[int], size: int) -> list[Sequence[int]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def clean_reason(text: str | None, *, required: bool) -> str:
+    text = " ".join((text or "").split())
+    if required and not text:
+        raise RulesError("Give a reason: the next analyst will want to know why.")
+    if len(text) > 500:
+        raise RulesError("The reason is at most 500 characters.")
+    return text
+
+
+def audit_target(sids: Sequence[int]) -> str:
+    return f"sid:{sids[0]}" if len(sids) == 1 else f"sids:{len(sids)}"

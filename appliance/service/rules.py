@@ -184,7 +184,7 @@ class RuleService:
             raise RulesError(f"At most {MAX_BULK} rules at once; narrow the search.")
         known = {
             r[0]
-            for chunk in _chunks(wanted, 500)
+            for chunk in ix.chunks(wanted, 500)
             for r in self.state.query(
                 f"SELECT sid FROM rule_index WHERE sid IN ({','.join('?' * len(chunk))})",
                 tuple(chunk),
@@ -193,13 +193,13 @@ class RuleService:
         unknown = [s for s in wanted if s not in known]
         if unknown:
             raise RulesError(f"Unknown SID(s): {', '.join(map(str, unknown[:10]))}.")
-        reason = _reason(reason, required=False)
+        reason = ix.clean_reason(reason, required=False)
         now = ix.now_us()
         with self.state.transaction() as conn:
             for sid in wanted:
                 self._put_policy(conn, "sid", str(sid), enabled, reason, actor, now)
         verb = "reset" if enabled is None else ("enable" if enabled else "disable")
-        audit.record(self.state, actor, f"rules.{verb}", _target(wanted),
+        audit.record(self.state, actor, f"rules.{verb}", ix.audit_target(wanted),
                      {"sids": wanted[:200], "count": len(wanted), "reason": reason})  # fmt: skip
         return len(wanted)
 
@@ -214,7 +214,7 @@ class RuleService:
         total = self.state.query(f"SELECT count(*) FROM rule_index WHERE {col} = ?", (name,))[0][0]
         if not total:
             raise RulesError(f"No rule has {kind} {name!r}.")
-        reason = _reason(reason, required=False)
+        reason = ix.clean_reason(reason, required=False)
         with self.state.transaction() as conn:
             self._put_policy(conn, kind, name, enabled, reason, actor, ix.now_us())
         verb = "reset" if enabled is None else ("enable" if enabled else "disable")
@@ -265,7 +265,7 @@ class RuleService:
             check_threshold(t)
         except ValueError as err:
             raise RulesError(f"Invalid {kind}: {err}.") from err
-        reason = _reason(reason, required=True)
+        reason = ix.clean_reason(reason, required=True)
         now = ix.now_us()
         if expires_at is not None and expires_at <= now:
             raise RulesError("The expiry must be in the future.")
@@ -428,20 +428,3 @@ class RuleService:
             "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
             (key, value, int(time.time() * 1e6)),
         )
-
-
-def _chunks(items: Sequence[int], size: int) -> builtins.list[Sequence[int]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def _reason(text: str | None, *, required: bool) -> str:
-    text = " ".join((text or "").split())
-    if required and not text:
-        raise RulesError("Give a reason: the next analyst will want to know why.")
-    if len(text) > 500:
-        raise RulesError("The reason is at most 500 characters.")
-    return text
-
-
-def _target(sids: Sequence[int]) -> str:
-    return f"sid:{sids[0]}" if len(sids) == 1 else f"sids:{len(sids)}"
