@@ -44,6 +44,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "webui.reports.api:bp",
     "webui.traffic:bp",
     "webui.traffic.api:bp",
+    "webui.sensors:bp",
 )
 
 #: Front-end packages from the npm registry (webui/package.json) that may be served,
