@@ -65,7 +65,19 @@ def merge_summaries(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "alerts": alert_list,
         "findings": findings,
         "top_talkers": [{"ip": ip, "bytes": b} for ip, b in talkers.most_common(TOP_N)],
+        **_merged_incidents(parts),
     }
+
+
+def _merged_incidents(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """``incidents`` of the total: each incident once, by id (captures may share one)."""
+    if not any("incidents" in p for p in parts):
+        return {}
+    seen: dict[int, dict[str, Any]] = {}
+    for part in parts:
+        for incident in part.get("incidents", []):
+            seen.setdefault(int(incident["id"]), incident)
+    return {"incidents": [seen[k] for k in sorted(seen)]}
 
 
 def _alert_entry(sid: int, count: int, sig: Signature | None) -> dict[str, Any]:

@@ -144,10 +144,10 @@ def run_analyze(args: argparse.Namespace, cfg: AppConfig) -> int:
         results = Analysis(cfg, store, opts).run()
     finally:
         store.close()
-    per_capture, all_incidents = correlate_captures(cfg, [r.source_ids for r in results])
+    per_capture, _ = correlate_captures(cfg, [r.source_ids for r in results])
     update_inventory(cfg)  # the asset inventory and risk scores (A2)
     parts = [{**r.summary, "incidents": inc} for r, inc in zip(results, per_capture)]
-    total = {**merge_summaries(parts), "incidents": all_incidents}
+    total = merge_summaries(parts)  # with each capture's incidents, each once
     if args.json:
         print(json.dumps({"captures": parts, "total": total}, ensure_ascii=False, indent=2))
         return 0
@@ -155,7 +155,7 @@ def run_analyze(args: argparse.Namespace, cfg: AppConfig) -> int:
         print(format_summary(part, f"Capture {part['file']}"))
     if len(parts) > 1:
         print(format_summary(total, f"Total over {len(parts)} captures"))
-    print(format_incidents(all_incidents))
+    print(format_incidents(total["incidents"]))
     print(f"Stored in {cfg.store_path}.")
     return 0
 
