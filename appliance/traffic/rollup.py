@@ -102,7 +102,7 @@ class Rollup:
         locate, where = self._locate, self._where
         lookup = geo.lookup if geo is not None else None
         served: dict[tuple[bytes, int, int], int] = {}
-        remote: dict[tuple[bytes, Any], int] = {}
+        remote: dict[tuple[bytes, str, str], int] = {}
         iface_d: Sums = {}
         app_d: Sums = {}
         service_d: Sums = {}
@@ -171,8 +171,9 @@ class Rollup:
                     sums[3] += pts
                     sums[5] += n
                 if btc > 0 and port >= 0:
-                    served[(dest_b, proto, port)] = min(minute, served.get((dest_b, proto, port),
-                                                                           minute))
+                    skey = (dest_b, proto, port)
+                    if minute < served.get(skey, minute + 1):
+                        served[skey] = minute
             if src_in == dest_in or geo is None:
                 continue
             assert lookup is not None
@@ -185,9 +186,9 @@ class Rollup:
                     sums[0] += b
                     sums[1] += p
                     sums[2] += n
-            key = (inner, place)
-            if minute < remote.get(key, minute + 1):
-                remote[key] = minute
+            rkey = (inner, place.country, place.asn)
+            if minute < remote.get(rkey, minute + 1):
+                remote[rkey] = minute
         seen = _first_contacts(host_d, served, remote)
         dims = {"traffic_iface": iface_d, "traffic_app": app_d, "traffic_service": service_d,
                 "traffic_conv": conv_d, "traffic_host": host_d, "traffic_country": cc_d,
@@ -201,7 +202,8 @@ Sums = dict[tuple[Any, ...], list[int]]
 
 
 def _first_contacts(hosts: Sums, served: dict[tuple[bytes, int, int], int],
-                    remote: dict[tuple[bytes, Any], int]) -> dict[tuple[bytes, str, str], int]:
+                    remote: dict[tuple[bytes, str, str], int]
+                    ) -> dict[tuple[bytes, str, str], int]:  # fmt: skip
     """{(host, kind, key): earliest minute} of the batch's hosts, served ports and places."""
     seen: dict[tuple[bytes, str, str], int] = {}
     for minute, ip in hosts:
@@ -210,12 +212,12 @@ def _first_contacts(hosts: Sums, served: dict[tuple[bytes, int, int], int],
             seen[key] = minute
     for (ip, proto, port), minute in served.items():
         seen[(ip, "port", f"{proto}/{port}")] = minute
-    for (ip, place), minute in remote.items():
-        key = (ip, "cc", place.country)
+    for (ip, country, asn), minute in remote.items():
+        key = (ip, "cc", country)
         if minute < seen.get(key, minute + 1):
             seen[key] = minute
-        if place.asn:
-            key = (ip, "as", place.asn)
+        if asn:
+            key = (ip, "as", asn)
             if minute < seen.get(key, minute + 1):
                 seen[key] = minute
     return seen
