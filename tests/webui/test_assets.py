@@ -19,11 +19,13 @@ def assets(app: Any) -> None:
     with app.app_context():
         created, updated, errors = current_service().assets.import_csv(CSV, actor="seed")
         assert (created, errors) == (2, [])
+        current_service().risk.recompute()  # as spanwatch core does: every asset gets a score
 
 
 def test_inventory_list_search_and_host_page(viewer_client: WebClient, assets: None) -> None:
     html = viewer_client.get("/assets/").get_data(as_text=True)
     assert "10.0.0.5" in html and "10.0.0.9" in html and "Nguyễn Văn A" in html
+    assert "sw-risk" in html  # the scores are shown
     html = viewer_client.get("/assets/?q=dmz").get_data(as_text=True)
     assert "10.0.0.5" in html and "10.0.0.9" not in html
     assert "10.0.0.5" not in viewer_client.get("/assets/?criticality=low").get_data(as_text=True)
