@@ -133,6 +133,12 @@ class RemoteSink:
         self._last_log = 0.0
         self._thread = threading.Thread(target=self._run, name="center-sender", daemon=True)
         self._thread.start()
+        # What the packet analyzers store locally is shipped too.
+        from sensors.forward import LocalForwarder
+
+        self.forwarder = LocalForwarder(cfg.store_path, cfg.data_dir / "center" / "forward-cursor",
+                                        self)  # fmt: skip
+        self.forwarder.start()
 
     # -- Sink ----------------------------------------------------------------------------
 
@@ -162,6 +168,7 @@ class RemoteSink:
 
     def close(self) -> None:
         """Keep sending for up to ``drain_seconds``, then stop; the rest is sent next time."""
+        self.forwarder.stop()
         self._drain_until = time.monotonic() + self.remote.drain_seconds
         self._closing.set()
         with self._wake:
