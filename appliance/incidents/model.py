@@ -148,10 +148,13 @@ class IncidentDetail:
     evidence: list[Evidence]
     history: list[HistoryEntry]
     comments: list[Comment]
+    #: Kinds of evidence in all (``evidence`` may hold only the first of them).
+    evidence_total: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {**self.incident.as_json(),
                 "evidence": [e.as_json() for e in self.evidence],
+                "evidence_total": self.evidence_total,
                 "history": [{"ts": iso_utc(h.ts), "actor": h.actor, "action": h.action,
                              "detail": h.detail} for h in self.history],
                 "comments": [{"id": c.id, "ts": iso_utc(c.ts), "author": c.author,

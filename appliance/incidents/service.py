@@ -39,6 +39,8 @@ _COLS = ("id, title, title_vi, severity, status, stages, attackers, victims, fir
          "last_seen, alert_count, finding_count, assignee, sensors, updated_at, created_at, "
          "reopened")  # fmt: skip
 MAX_COMMENT = 10_000
+#: Kinds of evidence an incident's detail holds by default.
+EVIDENCE_LIMIT = 1000
 _VI_NAMES = {"comment": "bình luận"}
 
 
@@ -134,27 +136,34 @@ class IncidentService(TriageActions):
             current = int(rows[0][0])
         return current
 
-    def get(self, incident_id: int) -> IncidentDetail | None:
-        """An incident with its evidence, history and comments (None if there is none)."""
+    def get(self, incident_id: int, *, evidence_limit: int | None = EVIDENCE_LIMIT
+            ) -> IncidentDetail | None:  # fmt: skip
+        """An incident with its evidence (the first ``evidence_limit`` kinds; a scan of a
+        whole network has one per host), history and comments; None if there is none."""
         real = self._resolve(incident_id)
         if real is None:
             return None
         rows = self.state.query(f"SELECT {_COLS} FROM incidents WHERE id = ?", (real,))
+        limit = -1 if evidence_limit is None else max(0, evidence_limit)
         evidence = [Evidence(kind=r[0], key=r[1], src_ip=r[2] or None, dest_ip=r[3] or None,
                              label=r[4], stage=r[5], severity=r[6], count=r[7],
                              first_seen=r[8], last_seen=r[9], event_ids=json.loads(r[10]))
                     for r in self.state.query(
                         "SELECT kind, key, src_ip, dest_ip, label, stage, severity, count, "
                         "first_seen, last_seen, event_ids FROM incident_evidence "
-                        "WHERE incident_id = ? ORDER BY first_seen, kind, key",
-                        (real,))]  # fmt: skip
+                        "WHERE incident_id = ? ORDER BY first_seen, kind, key LIMIT ?",
+                        (real, limit))]  # fmt: skip
+        total = len(evidence)
+        if evidence_limit is not None and total >= evidence_limit:
+            total = int(self.state.query("SELECT count(*) FROM incident_evidence WHERE "
+                                         "incident_id = ?", (real,))[0][0])  # fmt: skip
         history = [HistoryEntry(*r) for r in self.state.query(
             "SELECT ts, actor, action, detail FROM incident_history WHERE incident_id = ? "
             "ORDER BY ts, id", (real,))]  # fmt: skip
         comments = [Comment(*r) for r in self.state.query(
             "SELECT id, ts, author, text FROM incident_comments WHERE incident_id = ? "
             "ORDER BY ts, id", (real,))]  # fmt: skip
-        return IncidentDetail(incident_of(rows[0]), evidence, history, comments)
+        return IncidentDetail(incident_of(rows[0]), evidence, history, comments, total)
 
     def story(self, incident_id: int) -> builtins.list[StoryLine]:
         """The incident told step by step (en and vi), oldest first; [] if there is none."""

@@ -81,7 +81,7 @@ def test_repeated_alerts_become_one_evidence_row_with_a_count(service: Service) 
     assert detail is not None
     (ev,) = detail.evidence
     assert (ev.kind, ev.key, ev.count, ev.stage) == ("alert", "2001219", 100, "reconnaissance")
-    assert (ev.first_seen, ev.last_seen) == (us(0), us(99))
+    assert (ev.first_seen, ev.last_seen) == (us(0), us(99)) and detail.evidence_total == 1
     assert detail.incident.alert_count == 100
     assert [h.action for h in detail.history] == ["opened"]
 
@@ -218,6 +218,8 @@ def test_a_flood_from_many_sources_is_one_incident(service: Service) -> None:
     (inc,) = service.incidents.list().items
     assert inc.stages == ["impact"] and inc.victims == [BASTION] and len(inc.attackers) == 50
     assert "+198 more" in inc.title
+    detail = service.incidents.get(inc.id, evidence_limit=10)
+    assert detail is not None and (len(detail.evidence), detail.evidence_total) == (10, 199)
 
 
 def test_two_processes_correlating_at_once_count_nothing_twice(service: Service) -> None:
