@@ -202,9 +202,11 @@ def run_retention(args: argparse.Namespace, cfg: AppConfig) -> int:
 
 def run_rules(args: argparse.Namespace, cfg: AppConfig) -> int:
     """``spanwatch rules update|status``: a failed update keeps the last good rules."""
+    from appliance.suricata.rule_policy import rule_manager_for
     from appliance.suricata.rules import RuleManager, rule_count
 
-    manager = RuleManager(cfg, cfg.rules_dir)
+    # An update applies the rules page's policy too (disabled rules, thresholds, sources).
+    manager = RuleManager(cfg, cfg.rules_dir) if args.action == "status" else rule_manager_for(cfg)
     if args.action == "status":
         path = manager.active_rules_path
         if not path.exists():

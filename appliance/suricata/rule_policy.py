@@ -217,6 +217,17 @@ def policy_rule_manager(service: Service) -> PolicyRuleManager:
     return PolicyRuleManager(service.cfg, service.cfg.rules_dir, service.rules.policy())
 
 
+def rule_manager_for(cfg: AppConfig) -> PolicyRuleManager:
+    """The rule manager ``spanwatch rules update`` uses: sources plus the UI's policy."""
+    from appliance.service import Service
+
+    service = Service(cfg)
+    try:
+        return PolicyRuleManager(cfg, cfg.rules_dir, service.rules.policy())
+    finally:
+        service.close()
+
+
 def apply_rule_changes(service: Service, params: dict[str, Any]) -> dict[str, Any]:
     """Request handler for "rules.apply": update with the policy, test, install, reload.
 

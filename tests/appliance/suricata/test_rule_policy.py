@@ -27,6 +27,7 @@ from appliance.suricata.rule_policy import (
 )
 from appliance.suricata.rule_text import read_rules
 from tests.appliance.service.test_rules import make_cfg
+from tests.helpers.cli import run_spanwatch
 
 
 def _active(service: Service) -> dict[int, bool]:
@@ -174,3 +175,26 @@ def test_applied_changes_are_live_after_the_reload(tmp_path: Path, suricata_bin:
     finally:
         service.close()
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def test_spanwatch_rules_update_keeps_what_the_rules_page_decided(
+    tmp_path: Path, suricata_bin: str
+) -> None:
+    cfg = make_cfg(tmp_path, suricata_bin)
+    config = tmp_path / "appliance.yaml"
+    data = cfg.model_dump(mode="json", include={"data_dir", "rules", "suricata"})
+    config.write_text(yaml.safe_dump(data))
+    service = Service(cfg)
+    try:
+        service.rules.set_enabled([2100010], False, actor="alice", reason="false positives")
+        service.rules.add_threshold("suppress", 2100001, actor="alice", reason="our scanner")
+    finally:
+        service.close()
+    done = run_spanwatch("rules", "update", "--config", config, "--no-reload")
+    assert done.returncode == 0, done.stderr
+    service = Service(cfg)
+    try:
+        assert _active(service)[2100010] is False and _active(service)[2100011] is True
+    finally:
+        service.close()
+    assert "sig_id 2100001" in (cfg.rules_dir / THRESHOLD_NAME).read_text()
