@@ -45,6 +45,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "webui.traffic:bp",
     "webui.traffic.api:bp",
     "webui.sensors:bp",
+    "webui.sensors.api:bp",
 )
 
 #: Front-end packages from the npm registry (webui/package.json) that may be served,
