@@ -173,7 +173,8 @@ class TrafficReader:
                 else:
                     for i, v in enumerate(row[width:]):
                         have[i] += int(v or 0)
-        best = heapq.nsmallest(int(n), merged.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        live = [(k, v) for k, v in merged.items() if any(v)]  # rows unrolled to zero
+        best = heapq.nsmallest(int(n), live, key=lambda kv: (-kv[1][0], kv[0]))
         return [self._item(dimension, key, values) for key, values in best]
 
     @staticmethod

@@ -21,6 +21,8 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 from appliance.events import EveRecord, pack_ip
 from appliance.traffic.aggregate import Compound, compound
 from appliance.traffic.capture import add_stats
@@ -95,7 +97,8 @@ class Rollup:
             self._last_maintain = now
             maintain(conn, self.settings)
 
-    def _add_flows(self, conn: sqlite3.Connection, flows: Compound, sensor_id: int) -> None:
+    def _add_flows(self, conn: sqlite3.Connection, flows: Compound, sensor_id: int,
+                   *, contacts: bool = True) -> None:
         """Sum the compound rows per dimension in dictionaries, then upsert each dimension."""
         geo = self._geo if self._geo is not None else (
             shared_database() if self.settings.geo else None)  # fmt: skip
@@ -194,7 +197,7 @@ class Rollup:
                 "traffic_conv": conv_d, "traffic_host": host_d, "traffic_country": cc_d,
                 "traffic_asn": asn_d}  # fmt: skip
         write_minutes(conn, dims, self.settings)
-        if seen:
+        if seen and contacts:
             conn.executemany(SEEN_UPSERT, [(*k, v) for k, v in seen.items()])
 
 
@@ -247,3 +250,40 @@ def rollup_batch(store: Any, records: Sequence[EveRecord], sensor_id: int,
         raise
     except Exception:
         logger.exception("Traffic rollup failed for a batch of %d records.", len(records))
+
+
+def unroll_sources(store: Any, source_ids: Sequence[int]) -> None:
+    """Take the flows of these sources back out of the rollups.
+
+    For the store's ``delete_sources`` (a failed analysis leaves nothing behind), inside its
+    transaction and before the events go: their flows are rolled up again with negated
+    sums, so a later analysis of the same capture is not counted twice. First contacts
+    stay (they only say a pair was seen).
+    """
+    from appliance.events import decode_line
+    from appliance.store import EventQuery
+
+    conn: sqlite3.Connection = store.connection
+    rollup = _rollups.get(store)
+    if rollup is None:
+        rollup = _rollups[store] = Rollup(conn)
+    if not rollup.settings.enabled:
+        return
+    for sid in source_ids:
+        lo, hi = sid << 40, ((sid + 1) << 40) - 1
+        sensors = dict(conn.execute(
+            "SELECT e.id, e.sensor FROM events e JOIN event_types t ON t.id = e.etype "
+            "WHERE e.id BETWEEN ? AND ? AND t.name = 'flow'", (lo, hi)).fetchall())  # fmt: skip
+        if not sensors:
+            continue
+        by_sensor: dict[int, list[EveRecord]] = {}
+        for record in store.events(EventQuery(event_type="flow", source_ids=[sid])):
+            eid = int(record.pop("_id"))
+            line = orjson.dumps(record)
+            by_sensor.setdefault(int(sensors.get(eid, 0)), []).append(decode_line(line, eid))
+        for sensor_id, records in by_sensor.items():
+            flows = compound(records)
+            for sums in flows.values():
+                for i, value in enumerate(sums):
+                    sums[i] = -value
+            rollup._add_flows(conn, flows, sensor_id, contacts=False)

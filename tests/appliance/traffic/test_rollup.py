@@ -178,3 +178,25 @@ def test_cli_prints_the_same_tops_as_json(analysed: Path) -> None:
     assert report["totals"]["bytes"] == b and report["totals"]["flows"] == n
     assert set(report["top"]) == {"app", "service", "talker", "conversation", "country", "asn"}
     assert all(len(items) <= 3 for items in report["top"].values())
+
+
+def test_deleting_a_failed_analysis_takes_its_flows_out_of_the_rollups(tmp_path: Path) -> None:
+    from appliance.traffic.rollup import unroll_sources
+
+    store = open_store(tmp_path / "s.db")
+    try:
+        source = store.source_id(b"capture-one", "one.pcap")
+        keep = store.source_id(b"capture-two", "two.pcap")
+        lines = [decode_line(_flow_line(i, T0 + i * MINUTE, T0 + i * MINUTE + 5), (source << 40)
+                             | i) for i in range(20)]  # fmt: skip
+        other = [decode_line(_flow_line(99, T0, T0 + 3 * MINUTE), (keep << 40) | 1)]
+        store.add_events(lines + other, "s1")
+        conn = store.connection  # type: ignore[attr-defined]
+        conn.execute("BEGIN IMMEDIATE")
+        unroll_sources(store, [source])  # what delete_sources does first, in its transaction
+        conn.execute("COMMIT")
+        service = TrafficService(store)
+        assert _all_time(service) == {"bytes": 610_000, "packets": 300, "flows": 1}
+        assert [t.flows for t in service.top("app", 0, T0 + DAY)] == [1]
+    finally:
+        store.close()
