@@ -131,6 +131,7 @@ class RemoteSink:
         self._drain_until = 0.0
         self._error: BaseException | None = None
         self._last_log = 0.0
+        self._told_version = False
         self._thread = threading.Thread(target=self._run, name="center-sender", daemon=True)
         self._thread.start()
         # What the packet analyzers store locally is shipped too.
@@ -273,6 +274,12 @@ class RemoteSink:
         except CenterError as err:
             return self._refused(batch, err)
         bookmark = batch.meta.get("bookmark")
+        center_version = answer.get("center_version")
+        if center_version and center_version != appliance.__version__ and not self._told_version:
+            self._told_version = True
+            logger.warning("The center runs spanwatch %s, this sensor %s; shipping goes on "
+                           "(the center shows the mismatch).", center_version,
+                           appliance.__version__)  # fmt: skip
         counters = {}
         rejected = answer.get("rejected") or {}
         for reason, count in rejected.items():
