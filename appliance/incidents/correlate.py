@@ -133,62 +133,72 @@ class Correlator:
         # fmt: skip
         """Classified records that may open or feed incidents, sorted by start time.
 
-        Alerts of one signature between the same two hosts in the same time window (and
-        sensor) become one observation with a count: classification, suppression and
-        placement then cost once per burst, not once per alert.
+        Alerts of one signature between the same two hosts in the same hour (and sensor)
+        become one observation with a count: classification, suppression and placement
+        cost once per burst, and a repeat costs a few dictionary lookups (its timestamp
+        is compared as text: EVE timestamps of one sensor sort as they read).
         """
         out: list[Observation] = []
         hits: dict[int, int] = {}
-        home, noise, window = self.home, self.noise, self.window
-        bursts: dict[tuple[Any, ...], Observation | int] = {}
+        home, noise = self.home, self.noise
+        noise_cache = noise._cache if noise.enabled else None
+        bursts: dict[tuple[Any, ...], list[Any] | int] = {}
+        n_records = n_noise = n_ignored = n_suppressed = 0
         for record in records:
             etype = record.get("event_type")
             if etype == "alert":
-                result.records += 1
+                n_records += 1
                 alert = record.get("alert")
-                if not isinstance(alert, dict) or "source" in alert:
+                stamp = record.get("timestamp")
+                if not isinstance(alert, dict) or "source" in alert or not isinstance(stamp, str):
                     key = None  # malformed, or roles named by the rule: one by one
                 else:
                     sid = alert.get("signature_id")
-                    if noise.enabled and noise.is_noise_sid(sid):
-                        result.noise += 1
-                        continue
-                    try:
-                        ts = parse_timestamp(str(record.get("timestamp")))
-                    except EveDecodeError:
-                        result.ignored += 1
-                        continue
-                    key = (sid, record.get("src_ip"), record.get("dest_ip"), ts // window,
+                    if noise_cache is not None and isinstance(sid, int):
+                        is_noise = noise_cache.get(sid)
+                        if is_noise is None:
+                            is_noise = noise.is_noise_sid(sid)
+                        if is_noise:
+                            n_noise += 1
+                            continue
+                    key = (sid, record.get("src_ip"), record.get("dest_ip"), stamp[:13],
                            record.get("_sensor"))  # fmt: skip
                     known = bursts.get(key)
                     if known is not None:
                         if isinstance(known, int):  # suppressed
                             hits[known] += 1
-                            result.suppressed += 1
+                            n_suppressed += 1
                         else:
-                            _count(known, ts, record)
+                            _count(known, stamp, record)
                         continue
             elif etype == "finding":
-                result.records += 1
+                n_records += 1
                 key = None
             else:
                 if etype == "anomaly":
-                    result.noise += 1
+                    n_noise += 1
                 continue
             obs = observe(record, home)
             if obs is None:
-                result.ignored += 1
+                n_ignored += 1
                 continue
             sup = sups.match(obs) if sups else None
             if sup is not None:
                 hits[sup.id] = hits.get(sup.id, 0) + 1
-                result.suppressed += 1
+                n_suppressed += 1
                 if key is not None:
                     bursts[key] = sup.id
                 continue
             if key is not None:
-                bursts[key] = obs
+                bursts[key] = [obs, stamp, stamp]
             out.append(obs)
+        for burst in bursts.values():
+            if not isinstance(burst, int) and burst[1] != burst[2]:
+                _finish(burst)
+        result.records += n_records
+        result.noise += n_noise
+        result.ignored += n_ignored
+        result.suppressed += n_suppressed
         out.sort(key=lambda o: (o.start, o.ts, o.event_id))
         return out, hits
 
@@ -389,14 +399,17 @@ def _criticalities(service: Service, assets: Any, ips: list[str]) -> dict[str, s
     return out
 
 
-def _count(obs: Observation, ts: int, record: dict[str, Any]) -> None:
-    """Count one more alert of a burst into its observation."""
+def _count(burst: list[Any], stamp: str, record: dict[str, Any]) -> None:
+    """Count one more alert of a burst ``[observation, earliest, latest timestamp]``."""
+    obs: Observation = burst[0]
     obs.count += 1
-    if ts < obs.start:
-        obs.start = ts
-    if ts > obs.ts:
-        obs.ts = ts
-    eid = int(record.get("_id") or 0)
+    if stamp < burst[1]:
+        burst[1] = stamp
+    elif stamp > burst[2]:
+        burst[2] = stamp
+    eid = record.get("_id")
+    if not isinstance(eid, int):
+        return
     if obs.more_ids is None:
         obs.more_ids = []
     if len(obs.more_ids) < SAMPLE_IDS:
@@ -406,3 +419,13 @@ def _count(obs: Observation, ts: int, record: dict[str, Any]) -> None:
         if obs.sources is None:
             obs.sources = set()
         obs.sources.add(source)
+
+
+def _finish(burst: list[Any]) -> None:
+    """A burst's first and last time, from its earliest and latest timestamp text."""
+    obs: Observation = burst[0]
+    try:
+        obs.start = min(obs.start, parse_timestamp(burst[1]))
+        obs.ts = max(obs.ts, parse_timestamp(burst[2]))
+    except EveDecodeError:
+        pass  # the burst keeps the time of its first alert
