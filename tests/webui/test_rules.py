@@ -112,3 +112,21 @@ def test_json_api(admin_client: WebClient, viewer_client: WebClient) -> None:
     preview = viewer_client.get("/api/v1/rules/preview").get_json()
     assert "diff" in preview and "counts" in preview
     assert admin_client.post("/api/v1/rules/apply", headers=token).status_code == 202
+
+
+def test_the_noisiest_rules_are_offered_for_tuning(admin_client: WebClient) -> None:
+    import datetime as dt
+
+    from tests.helpers.incident_store import add_records
+
+    now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%S.%f+0000")
+    record = {"timestamp": stamp, "event_type": "alert", "src_ip": "10.0.0.7",
+              "dest_ip": "10.0.0.8", "src_port": 40000, "dest_port": 23, "proto": "TCP",
+              "alert": {"action": "allowed", "gid": 1, "signature_id": 9000010, "rev": 1,
+                        "signature": "SPANWATCH POLICY Cleartext Telnet session",
+                        "category": "Policy", "severity": 2}}  # fmt: skip
+    with admin_client.application.app_context():
+        add_records(current_service().store, [record] * 3)
+    html = admin_client.get("/rules/").get_data(as_text=True)
+    assert "sw-noisy" in html and 'href="/rules/9000010"' in html

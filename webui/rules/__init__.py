@@ -83,8 +83,33 @@ def index() -> Any:
         return render_template("rules/_results.html", **context)
     return render_template(
         "rules/index.html", counts=rules.counts(), last=rules.last_apply(),
-        categories=rules.facets("category"), classtypes=rules.facets("classtype"), **context,
+        categories=rules.facets("category"), classtypes=rules.facets("classtype"),
+        noisy=_noisiest(), **context,
     )  # fmt: skip
+
+
+def _noisiest(limit: int = 5) -> list[dict[str, Any]]:
+    """The rules that raised the most alerts in the last 7 days (candidates to tune)."""
+    import time
+
+    from appliance.service.alert_query import AlertFilter
+
+    service = current_service()
+    since = int((time.time() - 7 * 86400) * 1_000_000)
+    try:
+        groups = service.alerts.groups(
+            AlertFilter(event_type="alert", status=None, since_us=since), limit=limit
+        ).items
+    except ApplianceError:
+        return []
+    out = []
+    for g in groups:
+        kind, _sep, value = g.gkey.partition(":")
+        if kind == "sid" and value.isdigit():
+            found = service.rules.get(int(value))
+            out.append({"sid": int(value), "label": g.label, "count": g.count,
+                        "rule": found["rule"] if found else None})  # fmt: skip
+    return out
 
 
 @bp.route("/<int:sid>")
