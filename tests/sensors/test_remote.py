@@ -145,3 +145,23 @@ def test_a_full_buffer_drops_the_oldest_batches_and_counts_them(
     # What stays buffered plus what was dropped is everything read.
     wait_for(lambda: True)
     assert counters["remote.buffer_dropped_batches"] >= 1
+
+
+def test_a_batch_too_large_for_the_center_is_split_until_it_fits(
+    tmp_path: Path, cert: tuple[Path, Path]
+) -> None:
+    ccfg = center_config(tmp_path / "center", *cert, max_batch_bytes=16 * 1024)
+    with running_center(ccfg) as center:
+        cfg = sensor_config(tmp_path / "s1", "site-a", center.url, cert[0])
+        cfg = cfg.model_copy(update={"ingest": cfg.ingest.model_copy(update={"batch_size": 3000})})
+        center.enrol(cfg)
+        eve = tmp_path / "eve.json"
+        write_eve_file(eve, 3000, seed=5)
+        runner, sink = ship_file(cfg, eve)
+        runner.run()
+        assert sink.wait_idle(60)
+        sink.close()
+        runner.store.close()
+        assert_same_records(file_records(eve), stored_records(center.cfg.store_path))
+        assert center.registry.rejections()[("site-a", "oversized")] >= 1
+    assert _bookmark_offset(cfg.store_path) == eve.stat().st_size
