@@ -150,5 +150,4 @@ def group_rows(state: StateDB, flt: AlertFilter, offset: int,
     total = int(rows[0][-1]) if rows else 0
     if not rows and offset:
         total = int(state.query(f"SELECT count(DISTINCT gkey){source}", tuple(args))[0][0])
-    rows = [r[:-1] for r in rows]
-    return [tuple(r) for r in rows], total  # fmt: skip
+    return [tuple(r)[:-1] for r in rows], total
