@@ -151,3 +151,25 @@ def _comment_on_incident(ui: UI, text: str) -> None:
     ui.page.wait_for_load_state("networkidle")
     assert text in ui.page.inner_text("main")
     ui.shot("incident-commented")
+
+
+def test_admin_changes_a_setting(ui: UI) -> None:
+    config = ui.server.config_path
+    ui.login("admin")
+    ui.open("/settings/")
+    home = ui.page.locator("#s-home")
+    before = home.input_value()
+    form = home.locator("xpath=ancestor::form")
+    home.fill(before + "\n10.0.0.300/8")
+    form.locator("button[type=submit]").click()
+    ui.page.wait_for_load_state("networkidle")
+    assert "10.0.0.300/8" in ui.page.inner_text("main")  # the error names the bad value
+    assert "10.0.0.300" not in config.read_text()
+    ui.page.locator("#s-home").fill(before + "\n172.20.0.0/16")
+    ui.page.locator("#s-home").locator("xpath=ancestor::form").locator(
+        "button[type=submit]").click()
+    ui.page.wait_for_load_state("networkidle")
+    assert "172.20.0.0/16" in config.read_text()
+    assert "172.20.0.0/16" in ui.page.locator("#s-home").input_value()
+    ui.shot("settings-saved")
+    assert ui.errors == [] and ui.dialogs == []
