@@ -154,7 +154,7 @@ class SensorService:
             buffer_dropped=_int(h.get("buffer_dropped")) or 0,
             suricata_version=s.suricata_version, spanwatch_version=s.spanwatch_version,
             rule_count=_int(h.get("rule_count")), rules_updated_at=_int(h.get("rules_updated_at")),
-            address=s.last_address,
+            address=s.last_address or s.requested_from,
         )  # fmt: skip
         oldest = _int(h.get("oldest_unshipped"))
         if s.last_contact is not None:
@@ -197,7 +197,10 @@ class SensorService:
             s.notes_vi.append(vi)
 
         down_after = self.cfg.center.down_after_seconds
-        if s.last_contact is None or (now - s.last_contact) / 1e6 > down_after:
+        if s.last_contact is None:
+            note("not heard from yet", "chưa nhận được dữ liệu lần nào")
+            status = "down"
+        elif (now - s.last_contact) / 1e6 > down_after:
             note(f"not heard from for more than {down_after} s",
                  f"không nhận được dữ liệu trong hơn {down_after} giây")  # fmt: skip
             status = "down"
