@@ -84,3 +84,27 @@ def test_json_api(analyst_client: WebClient, viewer_client: WebClient, incident_
     denied = viewer_client.post(f"/api/v1/incidents/{incident_id}", headers=viewer_headers,
                                 json={"action": "comment", "text": "x"})  # fmt: skip
     assert denied.status_code == 403
+
+
+def test_suppressions_are_listed_and_analysts_end_them(
+    analyst_client: WebClient, viewer_client: WebClient, app: Any
+) -> None:
+    with app.app_context():
+        incidents = current_service().incidents
+        sup = incidents.suppress(sid=2001219, src="203.0.113.0/24", reason="our <b>scanner</b>",
+                                 actor="seed")  # fmt: skip
+    html = viewer_client.get("/incidents/suppressions").get_data(as_text=True)
+    assert "203.0.113.0/24" in html and "our &lt;b&gt;scanner&lt;/b&gt;" in html
+    assert "/end" not in html  # viewers only read
+    url = f"/incidents/suppressions/{sup}/end"
+    assert viewer_client.post_form(url).status_code == 403
+    analyst_client.post_form(url)
+    assert "203.0.113.0/24" not in analyst_client.get("/incidents/suppressions").get_data(
+        as_text=True)  # fmt: skip
+    assert "203.0.113.0/24" in analyst_client.get("/incidents/suppressions?all=1").get_data(
+        as_text=True)  # fmt: skip
+    listed = viewer_client.get("/api/v1/incidents/suppressions?all=1").get_json()["items"]
+    assert [s["id"] for s in listed] == [sup]
+    headers = {"X-CSRFToken": analyst_client.csrf_token()}
+    assert analyst_client.delete(f"/api/v1/incidents/suppressions/{sup}",
+                                 headers=headers).status_code == 404  # already ended

@@ -167,7 +167,42 @@ def change(incident_id: int) -> Any:
     except KeyError:
         abort(404)
     except ValueError as err:
-        flash(str(err), "danger")
+        flash(error_text(err), "danger")
     else:
         flash(message, "success")
     return redirect(url_for("incidents.detail", incident_id=incident_id))
+
+
+def error_text(err: Exception) -> str:
+    """A triage error in the user's language (the service gives English and Vietnamese)."""
+    from flask_babel import get_locale
+
+    vi = getattr(err, "vi", None)
+    return str(vi) if vi and str(get_locale() or "vi") == "vi" else str(err)
+
+
+@bp.route("/suppressions")
+@require_role("viewer")
+def suppressions() -> Any:
+    """What keeps alerts and findings out of incidents: signature, type, hosts, expiry."""
+    show_all = request.args.get("all") == "1"
+    incidents = current_service().incidents
+    active = incidents.suppressions(active_only=True)
+    items = incidents.suppressions(active_only=False) if show_all else active
+    return render_template("incidents/suppressions.html", items=items, show_all=show_all,
+                           active_ids={s.id for s in active})  # fmt: skip
+
+
+@bp.route("/suppressions/<int:suppression_id>/end", methods=["POST"])
+@require_role("analyst")
+def end_suppression(suppression_id: int) -> Any:
+    """End a suppression now: matching alerts open and feed incidents again."""
+    try:
+        current_service().incidents.remove_suppression(suppression_id, actor=_actor())
+    except KeyError:
+        abort(404)
+    except ValueError as err:
+        flash(error_text(err), "danger")
+    else:
+        flash(_("Suppression ended."), "success")
+    return redirect(url_for("incidents.suppressions"))

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from webui.api import api_blueprint, json_page, paging, parse_json, raise_bad_request
 from webui.auth.guard import current_user, require_role
 from webui.extensions import current_service
-from webui.incidents import list_filters
+from webui.incidents import error_text, list_filters
 
 bp = api_blueprint("incidents", __name__)
 
@@ -77,7 +77,32 @@ def triage(incident_id: int) -> Any:
     except KeyError:
         abort(404)
     except ValueError as err:
-        raise_bad_request(str(err))
+        raise_bad_request(error_text(err))
     found = incidents.get(incident_id)
     assert found is not None
     return jsonify(found.as_json())
+
+
+@bp.get("/suppressions")
+@require_role("viewer")
+def suppressions() -> Any:
+    """Suppressions in force (query all=1: also ended ones): what, hosts, reason, expiry."""
+    items = current_service().incidents.suppressions(active_only=request.args.get("all") != "1")
+    return jsonify(items=[{
+        "id": s.id, "sid": s.sid, "finding_type": s.finding_type, "src": s.src, "dest": s.dest,
+        "reason": s.reason, "expires_at": s.expires_at, "created_by": s.created_by,
+        "created_at": s.created_at, "incident_id": s.incident_id, "hits": s.hits,
+    } for s in items])  # fmt: skip
+
+
+@bp.delete("/suppressions/<int:suppression_id>")
+@require_role("analyst")
+def end_suppression(suppression_id: int) -> Any:
+    """End a suppression now."""
+    user = current_user()
+    assert user is not None
+    try:
+        current_service().incidents.remove_suppression(suppression_id, actor=user.username)
+    except KeyError:
+        abort(404)
+    return jsonify(ended=suppression_id)
