@@ -47,9 +47,13 @@ class AnalyzerSet:
     def process(self, records: Sequence[EveRecord]) -> list[bytes]:
         """Findings of every analyzer for this batch."""
         findings: list[bytes] = []
+        # Analyzers that want the same event types get the same list (filtered once).
+        batches: dict[frozenset[str], list[EveRecord]] = {}
         for analyzer in self.analyzers:
             wanted = analyzer.event_types
-            batch = records if not wanted else [r for r in records if r.head.event_type in wanted]
+            batch: Sequence[EveRecord] | None = batches.get(wanted) if wanted else records
+            if batch is None:
+                batch = batches[wanted] = [r for r in records if r.head.event_type in wanted]
             if batch:
                 findings.extend(self._call(analyzer, "process", batch))
         return findings

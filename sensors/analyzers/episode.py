@@ -148,6 +148,9 @@ class EpisodeTracker:
         self.late = 0
         # A flow that did not fail can cross no threshold that counts failures.
         self._only_failures = threshold.min_failed > 0
+        # Whether one flow alone may be an episode (else keys with one flow are not judged).
+        self._single_may_cross = (threshold.min_flows <= 1 and threshold.min_failed <= 1
+                                  and threshold.min_items <= 1)  # fmt: skip
         # Per key, least recently used first: its buckets, or its only observation.
         self._keys: dict[Hashable, dict[int, Tally] | Obs] = {}
         self._episodes: dict[Hashable, list[Episode]] = {}
@@ -166,35 +169,49 @@ class EpisodeTracker:
         elif ts_us < self.watermark - self.retention_us:
             self.late += 1
             return
-        episodes = self._episodes.get(key)
-        if episodes is not None:
-            for episode in episodes:
-                if self._joins(episode.tally, ts_us, ts_us):
-                    episode.tally.add(obs, EPISODE_ITEMS)
-                    episode.touched_us = self.clock
-                    return
-        entry = self._keys.pop(key, None)
+        if self._episodes:
+            episodes = self._episodes.get(key)
+            if episodes is not None:
+                for episode in episodes:
+                    if self._joins(episode.tally, ts_us, ts_us):
+                        episode.tally.add(obs, EPISODE_ITEMS)
+                        episode.touched_us = self.clock
+                        return
+        keys = self._keys
+        entry = keys.pop(key, None)
         if entry is None:
-            if len(self._keys) >= self.max_keys:
+            if len(keys) >= self.max_keys:
                 self._drop_oldest()
-            self._keys[key] = obs
+            keys[key] = obs
         else:
             buckets = self._buckets(entry)
-            self._keys[key] = buckets
+            keys[key] = buckets
             index = ts_us // self.bucket_us
             bucket = buckets.get(index)
             if bucket is None:
                 bucket = buckets[index] = Tally()
             bucket.add(obs, BUCKET_ITEMS)
         if obs[2] or not self._only_failures:
-            self._mark(key, ts_us // self.bucket_us)
+            # Mark the bucket as changed (a set of indexes once a key has two).
+            index = ts_us // self.bucket_us
+            dirty = self._dirty.get(key)
+            if dirty is None:
+                self._dirty[key] = index
+            elif dirty.__class__ is int:
+                if dirty != index:
+                    self._dirty[key] = {dirty, index}  # type: ignore[arg-type]
+            else:
+                dirty.add(index)  # type: ignore[union-attr]
 
     def due(self, clock_us: int) -> list[Episode]:
         """Detect in the windows changed since the last call; return the episodes that have
         been quiet since the log clock read ``clock_us`` (the batch's latest timestamp)."""
         self.clock = max(self.clock, clock_us)
+        keys, single = self._keys, self._single_may_cross
         for key, dirty in self._dirty.items():
-            self._detect(key, {dirty} if isinstance(dirty, int) else dirty)
+            # Most keys hold one flow, which crosses no threshold asking for more.
+            if single or keys.get(key).__class__ is not tuple:
+                self._detect(key, {dirty} if isinstance(dirty, int) else dirty)
         self._dirty.clear()
         if self.watermark >= self._next_sweep:
             self._sweep()
@@ -222,16 +239,6 @@ class EpisodeTracker:
         bucket = Tally()
         bucket.add(entry, BUCKET_ITEMS)
         return {entry[0] // self.bucket_us: bucket}
-
-    def _mark(self, key: Hashable, index: int) -> None:
-        dirty = self._dirty.get(key)
-        if dirty is None:
-            self._dirty[key] = index
-        elif isinstance(dirty, int):
-            if dirty != index:
-                self._dirty[key] = {dirty, index}
-        else:
-            dirty.add(index)
 
     def _joins(self, tally: Tally, lo: int, hi: int) -> bool:
         w = self.window_us

@@ -36,7 +36,7 @@ from sensors.analyzers.episode import (
     Threshold,
     format_us,
 )
-from sensors.analyzers.flowrecord import FlowRecord, decode_flow
+from sensors.analyzers.flowrecord import FlowRecord, flow_batch
 
 logger = logging.getLogger(__name__)
 
@@ -93,13 +93,13 @@ class ExfiltrationAnalyzer:
 
     def process(self, records: Sequence[EveRecord]) -> list[bytes]:
         """Count the batch's outbound bytes; judge the intervals that are complete."""
-        for record in records:
-            flow = decode_flow(record)
-            if flow is not None:
-                self._observe(flow)
+        batch = flow_batch(records)
+        observe = self._observe
+        for flow in batch.flows:
+            observe(flow)
         # Judged by the log clock (when Suricata wrote the records): live it is the wall
         # clock; reading a capture it stands still, and intervals wait for the end.
-        self._clock = max(self._clock, max(record.ts for record in records) if records else 0)
+        self._clock = max(self._clock, batch.clock)
         out = [self._upload_finding(e) for e in self._uploads.due(self._clock)]
         if self._clock >= self._next_close:
             self._next_close = self._clock + self._interval_us // 10
@@ -119,7 +119,8 @@ class ExfiltrationAnalyzer:
             return
         if dest in self._exempt or is_group_address(dest):
             return
-        obs = (flow.end_us, flow.end, False, sent, 0, None, flow.dest_port, flow.flow_id,
+        end_us = flow.end_us
+        obs = (end_us, flow.end, False, sent, 0, None, flow.dest_port, flow.flow_id,
                flow.community_id)  # fmt: skip
         self._uploads.add((src, dest), obs)
         host = self._hosts.get(src)
@@ -127,7 +128,7 @@ class ExfiltrationAnalyzer:
             if len(self._hosts) >= self.cfg.max_hosts:
                 del self._hosts[next(iter(self._hosts))]
             host = self._hosts[src] = _Host()
-        index = flow.end_us // self._interval_us
+        index = end_us // self._interval_us
         if host.last_closed is not None and index <= host.last_closed:
             self.late += 1
             return

@@ -16,7 +16,7 @@ from sensors.analyzers.episode import (
     Threshold,
     format_us,
 )
-from sensors.analyzers.flowrecord import ACK, SYN, FlowRecord, decode_flow
+from sensors.analyzers.flowrecord import ACK, SYN, FlowRecord, flow_batch
 
 logger = logging.getLogger(__name__)
 
@@ -69,28 +69,30 @@ class FloodAnalyzer:
 
     def process(self, records: Sequence[EveRecord]) -> list[bytes]:
         """Count the batch's flows; report the floods that have ended."""
-        for record in records:
-            flow = decode_flow(record)
-            if flow is None:
-                continue
-            if flow.proto == "TCP":
-                self._observe_tcp(flow)
-            elif flow.proto == "UDP":
-                self._observe_udp(flow)
-        clock = max(record.ts for record in records) if records else 0
-        return self._report([t.due(clock) for t in self._trackers])
+        batch = flow_batch(records)
+        observe_tcp, observe_udp = self._observe_tcp, self._observe_udp
+        for flow in batch.flows:
+            proto = flow.proto
+            if proto == "TCP":
+                if flow.fts & SYN:  # the source sent a SYN: a connection attempt
+                    observe_tcp(flow)
+            elif proto == "UDP":
+                observe_udp(flow)
+        return self._report([t.due(batch.clock) for t in self._trackers])
 
     def shutdown(self) -> list[bytes]:
         """Report the floods still open at the end of input."""
         return self._report([t.flush() for t in self._trackers])
 
     def _observe_tcp(self, flow: FlowRecord) -> None:
-        if not flow.flags_ts & SYN or flow.counts.pkts_toserver == 0 or self._ignored(flow.dest_ip):
+        counts, dest = flow.counts, flow.dest_ip
+        if not flow.fts & SYN or counts.pkts_toserver == 0 or self._ignored(dest):
             return
-        half_open = not flow.flags_ts & ACK
-        self._syn.add(flow.dest_ip, (
-            flow.start_us, flow.end, half_open, 0, 0, flow.src_ip if half_open else None,
-            flow.dest_port if half_open else None, flow.flow_id, flow.community_id,
+        half_open = not flow.fts & ACK
+        self._syn.add(dest, (
+            flow.start_cache, counts.end or counts.start, half_open, 0, 0,
+            flow.src_ip if half_open else None, flow.dest_port if half_open else None,
+            flow.flow_id, flow.community_id,
         ))  # fmt: skip
 
     def _observe_udp(self, flow: FlowRecord) -> None:

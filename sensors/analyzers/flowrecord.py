@@ -12,6 +12,8 @@ must accept flows in any order.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from operator import attrgetter, is_
 
 import msgspec
 
@@ -61,7 +63,10 @@ class FlowRecord(msgspec.Struct, gc=False):
     icmp_type: int | None = None
     counts: FlowCounters = msgspec.field(default_factory=FlowCounters, name="flow")
     tcp: TcpFlags | None = None
-    start_cache: int = -1  # not in EVE: the flow's start in microseconds, once computed
+    # Not in EVE (a JSON key this name would be overwritten): computed once at decode.
+    start_cache: int = -1  # the flow's start in microseconds
+    fts: int = 0  # TCP flags the source sent, as a number
+    ftc: int = 0  # TCP flags the destination sent
 
     @property
     def start_us(self) -> int:
@@ -83,11 +88,11 @@ class FlowRecord(msgspec.Struct, gc=False):
 
     @property
     def flags_ts(self) -> int:
-        return _flags(self.tcp.tcp_flags_ts) if self.tcp is not None else 0
+        return self.fts
 
     @property
     def flags_tc(self) -> int:
-        return _flags(self.tcp.tcp_flags_tc) if self.tcp is not None else 0
+        return self.ftc
 
 
 _decoder = msgspec.json.Decoder(FlowRecord)
@@ -117,10 +122,56 @@ def _decode(record: EveRecord) -> FlowRecord | None:
     if not (flow.src_ip and flow.dest_ip and flow.proto and flow.counts.start):
         return None
     try:
-        flow.start_us  # noqa: B018 (checks the start time once, here)
+        flow.start_cache = parse_timestamp(flow.counts.start)
     except EveDecodeError:
         return None
+    tcp = flow.tcp
+    if tcp is None:
+        flow.fts = flow.ftc = 0
+    else:
+        flow.fts, flow.ftc = _flags(tcp.tcp_flags_ts), _flags(tcp.tcp_flags_tc)
     return flow
+
+
+class FlowBatch:
+    """A batch's usable flows, decoded once for every flow analyzer that sees the batch."""
+
+    __slots__ = ("records", "flows", "owners", "clock")
+
+    def __init__(self, records: Sequence[EveRecord]) -> None:
+        self.records = tuple(records)
+        self.flows: list[FlowRecord] = []
+        self.owners: list[EveRecord] = []  # the record of each flow
+        flows, owners = self.flows, self.owners
+        for record in self.records:
+            flow = _decode(record)
+            if flow is not None:
+                flows.append(flow)
+                owners.append(record)
+        #: The log clock: the latest record timestamp (when Suricata wrote it).
+        self.clock = max(map(_ts_of, records), default=0)
+
+
+_ts_of = attrgetter("ts")
+_last_batch: FlowBatch | None = None
+
+
+def flow_batch(records: Sequence[EveRecord]) -> FlowBatch:
+    """The batch's usable flows in order (see :func:`decode_flow`), and its log clock.
+
+    The analyzers get the same batch in turn, so the last one is kept: a batch of the very
+    same records (by identity) is decoded once.
+    """
+    global _last_batch
+    last = _last_batch
+    if (
+        last is not None
+        and len(last.records) == len(records)
+        and all(map(is_, last.records, records))
+    ):
+        return last
+    _last_batch = batch = FlowBatch(records)
+    return batch
 
 
 def attempt_failed(flow: FlowRecord) -> bool | None:
@@ -132,19 +183,20 @@ def attempt_failed(flow: FlowRecord) -> bool | None:
     no reply. Flows the source sent nothing in (backscatter, answers to spoofed packets)
     are not attempts of the source.
     """
-    if flow.counts.pkts_toserver == 0:
+    counts = flow.counts
+    if counts.pkts_toserver == 0:
         return None
-    if flow.proto == "TCP":
-        return _tcp_failed(flow)
-    if flow.proto == "UDP":
-        return flow.counts.state == "new"
-    if flow.proto in ICMP_PROTOS and flow.icmp_type in ECHO_REQUESTS:
-        return flow.counts.state == "new"
+    proto = flow.proto
+    if proto == "TCP":
+        return _tcp_failed(flow.fts, flow.ftc, counts)
+    if proto == "UDP":
+        return counts.state == "new"
+    if proto in ICMP_PROTOS and flow.icmp_type in ECHO_REQUESTS:
+        return counts.state == "new"
     return None
 
 
-def _tcp_failed(flow: FlowRecord) -> bool | None:
-    ts, tc, counts = flow.flags_ts, flow.flags_tc, flow.counts
+def _tcp_failed(ts: int, tc: int, counts: FlowCounters) -> bool | None:
     if ts & SYN:
         # A completed handshake that carried an exchange: the server answered more than
         # its SYN/ACK. A connect() scan completes the handshake and resets at once.

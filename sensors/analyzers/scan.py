@@ -16,7 +16,7 @@ from sensors.analyzers.episode import (
     Threshold,
     format_us,
 )
-from sensors.analyzers.flowrecord import ICMP_PROTOS, FlowRecord, attempt_failed, decode_flow
+from sensors.analyzers.flowrecord import ICMP_PROTOS, FlowRecord, attempt_failed, flow_batch
 
 logger = logging.getLogger(__name__)
 
@@ -76,12 +76,11 @@ class ScanAnalyzer:
 
     def process(self, records: Sequence[EveRecord]) -> list[bytes]:
         """Count the batch's flows; report the scans that have ended."""
-        for record in records:
-            flow = decode_flow(record)
-            if flow is not None:
-                self._observe(flow)
-        clock = max(record.ts for record in records) if records else 0
-        return self._report(self._ports.due(clock), self._hosts.due(clock))
+        batch = flow_batch(records)
+        observe = self._observe
+        for flow in batch.flows:
+            observe(flow)
+        return self._report(self._ports.due(batch.clock), self._hosts.due(batch.clock))
 
     def shutdown(self) -> list[bytes]:
         """Report the scans still open at the end of input."""
@@ -89,19 +88,22 @@ class ScanAnalyzer:
 
     def _observe(self, flow: FlowRecord) -> None:
         failed = attempt_failed(flow)
-        if failed is None or is_group_address(flow.dest_ip):
+        if failed is None:
             return
-        if self._has_exempt and flow.src_ip in self._exempt:
+        proto, src, dest, dest_port = flow.proto, flow.src_ip, flow.dest_ip, flow.dest_port
+        if is_group_address(dest) or (self._has_exempt and src in self._exempt):
             return
-        proto, src, dest = flow.proto, flow.src_ip, flow.dest_ip
-        if proto == "UDP" and flow.dest_port in TRACEROUTE_PORTS:
+        if proto == "UDP" and dest_port in TRACEROUTE_PORTS:
             return
-        ts, end, fid, cid = flow.start_us, flow.end, flow.flow_id, flow.community_id
+        counts = flow.counts
+        # start_cache: the start decoded once (see flowrecord); end as FlowRecord.end.
+        ts, end = flow.start_cache, counts.end or counts.start
+        fid, cid = flow.flow_id, flow.community_id
         if proto in ICMP_PROTOS:
             key: tuple[str, str, int] = (src, "ICMP", flow.icmp_type or 0)
         else:
-            key = (src, proto, flow.dest_port)
-            port = _PROTO_NUMBERS.get(proto, 0) << 16 | flow.dest_port
+            key = (src, proto, dest_port)
+            port = _PROTO_NUMBERS.get(proto, 0) << 16 | dest_port
             self._ports.add((src, dest), (ts, end, failed, 0, 0, port if failed else None, None,
                                           fid, cid))  # fmt: skip
         self._hosts.add(key, (ts, end, failed, 0, 0, dest if failed else None, None, fid, cid))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from appliance.config import StealthScanConfig
 from appliance.events import EveRecord, make_finding
-from sensors.analyzers.flowrecord import decode_flow
+from sensors.analyzers.flowrecord import flow_batch
 
 _SECOND = 1_000_000
 _SYN, _RST, _ACK = 0x02, 0x04, 0x10
@@ -53,18 +53,17 @@ class StealthScanAnalyzer:
         """Findings for source and host pairs whose probes crossed the threshold."""
         out: list[bytes] = []
         window = self.cfg.window_seconds * _SECOND
-        for record in records:
-            flow = decode_flow(record)
-            if flow is None or flow.proto != "TCP" or flow.tcp is None:
+        batch = flow_batch(records)
+        for record, flow in zip(batch.owners, batch.flows):
+            if flow.fts & (_SYN | _RST | _ACK) or flow.proto != "TCP" or flow.tcp is None:
                 continue
             if flow.counts.pkts_toserver == 0 or not flow.tcp.tcp_flags_ts:
                 continue
-            try:
-                sent = int(flow.tcp.tcp_flags_ts, 16)
-            except ValueError:
-                continue
-            if sent & (_SYN | _RST | _ACK):
-                continue
+            if not flow.fts:  # no flags at all, or flags that are not hex
+                try:
+                    int(flow.tcp.tcp_flags_ts, 16)
+                except ValueError:
+                    continue
             key = (flow.src_ip, flow.dest_ip)
             probes = self._pairs.get(key)
             if probes is None or record.ts - probes.first_ts > window:
