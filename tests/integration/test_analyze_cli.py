@@ -27,7 +27,9 @@ OS_PROBES = PCAPS / "portscan" / "chrissanders_activeosfingerprinting.pcapng"
 ET_SIDS = (2006380, 2034659, 2034781, 2043164, 2043165)
 
 SUMMARY_KEYS = {"file", "packets", "events_by_type", "alerts_by_sid", "alerts", "findings",
-                "alerts_by_severity", "top_talkers"}  # fmt: skip
+                "alerts_by_severity", "top_talkers", "incidents"}  # fmt: skip
+INCIDENT_KEYS = {"id", "title", "severity", "stages", "attackers", "victims", "first_seen",
+                 "last_seen"}  # fmt: skip
 ALERT_KEYS = {"sid", "signature", "category", "severity", "count"}
 
 
@@ -242,6 +244,7 @@ def test_json_output_has_the_documented_shape(config: Path, et_rules: Path, caps
         assert sum(summary["alerts_by_severity"].values()) == summary["events_by_type"]["alert"]
         assert all(set(t) == {"ip", "bytes"} for t in summary["top_talkers"])
         assert isinstance(summary["findings"], list)
+        assert all(set(i) >= INCIDENT_KEYS for i in summary["incidents"])
     assert capture["file"] == str(BASIC_AUTH)
     assert capture["alerts_by_sid"] == {"2006380": 1}
 
