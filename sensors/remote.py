@@ -148,6 +148,12 @@ class RemoteSink:
     ) -> int:
         """Buffer a batch for the center; counts of what it stored come by ``flush``."""
         self._raise()
+        if bookmark is not None and bookmark.offset <= self.spool.high_water.get(
+            bookmark.source_id, -1
+        ):
+            # Read again after a restart, and still buffered from the last run: the batch
+            # (its lines, and the findings they gave again) is already waiting to be sent.
+            return 0
         items = [(source_of(r.id), r.id & _MASK, r.raw) for r in records]
         sources = [self._source(s) for s in sorted({i[0] for i in items})]
         body = encode_batch(sources, items, counters)

@@ -56,6 +56,8 @@ class Spool:
         self._entries: list[SpoolEntry] = []
         self._bytes = 0
         self._next = 1
+        #: Per source id, the furthest bookmark offset among the batches found at start.
+        self.high_water: dict[int, int] = {}
         self._load()
 
     def _load(self) -> None:
@@ -69,6 +71,10 @@ class Spool:
                 path.unlink(missing_ok=True)
                 continue
             size = path.stat().st_size
+            mark = meta.get("bookmark")
+            if isinstance(mark, dict) and "source_id" in mark and "offset" in mark:
+                source, offset = int(mark["source_id"]), int(mark["offset"])
+                self.high_water[source] = max(offset, self.high_water.get(source, 0))
             self._entries.append(SpoolEntry(seq, path, size, int(meta.get("records", 0)),
                                             int(meta.get("spooled_at", 0))))  # fmt: skip
             self._bytes += size
