@@ -412,6 +412,22 @@ class RuleService:
         with self.state.transaction() as conn:
             self._set_meta(conn, "apply.last", value)
 
+    def request_preview(self, *, actor: str) -> int:
+        """Ask the core what an update would change, downloads included ("rules.preview")."""
+        req = self.service.requests.submit("rules.preview", {}, actor=actor)
+        audit.record(self.state, actor, "rules.preview", f"request:{req}")
+        return req
+
+    def record_preview(self, result: dict[str, Any]) -> None:
+        """The core records what an update would change (added/removed/changed SIDs)."""
+        value = json.dumps({**result, "at": ix.now_us()})
+        with self.state.transaction() as conn:
+            self._set_meta(conn, "preview.last", value)
+
+    def last_preview(self) -> dict[str, Any] | None:
+        text = self._meta("preview.last")
+        return json.loads(text) if text else None
+
     def last_apply(self) -> dict[str, Any] | None:
         text = self._meta("apply.last")
         return json.loads(text) if text else None

@@ -254,3 +254,42 @@ def apply_rule_changes(service: Service, params: dict[str, Any]) -> dict[str, An
         "message": message, "rule_count": result.rule_count, "changed": result.changed,
         "reloaded": reloaded, "seconds": round(time.time() - started, 1),
     }  # fmt: skip
+
+
+class PreviewRuleManager(PolicyRuleManager):
+    """Builds what an update would install (sources downloaded, policy applied), installs
+    nothing, and keeps the difference with the running ruleset in :attr:`diff`."""
+
+    diff: dict[str, Any]
+
+    def _test(self, candidate: Path, work: Path) -> None:
+        """No ``suricata -T`` for a preview: the apply tests what it installs."""
+
+    def _install(self, candidate: Path, count: int, sources: tuple[str, ...]) -> UpdateResult:
+        from appliance.suricata.rule_text import read_rules
+
+        new = {r.sid: r for r in read_rules(candidate) if r.enabled}
+        active = self.active_rules_path
+        old = {r.sid: r for r in read_rules(active) if r.enabled} if active.exists() else {}
+        self.diff = {
+            "added": sorted(set(new) - set(old)), "removed": sorted(set(old) - set(new)),
+            "changed": sorted(s for s in set(new) & set(old) if new[s].rev != old[s].rev),
+            "rules": count, "sources": list(sources),
+        }  # fmt: skip
+        return UpdateResult(active, count, len(old) if active.exists() else None, False, sources)
+
+
+def preview_update(service: Service, params: dict[str, Any]) -> dict[str, Any]:
+    """Request handler for "rules.preview": what "Update now" would change, downloads
+    included; recorded for the rules page. Installs nothing."""
+    cfg = service.cfg
+    manager = PreviewRuleManager(cfg, cfg.rules_dir, service.rules.policy())
+    try:
+        manager.update(offline_files=[Path(p) for p in params.get("offline_files", [])])
+    except Exception as err:
+        service.rules.record_preview({"ok": False, "message": str(err)[:2000]})
+        raise
+    result = {"ok": True, **manager.diff}
+    service.rules.record_preview(result)
+    return {key: (len(v) if isinstance(v, list) and key != "sources" else v)
+            for key, v in result.items()}

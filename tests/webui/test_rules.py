@@ -130,3 +130,17 @@ def test_the_noisiest_rules_are_offered_for_tuning(admin_client: WebClient) -> N
         add_records(current_service().store, [record] * 3)
     html = admin_client.get("/rules/").get_data(as_text=True)
     assert "sw-noisy" in html and 'href="/rules/9000010"' in html
+
+
+def test_check_the_sources_asks_the_core_and_shows_its_answer(admin_client: WebClient) -> None:
+    admin_client.post_form("/rules/check")
+    service = _service(admin_client)
+    (req,) = service.requests.list(kind="rules.preview")
+    assert req.status == "pending"
+    # What the core records when it has handled the request:
+    service.rules.record_preview({"ok": True, "added": [9000001], "removed": [], "changed": [],
+                                  "rules": 42, "sources": ["local"]})  # fmt: skip
+    html = admin_client.get("/rules/apply").get_data(as_text=True)
+    assert "sw-checked" in html and "42" in html and 'href="/rules/9000001"' in html
+    got = admin_client.get("/api/v1/rules/preview").get_json()
+    assert got["last_check"]["added"] == [9000001]

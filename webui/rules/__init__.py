@@ -268,8 +268,9 @@ def preview() -> Any:
     diff = service.rules.preview()
     return render_template(
         "rules/apply.html", diff=diff, counts=service.rules.counts(),
-        last=service.rules.last_apply(), requests=service.requests.list(kind="rules.apply",
-                                                                        limit=10),
+        last=service.rules.last_apply(), checked=service.rules.last_preview(),
+        requests=[r for r in service.requests.list(limit=50)
+                  if r.kind in ("rules.apply", "rules.preview")][:10],
     )  # fmt: skip
 
 
@@ -281,4 +282,14 @@ def apply() -> Any:
     message = _("Requested (#%(id)s): spanwatch-core tests the new rules with suricata -T and "
                 "loads them; the last good rules stay if anything fails.", id=req)
     flash(message, "success")
+    return redirect(url_for("rules.preview"))
+
+
+@bp.route("/check", methods=["POST"])
+@require_role("admin")
+def check() -> Any:
+    """Ask spanwatch-core to fetch the sources and tell what an update would change."""
+    req = current_service().rules.request_preview(actor=_actor())
+    flash(_("Requested (#%(id)s): spanwatch-core fetches the sources and lists what an update "
+            "would change; nothing is installed.", id=req), "success")  # fmt: skip
     return redirect(url_for("rules.preview"))

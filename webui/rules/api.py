@@ -186,7 +186,7 @@ def preview() -> Any:
     """What applying now would change: added, removed, changed SIDs; thresholds changed."""
     rules = current_service().rules
     return jsonify(diff=rules.preview().as_json(), counts=rules.counts(),
-                   last_apply=rules.last_apply())  # fmt: skip
+                   last_apply=rules.last_apply(), last_check=rules.last_preview())  # fmt: skip
 
 
 @bp.post("/apply")
@@ -194,4 +194,13 @@ def preview() -> Any:
 def apply() -> Any:
     """Ask spanwatch-core to update, test (suricata -T) and load the rules; a request id."""
     req = current_service().rules.request_apply(actor=_actor())
+    return jsonify(request=req), 202
+
+
+@bp.post("/check")
+@require_role("admin")
+def check() -> Any:
+    """Ask spanwatch-core what an update would change, downloads included (nothing
+    installed); the answer appears as last_check in /preview. Returns the request id."""
+    req = current_service().rules.request_preview(actor=_actor())
     return jsonify(request=req), 202

@@ -24,6 +24,7 @@ from appliance.suricata.rule_policy import (
     RulePolicy,
     Threshold,
     apply_rule_changes,
+    preview_update,
 )
 from appliance.suricata.rule_text import read_rules
 from tests.appliance.service.test_rules import make_cfg
@@ -198,3 +199,28 @@ def test_spanwatch_rules_update_keeps_what_the_rules_page_decided(
     finally:
         service.close()
     assert "sig_id 2100001" in (cfg.rules_dir / THRESHOLD_NAME).read_text()
+
+
+def test_checking_the_sources_lists_what_an_update_would_change(
+    tmp_path: Path, suricata_bin: str
+) -> None:
+    service = Service(make_cfg(tmp_path, suricata_bin))
+    try:
+        apply_rule_changes(service, {})
+        active = (service.cfg.rules_dir / "suricata.rules").read_bytes()
+        # The source changes behind our back (a new download would look the same).
+        scan = tmp_path / "et" / "emerging-scan.rules"
+        vnc = 'alert tcp any any -> any 5900 (msg:"ET SCAN VNC"; sid:2100099; rev:1;)\n'
+        text = scan.read_text().replace("sid:2100001; rev:3;", "sid:2100001; rev:4;")
+        scan.write_text(text + vnc)
+        service.rules.set_enabled([2100011], False, actor="ops", reason="noise")
+        summary = preview_update(service, {})
+        assert summary["added"] == 1 and summary["removed"] == 1 and summary["changed"] == 1
+        checked = service.rules.last_preview()
+        assert checked is not None and checked["ok"]
+        assert (checked["added"], checked["removed"], checked["changed"]) == (
+            [2100099], [2100011], [2100001])  # fmt: skip
+        # Nothing was installed.
+        assert (service.cfg.rules_dir / "suricata.rules").read_bytes() == active
+    finally:
+        service.close()
