@@ -36,14 +36,26 @@ class AddressSet:
         return hit
 
     def _test(self, address: str) -> bool:
-        try:
-            if ":" in address:
-                value = int.from_bytes(socket.inet_pton(socket.AF_INET6, address), "big")
-                return any(value & mask == net for net, mask in self._v6)
-            value = int.from_bytes(socket.inet_pton(socket.AF_INET, address), "big")
-        except OSError:
-            return False
-        return any(value & mask == net for net, mask in self._v4)
+        parsed = address_value(address)
+        return parsed is not None and self.holds(parsed)
+
+    def holds(self, parsed: tuple[int, bool]) -> bool:
+        """Membership of an address parsed by :func:`address_value` (no cache)."""
+        value, v6 = parsed
+        for net, mask in self._v6 if v6 else self._v4:
+            if value & mask == net:
+                return True
+        return False
+
+
+def address_value(address: str) -> tuple[int, bool] | None:
+    """An address as (integer, is IPv6), parsed once for several sets; None if invalid."""
+    try:
+        if ":" in address:
+            return int.from_bytes(socket.inet_pton(socket.AF_INET6, address), "big"), True
+        return int.from_bytes(socket.inet_pton(socket.AF_INET, address), "big"), False
+    except (OSError, ValueError):
+        return None
 
 
 #: First three characters of IPv4 multicast addresses (224.0.0.0/4).

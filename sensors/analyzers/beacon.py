@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -28,7 +27,7 @@ import msgspec
 
 from appliance.config import BeaconConfig, NetworksConfig
 from appliance.events import EveRecord, make_finding, parse_timestamp
-from sensors.analyzers.address import AddressSet
+from sensors.analyzers.address import AddressSet, address_value
 from sensors.analyzers.periodicity import BeaconScore, quantile, score_beacon
 
 logger = logging.getLogger(__name__)
@@ -99,18 +98,13 @@ class _Series:
     fresh: int = 0  # connections added since the pair was last scored
     is_scored: bool = False
 
+
 #: Addresses that are no one host on the Internet: multicast, loopback, link-local,
 #: unspecified, broadcast.
-_SPECIAL = AddressSet(["224.0.0.0/4", "127.0.0.0/8", "169.254.0.0/16", "0.0.0.0/32",
-                       "255.255.255.255/32", "ff00::/8", "::1/128", "fe80::/10", "::/128"])
-
-
-def _valid_ip(ip: str) -> bool:
-    try:
-        socket.inet_pton(socket.AF_INET6 if ":" in ip else socket.AF_INET, ip)
-    except (OSError, ValueError):
-        return False
-    return True
+_SPECIAL = AddressSet([
+    "224.0.0.0/4", "127.0.0.0/8", "169.254.0.0/16", "0.0.0.0/32", "255.255.255.255/32",
+    "ff00::/8", "::1/128", "fe80::/10", "::/128",
+])  # fmt: skip
 
 
 class BeaconAnalyzer:
@@ -143,10 +137,17 @@ class BeaconAnalyzer:
 
     def process(self, records: Sequence[EveRecord]) -> list[bytes]:
         """Add the batch's connections; findings for pairs that became regular enough."""
+        places, names, add_flow = self._places, self._names, self._add_flow
         for record in records:
-            kind = record.head.event_type
+            head = record.head
+            kind = head.event_type
             if kind == "flow":
-                self._add_flow(record)
+                # Most flows do not start inside: settled here from the cache of places.
+                place = places.get(head.src_ip) if head.src_ip else None
+                if place is None or place == "inside":
+                    add_flow(record)
+                elif head.flow_id is not None and names:
+                    names.pop(head.flow_id, None)  # as _add_flow does
             elif kind == "dns":
                 self._remember_answers(record)
             else:
@@ -248,10 +249,11 @@ class BeaconAnalyzer:
         """inside (networks.home), outside, or special (multicast, broadcast, ignored)."""
         place = self._places.get(ip)
         if place is None:
-            if not _valid_ip(ip) or ip in _SPECIAL or ip in self._ignored_nets:
+            parsed = address_value(ip)  # once for the three sets
+            if parsed is None or _SPECIAL.holds(parsed) or self._ignored_nets.holds(parsed):
                 place = "special"
             else:
-                place = "inside" if ip in self._home else "outside"
+                place = "inside" if self._home.holds(parsed) else "outside"
             if len(self._places) >= 100_000:
                 self._places.clear()
             self._places[ip] = place
