@@ -108,7 +108,8 @@ class IngestHandler(BaseHTTPRequestHandler):
             elif path == ENROL_PATH:
                 self._enrol()
             else:
-                self._drain(self._length(10**9))
+                self._discard_body()
+                self.close_connection = True
                 self._answer(404, {"error": "not-found", "detail": path[:100]})
         except BatchError as err:
             self.server.refuse(getattr(self, "_sensor_name", ""), err.reason, err.detail,
@@ -158,9 +159,17 @@ class IngestHandler(BaseHTTPRequestHandler):
         return sensor
 
     def _refuse_unread(self, status: int, reason: str, detail: str) -> None:
-        """Refuse before reading the body: the connection is closed after the answer."""
+        """Refuse without looking at the body; it is read (within bounds) and dropped first,
+        so the sender gets the answer rather than a reset connection."""
+        self._discard_body()
         self.close_connection = True
         raise BatchError(status, reason, detail)
+
+    def _discard_body(self) -> None:
+        value = self.headers.get("Content-Length", "")
+        bound = self.server.cfg.max_batch_expanded_bytes
+        if value.isdigit() and int(value) <= bound:
+            self._drain(int(value))
 
     def _length(self, limit: int) -> int:
         value = self.headers.get("Content-Length")
@@ -169,6 +178,7 @@ class IngestHandler(BaseHTTPRequestHandler):
             raise BatchError(411, "malformed", "Content-Length is required")
         length = int(value)
         if length > limit:
+            self._discard_body()  # a sensor splits a batch on this answer: it must get it
             self.close_connection = True
             raise BatchError(413, "oversized", f"{length} bytes, more than {limit}")
         return length
