@@ -34,7 +34,8 @@ def center_certificate(cfg: AppConfig) -> tuple[Path, Path]:
         return center.tls_cert, key
     web_cert = cfg.web.tls_cert or cfg.data_dir / "web" / "tls.crt"
     web_key = cfg.web.tls_key or cfg.data_dir / "web" / "tls.key"
-    if web_cert.is_file() and web_key.is_file():
+    # The web UI may run as another user whose key the core cannot read.
+    if web_cert.is_file() and web_key.is_file() and os.access(web_key, os.R_OK):
         return web_cert, web_key
     cert, key = cfg.data_dir / "center" / "tls.crt", cfg.data_dir / "center" / "tls.key"
     if not (cert.is_file() and key.is_file()):
