@@ -12,17 +12,21 @@ def test_analyst_works_an_incident(ui: UI) -> None:
     links = page.locator("a.sw-incident-link")
     assert links.count() >= 1, "the demo capture opens incidents"
     ui.shot("incidents-list")
-    links.first.click()
+    with page.expect_navigation():
+        links.first.click()
     page.wait_for_load_state("networkidle")
     assert page.locator(".sw-stage-step").count() >= 1
     page.select_option("#sw-inc-assignee", "analyst1")
-    page.click("#sw-inc-assign button")
+    with page.expect_navigation():
+        page.click("#sw-inc-assign button")
     page.wait_for_load_state("networkidle")
     page.select_option("#sw-inc-status-select", "investigating")
-    page.click("#sw-inc-status button")
+    with page.expect_navigation():
+        page.click("#sw-inc-status button")
     page.wait_for_load_state("networkidle")
     page.fill("#sw-inc-comment textarea", "Blocked the source at the firewall.")
-    page.click("#sw-inc-comment button")
+    with page.expect_navigation():
+        page.click("#sw-inc-comment button")
     page.wait_for_load_state("networkidle")
     assert "Blocked the source at the firewall." in page.locator(".sw-timeline").inner_text()
     assert "analyst1" in page.locator(".sw-timeline").inner_text()
@@ -36,11 +40,13 @@ def test_admin_reads_and_edits_a_host(ui: UI) -> None:
     page = ui.page
     assert page.locator("a.sw-asset-link").count() >= 2
     ui.shot("assets-list")
-    page.locator("a.sw-asset-link").first.click()
+    with page.expect_navigation():
+        page.locator("a.sw-asset-link").first.click()
     page.wait_for_load_state("networkidle")
     page.select_option("#sw-a-crit", "critical")
     page.fill("#sw-a-owner", "Phòng CNTT")
-    page.click("#sw-asset-edit button")
+    with page.expect_navigation():
+        page.click("#sw-asset-edit button")
     page.wait_for_load_state("networkidle")
     assert page.locator("#sw-a-owner").input_value() == "Phòng CNTT"
     ui.shot("asset-host")

@@ -58,7 +58,8 @@ def test_admin_searches_and_disables_a_rule(rules_ui: UI, rules_server: LiveServ
     ui.shot("rules-search")
     row = page.locator("tr[data-sid='9000010']")
     assert row.locator(".sw-rule-state").inner_text() == "enabled"
-    row.locator("button.sw-rule-toggle").click()
+    with page.expect_navigation():
+        row.locator("button.sw-rule-toggle").click()
     page.wait_for_load_state("networkidle")
     assert "1 rule(s) changed" in page.locator(".alert-success").inner_text()
     row = page.locator("tr[data-sid='9000010']")  # the search is kept after the switch
@@ -66,7 +67,8 @@ def test_admin_searches_and_disables_a_rule(rules_ui: UI, rules_server: LiveServ
     assert "to apply" in row.inner_text()
     ui.open("/rules/apply")
     assert "9000010" in page.locator(".sw-diff-list").nth(1).inner_text()
-    page.click("#sw-rules-apply button")
+    with page.expect_navigation():
+        page.click("#sw-rules-apply button")
     page.wait_for_load_state("networkidle")
     assert page.locator("td .sw-status-pending").count() == 1
     ui.shot("rules-apply")
