@@ -27,6 +27,11 @@ class RemoteConfig(_Model):
         description="This sensor's secret token (made by `spanwatch sensor enroll`); "
         "empty: data_dir/center/token.",
     )
+    client_cert: bool = Field(
+        default=True,
+        description="Make a client certificate at enrolment (data_dir/center/client.crt) "
+        "that the center pins and then requires beside the token.",
+    )
     buffer_bytes: int = Field(
         default=2 * 1024**3, ge=1024 * 1024,
         description="Disk budget for batches the center has not acknowledged (outages); "

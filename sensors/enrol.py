@@ -17,7 +17,7 @@ from appliance.center.batch import ENROL_PATH
 from appliance.center.registry import token_fingerprint
 from appliance.config import AppConfig, RemoteConfig
 from appliance.errors import ConfigError
-from sensors.remote import CenterClient, token_path
+from sensors.remote import CenterClient, client_cert_paths, token_path
 
 
 def ensure_token(path: Path) -> str:
@@ -30,6 +30,16 @@ def ensure_token(path: Path) -> str:
     with os.fdopen(fd, "w", encoding="ascii") as out:
         out.write(token + "\n")
     return token
+
+
+def ensure_client_cert(cfg: AppConfig) -> str:
+    """The sensor's client certificate (PEM), made with its key (0600) if missing."""
+    from appliance.center.tls import self_signed, write_pair
+
+    cert, key = client_cert_paths(cfg)
+    if not (cert.is_file() and key.is_file()):
+        write_pair(cert, key, *self_signed(cfg.sensor.name, ()))
+    return cert.read_text(encoding="ascii")
 
 
 def with_center(cfg: AppConfig, url: str | None, ca_file: Path | None = None) -> AppConfig:
@@ -51,9 +61,13 @@ def enrol(cfg: AppConfig) -> dict[str, Any]:
     if cfg.center.remote.url is None:
         raise ConfigError("give the center's URL: --center https://CENTER:8444")
     token = ensure_token(token_path(cfg))
+    request = {"name": cfg.sensor.name, "token": token}
+    if cfg.center.remote.client_cert:
+        request["client_cert"] = ensure_client_cert(cfg)
+    # Enrolment goes without the client certificate: the center trusts it once approved.
     client = CenterClient(cfg.center.remote, cfg.sensor.name, token)
     try:
-        body = json.dumps({"name": cfg.sensor.name, "token": token}).encode()
+        body = json.dumps(request).encode()
         answer = client.post(ENROL_PATH, body, {"Content-Type": "application/json"})
     finally:
         client.close()

@@ -48,17 +48,26 @@ def token_path(cfg: AppConfig) -> Path:
     return cfg.center.remote.token_file or cfg.data_dir / "center" / "token"
 
 
-def client_context(remote: RemoteConfig) -> ssl.SSLContext:
-    """Verify the center's certificate (against ``ca_file`` when given)."""
+def client_cert_paths(cfg: AppConfig) -> tuple[Path, Path]:
+    """The sensor's client certificate and key (made at enrolment)."""
+    folder = cfg.data_dir / "center"
+    return folder / "client.crt", folder / "client.key"
+
+
+def client_context(remote: RemoteConfig, cert: tuple[Path, Path] | None = None) -> ssl.SSLContext:
+    """Verify the center's certificate (against ``ca_file`` when given); present ``cert``."""
     context = ssl.create_default_context(cafile=str(remote.ca_file) if remote.ca_file else None)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert is not None:
+        context.load_cert_chain(*cert)
     return context
 
 
 class CenterClient:
     """One keep-alive HTTPS connection to the center."""
 
-    def __init__(self, remote: RemoteConfig, sensor: str, token: str) -> None:
+    def __init__(self, remote: RemoteConfig, sensor: str, token: str,
+                 cert: tuple[Path, Path] | None = None) -> None:  # fmt: skip
         if remote.url is None:
             raise ApplianceError("center.remote.url is not set")
         parts = urlsplit(remote.url)
@@ -66,7 +75,7 @@ class CenterClient:
         self.prefix = parts.path.rstrip("/")
         self.sensor, self.token = sensor, token
         self.timeout = remote.timeout_seconds
-        self.context = client_context(remote)
+        self.context = client_context(remote, cert)
         self._conn: http.client.HTTPSConnection | None = None
 
     def post(self, path: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
@@ -117,7 +126,9 @@ class RemoteSink:
         # The sensor's own store keeps its sources, bookmarks and counters (not its events).
         self.store: EventStore = open_store(cfg.store_path)
         self.spool = Spool(cfg.data_dir / "center" / "spool", self.remote.buffer_bytes)
-        self.client = CenterClient(self.remote, self.sensor, token)
+        cert = client_cert_paths(cfg)
+        use_cert = self.remote.client_cert and all(p.is_file() for p in cert)
+        self.client = CenterClient(self.remote, self.sensor, token, cert if use_cert else None)
         self.static_health = dict(health or {})
         self.dropped_records = self.dropped_batches = 0
         self.rejected_records = 0

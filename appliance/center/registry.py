@@ -85,7 +85,10 @@ class SensorRegistry:
 
     # -- enrolment -----------------------------------------------------------------------
 
-    def request(self, name: str, token: str, *, address: str | None, max_pending: int) -> str:
+    def request(
+        self, name: str, token: str, *, address: str | None, max_pending: int,
+        client_cert: str | None = None,
+    ) -> str:  # fmt: skip
         """Record an enrolment request; returns the sensor's status after it.
 
         Asking again with the same token is harmless; a revoked sensor may ask again with
@@ -112,13 +115,38 @@ class SensorRegistry:
                     "requested_from) VALUES (?, ?, ?, 'pending', ?, ?)",
                     (name, digest, fp, _now_us(), address),
                 )
+                self._pin(conn, name, client_cert)
             else:
                 conn.execute(
                     "UPDATE sensors SET token_hash = ?, fingerprint = ?, status = 'pending', "
                     "requested_at = ?, requested_from = ?, decided_at = NULL, decided_by = NULL "
                     "WHERE id = ?", (digest, fp, _now_us(), address, row["id"]),
                 )  # fmt: skip
+                self._pin(conn, name, client_cert)
         return "pending"
+
+    @staticmethod
+    def _pin(conn: sqlite3.Connection, name: str, pem: str | None) -> None:
+        """Pin (or unpin) the client certificate a request came with."""
+        if not _has_cert_table(conn):
+            return
+        conn.execute("DELETE FROM sensor_certs WHERE name = ?", (name,))
+        if pem:
+            conn.execute("INSERT INTO sensor_certs VALUES (?, ?, ?)",
+                         (name, pem_fingerprint(pem), pem))  # fmt: skip
+
+    def pinned_cert(self, name: str) -> str | None:
+        """SHA-256 (hex) of the client certificate pinned for ``name``, if any."""
+        if not _has_cert_table(self.state.conn):
+            return None
+        rows = self.state.query("SELECT fingerprint FROM sensor_certs WHERE name = ?", (name,))
+        return str(rows[0]["fingerprint"]) if rows else None
+
+    def pinned_pems(self) -> list[str]:
+        """Every pinned client certificate (PEM), for the server's trust store."""
+        if not _has_cert_table(self.state.conn):
+            return []
+        return [str(r["pem"]) for r in self.state.query("SELECT pem FROM sensor_certs")]
 
     def approve(self, name: str, *, actor: str, fingerprint: str | None = None) -> EnrolledSensor:
         """Approve a pending (or re-approve a revoked) sensor; audited."""
@@ -212,6 +240,24 @@ class SensorRegistry:
         """Refusals so far by (sensor, reason)."""
         rows = self.state.query("SELECT sensor, reason, count FROM ingest_rejections")
         return {(r["sensor"], r["reason"]): int(r["count"]) for r in rows}
+
+
+def pem_fingerprint(pem: str) -> str:
+    """SHA-256 (hex) of a PEM certificate's DER form; ValueError if it is not one."""
+    import ssl
+
+    try:
+        der = ssl.PEM_cert_to_DER_cert(pem)
+    except ValueError as err:
+        raise EnrolmentError(f"the client certificate is not PEM: {err}") from err
+    return hashlib.sha256(der).hexdigest()
+
+
+def _has_cert_table(conn: sqlite3.Connection) -> bool:
+    # State databases migrated by an early 0006 have no pins table: no pinning there.
+    return conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sensor_certs'"
+    ).fetchone() is not None
 
 
 def _text(value: Any) -> str | None:

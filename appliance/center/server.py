@@ -8,6 +8,7 @@ of a refused batch is stored.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -27,14 +28,14 @@ from appliance.center.batch import (
     decompress,
 )
 from appliance.center.ingest import Ingestor
-from appliance.center.registry import EnrolledSensor, EnrolmentError
+from appliance.center.registry import EnrolledSensor, EnrolmentError, pem_fingerprint
 from appliance.config import CenterConfig
 
 logger = logging.getLogger(__name__)
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
-_MAX_ENROL_BYTES = 4096
+_MAX_ENROL_BYTES = 16384
 #: Logged in full this many times per (sensor, reason), then every 100th.
 _LOG_FIRST = 10
 
@@ -53,11 +54,30 @@ class IngestHTTPServer(ThreadingHTTPServer):
         self.cfg = cfg
         self.context = context
         self.refusals: dict[tuple[str, str], int] = {}
+        self._pins: set[str] = set()
+        self._pin_lock = threading.Lock()
+        self.load_pins()
         self._refusal_lock = threading.Lock()
         super().__init__(address, IngestHandler)
 
+    def load_pins(self) -> None:
+        """Trust the client certificates pinned since the last call (approvals happen in
+        other processes, so this runs before each connection; pins are only added: a
+        revoked sensor's token is refused anyway)."""
+        try:
+            pems = self.registry.pinned_pems()
+        except Exception:
+            logger.exception("Could not read the pinned client certificates.")
+            return
+        with self._pin_lock:
+            for pem in pems:
+                if pem not in self._pins:
+                    self.context.load_verify_locations(cadata=pem)
+                    self._pins.add(pem)
+
     def get_request(self) -> tuple[Any, Any]:
         sock, addr = super().get_request()
+        self.load_pins()
         return self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
 
     def refuse(self, sensor: str, reason: str, detail: str, address: str) -> None:
@@ -154,6 +174,12 @@ class IngestHandler(BaseHTTPRequestHandler):
         self._sensor_name = sensor.name
         if sensor.status != "approved":
             self._refuse_unread(403, sensor.status, f"sensor {sensor.name} is {sensor.status}")
+        pin = self.server.registry.pinned_cert(sensor.name)
+        if pin is not None:
+            der = self.connection.getpeercert(binary_form=True)
+            if der is None or hashlib.sha256(der).hexdigest() != pin:
+                self._refuse_unread(403, "certificate",
+                                    f"sensor {sensor.name} did not present its pinned certificate")
         if claimed and claimed != sensor.name:
             self._refuse_unread(403, "wrong-name", f"token of {sensor.name} used as {claimed!r}")
         return sensor
@@ -198,14 +224,18 @@ class IngestHandler(BaseHTTPRequestHandler):
         try:
             request = json.loads(self.rfile.read(length))
             name, token = str(request["name"]), str(request["token"])
-        except (ValueError, KeyError, TypeError) as err:
-            raise BatchError(400, "malformed", "an enrolment request is {name, token}") from err
+            client_cert = request.get("client_cert") or None
+            if client_cert is not None:
+                pem_fingerprint(str(client_cert))
+        except (ValueError, KeyError, TypeError, AttributeError, EnrolmentError) as err:
+            raise BatchError(400, "malformed",
+                             "an enrolment request is {name, token[, client_cert PEM]}") from err
         if not _NAME_RE.match(name) or not _TOKEN_RE.match(token):
             raise BatchError(400, "malformed", "bad sensor name or token")
         try:
             status = self.server.registry.request(
                 name, token, address=self.client_address[0],
-                max_pending=self.server.cfg.max_pending_enrolments,
+                max_pending=self.server.cfg.max_pending_enrolments, client_cert=client_cert,
             )  # fmt: skip
         except EnrolmentError as err:
             self._sensor_name = name
@@ -234,4 +264,6 @@ def server_context(cert: Path, key: Path) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert, key)
+    # Sensors may present the certificate pinned at their enrolment; not required.
+    context.verify_mode = ssl.CERT_OPTIONAL
     return context

@@ -26,8 +26,10 @@ from typing import Any
 import pytest
 import yaml
 
-from appliance.config import AppConfig
+from appliance.center.registry import SensorRegistry
+from appliance.config import AppConfig, load_config
 from appliance.events import decode_line
+from appliance.service import Service
 from appliance.suricata import command, render
 from sensors.analyzers import REGISTRY
 from sensors.analyzers.cleartext import redact_credentials
@@ -230,3 +232,13 @@ def test_two_sites_ship_through_a_cut_link_and_a_killed_center(
     for name in LINKS:
         assert sensors[name]["kind"] == "remote" and sensors[name]["enrolment"] == "approved"
         assert sensors[name]["last_contact"] is not None
+    # Each sensor enrolled with a client certificate, which the center pinned and required.
+    for name in LINKS:
+        assert (tmp_path / name / "center" / "client.crt").is_file()
+    center_cfg = load_config(center_yaml)
+    service = Service(center_cfg)
+    try:
+        registry = SensorRegistry(service.state)
+        assert all(registry.pinned_cert(name) for name in LINKS)
+    finally:
+        service.close()

@@ -28,3 +28,9 @@ CREATE TABLE ingest_rejections (
     last_detail TEXT,
     PRIMARY KEY (sensor, reason)
 );
+-- Optional client certificates, pinned at enrolment (the sensor's self-signed one).
+CREATE TABLE sensor_certs (
+    name TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    pem TEXT NOT NULL
+);

@@ -210,3 +210,41 @@ def test_the_core_lists_the_ingest_api_only_on_a_center(tmp_path: Path) -> None:
     cert, key = make_cert(tmp_path / "tls", "127.0.0.1")
     center = Service(center_config(tmp_path / "c", cert, key))
     assert [c.name for c in ingest_components(center)] == ["ingest"]
+
+
+def test_a_pinned_client_certificate_is_required_beside_the_token(
+    center: Center, tmp_path: Path
+) -> None:
+    from appliance.center.tls import self_signed, write_pair
+
+    mine, other = (tmp_path / "mine.crt", tmp_path / "mine.key"), (tmp_path / "o.crt",
+                                                                   tmp_path / "o.key")  # fmt: skip
+    write_pair(*mine, *self_signed("site-pinned", ()))
+    write_pair(*other, *self_signed("site-pinned", ()))
+    token = "p" * 43
+    body = json.dumps({"name": "site-pinned", "token": token,
+                       "client_cert": mine[0].read_text()}).encode()  # fmt: skip
+    assert _post(center, ENROL_PATH, body, {})[1]["status"] == "pending"
+    bad = json.dumps({"name": "site-bad", "token": "q" * 43, "client_cert": "nope"}).encode()
+    assert _post(center, ENROL_PATH, bad, {})[0] == 400
+    center.registry.approve("site-pinned", actor="test-admin")
+
+    def send(cert: tuple[Path, Path] | None) -> tuple[int, Any]:
+        context = ssl.create_default_context(cafile=str(center.cert))  # type: ignore[attr-defined]
+        if cert is not None:
+            context.load_cert_chain(*cert)
+        conn = http.client.HTTPSConnection("127.0.0.1", center.server.port, context=context)
+        try:
+            conn.request("POST", BATCH_PATH, body=_batch(2, start=3000), headers={
+                "Authorization": f"Bearer {token}", "Content-Encoding": "zstd"})
+            answer = conn.getresponse()
+            return answer.status, json.loads(answer.read() or b"{}")
+        finally:
+            conn.close()
+
+    status, answer = send(None)
+    assert (status, answer["error"]) == (403, "certificate")
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        send(other)  # not pinned: the handshake itself fails
+    assert send(mine) == (200, {"stored": 2, "duplicates": 0, "rejected": {},
+                                "center_version": "0.1.0"})  # fmt: skip
