@@ -235,6 +235,7 @@ def _ingest_one(cfg: AppConfig, path: Path, follow: bool, stop: threading.Event)
         )  # fmt: skip
         stats = runner.run()
         sink.close()
+        stats.stored += sink.flush()  # a remote sink's batches acknowledged while closing
     finally:
         close_quietly(sink)
         dead_letters.close()
