@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from appliance.events import EveDecodeError, EveRecord, parse_timestamp
 from sensors.analyzers.login import (
     SERVICE_BY_PORT,
@@ -117,7 +119,7 @@ class AttemptReader:
                      stamp=str(flow["end"]), by_session=True)  # fmt: skip
 
     def _from_ftp(self, record: EveRecord) -> Attempt | None:
-        ftp = record.data.get("ftp") or {}
+        ftp = ftp_fields(record)
         command = str(ftp.get("command") or "").upper()
         flow_id = record.head.flow_id
         if command == "USER" and flow_id is not None:
@@ -208,6 +210,36 @@ def _make(record: EveRecord, service: str, reverse: bool = False, **kw: Any) -> 
     kw.setdefault("stamp", head.timestamp)
     return Attempt(service=service, client=client, server=server, port=port,
                    flow_id=head.flow_id, community_id=head.community_id, **kw)  # fmt: skip
+
+
+class _FtpRecord(msgspec.Struct):
+    ftp: Any = None
+
+
+_ftp_decoder = msgspec.json.Decoder(_FtpRecord)
+#: The ``ftp`` object of recent records, by record id: two analyzers read each in turn.
+_ftp_recent: dict[int, tuple[bytes, dict[str, Any]]] = {}
+
+
+def ftp_fields(record: EveRecord) -> dict[str, Any]:
+    """The ``ftp`` object of an ``ftp`` record ({} if none), without parsing the whole line.
+
+    The same as ``record.data.get("ftp") or {}`` would give, for records that are not
+    parsed whole by anyone else. Callers must not change it.
+    """
+    if record._data is not None:
+        return record._data.get("ftp") or {}
+    cached = _ftp_recent.get(record.id)
+    if cached is not None and cached[0] is record.raw:
+        return cached[1]
+    try:
+        ftp = _ftp_decoder.decode(record.raw).ftp or {}
+    except msgspec.DecodeError:
+        ftp = record.data.get("ftp") or {}
+    if len(_ftp_recent) >= 16_384:
+        _ftp_recent.clear()
+    _ftp_recent[record.id] = (record.raw, ftp)
+    return ftp
 
 
 def ftp_outcome(ftp: dict[str, Any]) -> bool | None:

@@ -128,13 +128,17 @@ class BruteForceAnalyzer:
     def process(self, records: Sequence[EveRecord]) -> list[bytes]:
         """Count the batch's attempts; findings of the windows that closed."""
         clock = self._clock
+        read, session_ports = self._reader.read, self._reader.session_ports
         for record in records:
             # Event time: a flow record is written when its flow ends (or at the end of a
             # capture file); short sessions are judged by that clock, the rest by others'.
-            is_flow = record.head.event_type == "flow"
+            head = record.head
+            is_flow = head.event_type == "flow"
             if record.ts > clock[is_flow]:
                 clock[is_flow] = record.ts
-            attempt = self._reader.read(record)
+            if is_flow and (head.dest_port not in session_ports or head.proto != "TCP"):
+                continue  # most records: no session to a login service (as read() decides)
+            attempt = read(record)
             if attempt is not None and not self._is_exempt(attempt.client):
                 self._count(attempt)
         now = max(clock.values())

@@ -32,7 +32,7 @@ import orjson
 
 from appliance.config import CleartextCredentialsConfig
 from appliance.events import EveRecord, make_finding
-from sensors.analyzers.attempt import ftp_outcome, is_pop3
+from sensors.analyzers.attempt import ftp_fields, ftp_outcome, is_pop3
 from sensors.analyzers.login import (
     SERVICE_BY_PORT,
     FlowMemo,
@@ -96,8 +96,12 @@ class CleartextCredentialsAnalyzer:
     def process(self, records: Sequence[EveRecord]) -> list[bytes]:
         """One finding per new (protocol, client, server, user) in its window."""
         out = []
+        sighting_of = self._sighting
         for record in records:
-            sighting = self._sighting(record)
+            head = record.head
+            if head.event_type == "flow" and head.dest_port not in _SESSION_PORTS:
+                continue  # most records: no telnet or r-command session (as _sighting decides)
+            sighting = sighting_of(record)
             if sighting is not None:
                 finding = self._report(record, sighting)
                 if finding is not None:
@@ -122,7 +126,7 @@ class CleartextCredentialsAnalyzer:
         return None
 
     def _from_ftp(self, record: EveRecord) -> _Sighting | None:
-        ftp = record.data.get("ftp") or {}
+        ftp = ftp_fields(record)
         command = str(ftp.get("command") or "").upper()
         flow_id = record.head.flow_id
         if command == "USER" and flow_id is not None:
