@@ -10,6 +10,7 @@ those anyone changed since (their ``rev``).
 
 from __future__ import annotations
 
+import gc
 import logging
 import sqlite3
 import time
@@ -80,6 +81,19 @@ class Correlator:
         result = CorrelationResult()
         if not self.cfg.enabled:
             return result
+        # The cyclic collector would walk every incident, host and set held in memory
+        # each time a batch allocates its records; they make no cycles worth collecting
+        # within a run, so it waits until the run is over.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._run(result, max_batches)
+        finally:
+            if collecting:
+                gc.enable()
+        return result
+
+    def _run(self, result: CorrelationResult, max_batches: int | None) -> None:
         state, store = self.service.state, self.service.store
         batches = 0
         while max_batches is None or batches < max_batches:
@@ -102,7 +116,6 @@ class Correlator:
             if not applied:
                 self._forget()  # another process correlated this range: take its view
             batches += 1
-        return result
 
     def _adapt(self, n: int) -> None:
         """Keep a batch near TARGET_RECORDS: bounded memory, few transactions."""
