@@ -69,22 +69,30 @@ class Tally:
         self.failed += failed
         self.nbytes += nbytes
         self.nbytes_back += nbytes_back
-        if item is not None and len(self.items) < cap:
-            if self.items is _EMPTY:
-                self.items = set()
-            self.items.add(item)
-        if other is not None and len(self.others) < cap:
-            if self.others is _EMPTY:
-                self.others = set()
-            self.others.add(other)
+        if item is not None:
+            items = self.items
+            if len(items) < cap:
+                if items is _EMPTY:
+                    items = self.items = set()
+                items.add(item)
+        if other is not None:
+            others = self.others
+            if len(others) < cap:
+                if others is _EMPTY:
+                    others = self.others = set()
+                others.add(other)
         if ts_us < self.first_us:
             self.first_us = ts_us
         if ts_us >= self.last_us:
             self.last_us, self.last_timestamp = ts_us, timestamp
-        if flow_id is not None and len(self.flow_ids) < EVIDENCE_IDS:
-            self.flow_ids.append(flow_id)
-        if community_id and len(self.community_ids) < EVIDENCE_IDS:
-            self.community_ids.append(community_id)
+        if flow_id is not None:
+            flow_ids = self.flow_ids
+            if len(flow_ids) < EVIDENCE_IDS:
+                flow_ids.append(flow_id)
+        if community_id:
+            community_ids = self.community_ids
+            if len(community_ids) < EVIDENCE_IDS:
+                community_ids.append(community_id)
 
     def merge(self, other: Tally, cap: int) -> None:
         """Add another tally's counts."""
@@ -172,9 +180,16 @@ class EpisodeTracker:
         if self._episodes:
             episodes = self._episodes.get(key)
             if episodes is not None:
+                w = self.window_us
                 for episode in episodes:
-                    if self._joins(episode.tally, ts_us, ts_us):
-                        episode.tally.add(obs, EPISODE_ITEMS)
+                    tally = episode.tally
+                    first, last = tally.first_us, tally.last_us
+                    # self._joins(tally, ts_us, ts_us), inline: floods join for every flow.
+                    if first - w <= ts_us <= last + w and (
+                        (ts_us if ts_us > last else last) - (ts_us if ts_us < first else first)
+                        <= self.repeat_us
+                    ):
+                        tally.add(obs, EPISODE_ITEMS)
                         episode.touched_us = self.clock
                         return
         keys = self._keys

@@ -45,6 +45,7 @@ class FloodAnalyzer:
     def __init__(self, cfg: FloodConfig, networks: NetworksConfig | None = None) -> None:
         self.cfg = cfg
         self._exempt = AddressSet(cfg.exempt_targets)
+        self._has_exempt = bool(self._exempt)
         self._home = AddressSet(networks.home if networks else [])
         self._reflection_ports = frozenset(cfg.udp_reflection_ports)
         common = {
@@ -119,7 +120,7 @@ class FloodAnalyzer:
             _add(self._abused, target, flow, False, sent, asked, server, port)
 
     def _ignored(self, target: str) -> bool:
-        return is_group_address(target) or target in self._exempt
+        return is_group_address(target) or (self._has_exempt and target in self._exempt)
 
     def _is_syn_flood(self, tally: Tally) -> bool:
         cfg = self.cfg
