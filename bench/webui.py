@@ -221,6 +221,14 @@ def page_timings(stores: dict[str, Path], runs: int) -> list[list[str]]:
         indexed = service.alerts.sync()
         if indexed:
             print(f"{label}: indexed {indexed:,} alerts in {time.perf_counter() - started:.0f} s")
+        if "assets" in dir(service):
+            from appliance.assets.inventory import Inventory
+
+            started = time.perf_counter()
+            found = Inventory(service).run_once()
+            if found.records:
+                print(f"{label}: asset inventory over {found.records:,} records in "
+                      f"{time.perf_counter() - started:.0f} s")  # fmt: skip
         newest = service.alerts.list(limit=1).items
         hosts = service.alerts.top("host", 0, 2**62, 1)
         values = {"host": hosts[0]["key"] if hosts else "10.10.0.1",
@@ -229,7 +237,7 @@ def page_timings(stores: dict[str, Path], runs: int) -> list[list[str]]:
             url = path.format(**values)
             status = client.get(url).status_code
             if status == 404 and name in ("host page", "rules search"):
-                columns.setdefault(name, {})[label] = "not installed"
+                columns.setdefault(name, {})[label] = "no page (404)"
                 continue
             if status >= 400 and not (status == 404 and "{" in path):
                 columns.setdefault(name, {})[label] = f"HTTP {status}"

@@ -136,7 +136,7 @@ def count_capped(state: StateDB, source: str, args: list[Any]) -> int:
 
 
 def group_rows(state: StateDB, flt: AlertFilter, offset: int,
-               limit: int) -> tuple[list[tuple[Any, ...]], int]:  # fmt: skip
+               limit: int) -> tuple[list[list[Any]], int]:  # fmt: skip
     """Rows for AlertGroup (most alerts first) and how many groups there are."""
     source, args = selection(flt, state)
     rows = state.query(
@@ -150,4 +150,4 @@ def group_rows(state: StateDB, flt: AlertFilter, offset: int,
     total = int(rows[0][-1]) if rows else 0
     if not rows and offset:
         total = int(state.query(f"SELECT count(DISTINCT gkey){source}", tuple(args))[0][0])
-    return [tuple(r)[:-1] for r in rows], total
+    return [list(r)[:-1] for r in rows], total

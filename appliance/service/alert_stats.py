@@ -2,8 +2,9 @@
 
 Everything reads the hourly rollups of the alert index, never the alerts themselves.
 Top lists over many keys (hosts: thousands an hour on a busy network) still add up tens
-of thousands of rollup rows for a week, so their results are kept in the state
-database's ``kv`` table and reused until the index moves on and a minute has passed;
+of thousands of rollup rows for a week, so their results (and the alert list's groups,
+which count a day of alerts) are kept in the state database's ``kv`` table and reused
+until the index moves on and a minute has passed;
 ``spanwatch core`` recomputes the dashboard's lists after each sync (:meth:`warm`), so a
 page view rarely pays for one.
 """
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from appliance.service import Service
 
 EVENT_TYPES = ("alert", "finding", "anomaly")
-CACHE_PREFIX = "alerts.top:"
+CACHE_PREFIX = "alerts.cache:"
 #: A cached top list is reused this long while new alerts arrive.
 CACHE_TTL_US = 60_000_000
 #: The dashboard's windows and list length, which :meth:`AlertStats.warm` precomputes.
@@ -67,14 +68,22 @@ class AlertStats:
         hours the range touches; ``etype`` "alert" or "finding" narrows "sig"."""
         self.sync()
         since, until = hour_floor(since_us), hour_ceil(until_us)
-        key = f"{CACHE_PREFIX}{dim}:{since}:{until}:{int(n)}:{etype or ''}"
-        cursor, now = self._cursor(), time.time_ns() // 1000
-        cached = self._cached(key, cursor, now)
-        if cached is not None:
-            return cached
-        rows = self._top_rows(dim, since, until, n, etype)
-        self._store(key, {"cursor": cursor, "at": now, "rows": rows}, now)
+        key = f"top:{dim}:{since}:{until}:{int(n)}:{etype or ''}"
+        rows: builtins.list[dict[str, Any]] = self.cached(
+            key, lambda: self._top_rows(dim, since, until, n, etype))
         return rows
+
+    def cached(self, key: str, compute: Any) -> Any:
+        """``compute()``'s JSON-able result, reused while the index has not moved or for a
+        minute (:data:`CACHE_TTL_US`); kept in the state database for every process."""
+        key = CACHE_PREFIX + key
+        cursor, now = self._cursor(), time.time_ns() // 1000
+        found = self._cached(key, cursor, now)
+        if found is not None:
+            return found
+        value = compute()
+        self._store(key, {"cursor": cursor, "at": now, "rows": value}, now)
+        return value
 
     def _top_rows(self, dim: str, since: int, until: int, n: int,
                   etype: str | None) -> builtins.list[dict[str, Any]]:  # fmt: skip
@@ -97,13 +106,13 @@ class AlertStats:
         rows = self.service.state.query("SELECT value FROM kv WHERE key = ?", (CURSOR_KEY,))
         return int(rows[0][0]) if rows else 0
 
-    def _cached(self, key: str, cursor: int, now: int) -> builtins.list[dict[str, Any]] | None:
+    def _cached(self, key: str, cursor: int, now: int) -> Any:
         rows = self.service.state.query("SELECT value FROM kv WHERE key = ?", (key,))
         if not rows:
             return None
         entry = orjson.loads(rows[0][0])
         if entry["cursor"] == cursor or now - entry["at"] < CACHE_TTL_US:
-            return list(entry["rows"])
+            return entry["rows"]
         return None
 
     def _store(self, key: str, entry: dict[str, Any], now: int) -> None:

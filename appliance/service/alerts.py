@@ -9,6 +9,7 @@ escalations and suppressions to the incidents service (``Service.incidents``).
 from __future__ import annotations
 
 import builtins
+import hashlib
 import ipaddress
 import time
 from collections.abc import Sequence
@@ -27,7 +28,7 @@ from appliance.service.alert_query import (
     group_rows,
     selection,
 )
-from appliance.service.alert_stats import AlertStats
+from appliance.service.alert_stats import CACHE_PREFIX, AlertStats
 from appliance.store import EventQuery
 
 if TYPE_CHECKING:
@@ -172,7 +173,10 @@ class AlertService(AlertStats):
         from appliance.service import Page
 
         self.sync()
-        rows, total = group_rows(self.service.state, flt or AlertFilter(), offset, limit)
+        chosen = flt or AlertFilter()
+        key = "groups:" + hashlib.sha1(repr((chosen, offset, limit)).encode()).hexdigest()
+        rows, total = self.cached(key, lambda: group_rows(self.service.state, chosen, offset,
+                                                          limit))  # fmt: skip
         return Page([AlertGroup(*r) for r in rows], total, offset, limit)
 
     def get(self, event_id: int) -> AlertDetail | None:
@@ -330,6 +334,8 @@ class AlertService(AlertStats):
                     (status, now, incident_id, *part, status),
                 )
             if changed:
+                # Grouped counts of the inbox changed: drop their cached copies.
+                conn.execute("DELETE FROM kv WHERE key LIKE ?", (CACHE_PREFIX + "groups:%",))
                 conn.execute(
                     "INSERT INTO alert_actions(ts, actor, action, event_ids, detail) "
                     "VALUES (?, ?, ?, ?, ?)",

@@ -187,3 +187,11 @@ def test_suppress_hides_covered_alerts_now_and_later(service: Service, tmp_path:
     assert service.alerts.list(AlertFilter(gkey="finding:host-sweep")).items == []
     assert len(service.alerts.list(AlertFilter(status="suppressed")).items) > len(hidden)
     assert service.alerts.list().total > before_new
+
+
+def test_groups_follow_triage_at_once(service: Service) -> None:
+    first = {g.gkey: g.count for g in service.alerts.groups().items}
+    assert service.alerts.groups().items[0].count == max(first.values())  # from the cache
+    service.alerts.archive_matching(AlertFilter(gkey="finding:host-sweep"), actor="an")
+    after = {g.gkey: g.count for g in service.alerts.groups().items}
+    assert "finding:host-sweep" in first and "finding:host-sweep" not in after
