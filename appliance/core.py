@@ -168,9 +168,11 @@ class Core:
 def request_handlers(scheduler: Any) -> dict[str, RequestHandler]:
     """What the web UI may ask the core to do."""
     from appliance.jobs.tasks import apply_rules, generate_report
+    from appliance.suricata.rule_policy import preview_update
 
     return {
         "rules.apply": apply_rules,
+        "rules.preview": preview_update,
         "report.generate": generate_report,
         "jobs.run": lambda _service, params: scheduler.run_now(str(params.get("job", ""))),
         "jobs.reload": lambda _service, _params: scheduler.reload(),

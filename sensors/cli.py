@@ -118,7 +118,11 @@ def run_suricata_config(args: argparse.Namespace, cfg: AppConfig) -> int:
 
 def default_rule_files(cfg: AppConfig) -> list[Path]:
     """The active ruleset and our local rules, as far as they exist."""
-    candidates = [cfg.rules_dir / "suricata.rules", *cfg.rules.local, intel_rules(cfg)]
+    # The active ruleset already holds our local rules (as the rules page left them);
+    # the local files are loaded directly only while no ruleset is installed.
+    active = cfg.rules_dir / "suricata.rules"
+    local = [] if active.is_file() else list(cfg.rules.local)
+    candidates = [active, *local, intel_rules(cfg)]
     found = [p for p in candidates if p.is_file()]
     if not [p for p in found if p != intel_rules(cfg)]:
         logger.warning("No rules found (%s); only protocol metadata will be produced.",

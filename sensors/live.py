@@ -30,7 +30,11 @@ STOP_TIMEOUT_S = 30.0
 def live_rule_files(cfg: AppConfig) -> list[Path]:
     """The active ruleset, our local rules and the exported intelligence, as far as they
     exist."""
-    candidates = [cfg.rules_dir / "suricata.rules", *cfg.rules.local, intel_rules(cfg)]
+    # The active ruleset already holds our local rules (as the rules page left them);
+    # the local files are loaded directly only while no ruleset is installed.
+    active = cfg.rules_dir / "suricata.rules"
+    local = [] if active.is_file() else list(cfg.rules.local)
+    candidates = [active, *local, intel_rules(cfg)]
     files = [p for p in candidates if p.is_file()]
     if not files:
         logger.warning("No rules installed; run `spanwatch rules update`. Metadata only.")

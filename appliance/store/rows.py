@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.events import IP_CACHE, EveRecord, community_key, pack_ip, proto_number
+from appliance.traffic.aggregate import compound
 
 #: Columns of an events row, in table order; values of a chunk are flat, COLUMNS per row.
 COLUMNS = 16
@@ -49,6 +50,8 @@ class PreparedBatch:
 
     records: Sequence[EveRecord]
     chunks: list[ChunkRows]
+    #: The batch's flow records summed for the traffic rollups (no settings needed).
+    flows: Any = None
 
 
 def prepare(records: Sequence[EveRecord]) -> PreparedBatch:
@@ -56,7 +59,9 @@ def prepare(records: Sequence[EveRecord]) -> PreparedBatch:
     groups: dict[tuple[str, int], list[EveRecord]] = {}
     for record in records:
         groups.setdefault((record.kind, record.id >> _OFFSET_BITS), []).append(record)
-    return PreparedBatch(records, [_chunk(kind, group) for (kind, _), group in groups.items()])
+    flows = [r for r in records if r.head.event_type == "flow"]
+    return PreparedBatch(records, [_chunk(kind, group) for (kind, _), group in groups.items()],
+                         compound(flows))  # fmt: skip
 
 
 def _chunk(kind: str, group: list[EveRecord]) -> ChunkRows:

@@ -30,7 +30,7 @@ from appliance.store.rows import (
     PreparedBatch,
     prepare,
 )
-from appliance.traffic.rollup import rollup_batch
+from appliance.traffic.rollup import rollup_batch, unroll_sources
 
 logger = logging.getLogger(__name__)
 
@@ -252,7 +252,8 @@ class SqliteEventStore(EventReading, CaptureRecords):
                 self._note_signature(record)
             _insert_rows(self._conn, values)
             _insert_hosts(self._conn, rows.hosts, chunk)
-        rollup_batch(self, batch.records, sensor_id)  # traffic rollups, same transaction
+        # Traffic rollups, in the same transaction (flows summed beforehand by prepare).
+        rollup_batch(self, batch.records, sensor_id, batch.flows)
 
     def _note_signature(self, record: EveRecord) -> None:
         alert = record.head.alert
@@ -284,6 +285,7 @@ class SqliteEventStore(EventReading, CaptureRecords):
         removed = 0
         try:
             self._conn.execute("BEGIN IMMEDIATE")
+            unroll_sources(self, source_ids)  # their flows leave the traffic rollups too
             for sid in source_ids:
                 lo, hi = event_id(sid, 0), event_id(sid + 1, 0) - 1
                 chunks = [r[0] for r in self._conn.execute(
