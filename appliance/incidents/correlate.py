@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from appliance.events import EveDecodeError, parse_timestamp
 from appliance.incidents import repository as repo
 from appliance.incidents.classifier import HomeNet, Observation, observe
+from appliance.incidents.criticality import Criticality
 from appliance.incidents.group import SAMPLE_IDS, Group, GroupIndex, severity_of, titles_of
 from appliance.incidents.noise import EngineNoise, SuppressionSet
 
@@ -36,9 +36,6 @@ DAY_US = 86_400_000_000
 BATCH_CHUNKS = 16
 TARGET_RECORDS = 50_000
 MAX_CHUNKS = 4096
-_CRITICALITY_ORDER = ("critical", "high", "normal", "low")
-#: Asset criticality changes by hand and rarely: looked up again after this long.
-CRITICALITY_TTL_S = 60.0
 
 
 @dataclass
@@ -71,8 +68,7 @@ class Correlator:
         self.index = GroupIndex()
         self._rev = 0
         self._next_temp = -1
-        self._criticality_cache: dict[str, str] = {}
-        self._criticality_at = 0.0
+        self.criticality = Criticality(service)
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -318,7 +314,7 @@ class Correlator:
         touched: dict[int, Group] = {}
         merges: list[tuple[int, int]] = []
         self._place_all(observations, touched, merges)
-        crit = self._criticality(touched.values())
+        crit = self.criticality.of(touched.values())
         with self.service.state.transaction() as conn:
             if repo.get_cursor(conn) != cursor:
                 return False
@@ -359,57 +355,6 @@ class Correlator:
         if in_step:
             self._rev = rev  # memory already holds what was just written
         return True
-
-    def _criticality(self, groups: Any) -> dict[int, str]:
-        """The most valuable victim's criticality per group, from the asset inventory."""
-        assets = _assets_of(self.service)
-        if assets is None:
-            return {}
-        if time.monotonic() - self._criticality_at > CRITICALITY_TTL_S:
-            self._criticality_cache, self._criticality_at = {}, time.monotonic()
-        known = self._criticality_cache
-        victims = {ip for g in groups for ip in g.listed("victim")} - known.keys()
-        if victims:
-            try:
-                found = _criticalities(self.service, assets, sorted(victims))
-            except Exception:  # the asset area is another team's; never lose a batch to it
-                logger.exception("Asset criticality lookup failed; using normal.")
-                return {}
-            known.update({ip: found.get(ip, "normal") for ip in victims})
-        out = {}
-        for g in groups:
-            levels = [known.get(ip, "normal") for ip in g.listed("victim")] or ["normal"]
-            out[g.id] = min(levels, key=lambda c: _CRITICALITY_ORDER.index(c)
-                            if c in _CRITICALITY_ORDER else 2)  # fmt: skip
-        return out
-
-
-def _assets_of(service: Service) -> Any:
-    if "assets" not in dir(type(service)):
-        return None
-    try:
-        return service.assets  # type: ignore[attr-defined]
-    except (AttributeError, ImportError):
-        return None
-
-
-def _criticalities(service: Service, assets: Any, ips: list[str]) -> dict[str, str]:
-    """Criticality per known asset: the asset service's bulk lookup when it has one, else
-    one query of its table in the state database (a missing table means no inventory)."""
-    bulk = getattr(assets, "criticalities", None)
-    if callable(bulk):
-        return dict(bulk(ips))
-    out: dict[str, str] = {}
-    try:
-        for start in range(0, len(ips), 500):
-            part = ips[start : start + 500]
-            rows = service.state.query(
-                f"SELECT ip, criticality FROM assets WHERE ip IN ({','.join('?' * len(part))}) "
-                f"AND criticality != 'normal'", tuple(part))  # fmt: skip
-            out.update({str(r[0]): str(r[1]) for r in rows})
-    except sqlite3.Error:
-        return {}
-    return out
 
 
 def _count(burst: list[Any], stamp: str, record: dict[str, Any]) -> None:
