@@ -17,6 +17,7 @@ from appliance.errors import CaptureError, ConfigError
 from appliance.intel.cli import intel_rules
 from appliance.store import open_store
 from appliance.summary import format_summary, merge_summaries
+from appliance.traffic.settings import sync_settings
 from sensors.runner import RunStats
 
 logger = logging.getLogger(__name__)
@@ -144,6 +145,7 @@ def run_analyze(args: argparse.Namespace, cfg: AppConfig) -> int:
         progress=_Progress() if sys.stderr.isatty() and not args.quiet else None,
     )  # fmt: skip
     store = open_store(cfg.store_path)
+    sync_settings(store, cfg)
     try:
         results = Analysis(cfg, store, opts).run()
     finally:
@@ -230,6 +232,7 @@ def _ingest_one(cfg: AppConfig, path: Path, follow: bool, stop: threading.Event)
     from sensors.ship import close_quietly
 
     store = open_store(cfg.store_path)
+    sync_settings(store, cfg)
     dead_letters = DeadLetterFile(cfg.data_dir / "dead-letter.jsonl")
     sink = make_sink(cfg)  # the local store, or the center (center.remote.url)
     try:

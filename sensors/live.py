@@ -13,6 +13,7 @@ from appliance.errors import SuricataError
 from appliance.intel.cli import intel_rules
 from appliance.store import open_store
 from appliance.suricata import command, render
+from appliance.traffic.settings import sync_settings
 from sensors.analyzers import load_analyzers
 from sensors.capture import LivePacketCapture
 from sensors.deadletter import DeadLetterFile
@@ -81,6 +82,7 @@ class LiveSensor:
         if not self.attach:
             self._start_suricata()
         store = open_store(self.cfg.store_path)
+        sync_settings(store, self.cfg)
         sink = make_sink(self.cfg)  # the local store, or the center (center.remote.url)
         runner = EveRunner(
             out_dir / render.EVE_FILENAME, store=store, sink=sink,

@@ -14,6 +14,7 @@ import ipaddress
 import json
 import sqlite3
 from dataclasses import asdict, dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from appliance.config import AppConfig
@@ -99,3 +100,11 @@ def load_settings(conn: sqlite3.Connection) -> RollupSettings:
         geo=bool(data["geo"]),
         retention_days={int(k): int(v) for k, v in data["retention_days"].items()},
     )
+
+
+def sync_settings(store: Any, cfg: AppConfig) -> None:
+    """Write the configuration's rollup settings into ``store`` before a writer starts, so
+    its rollups use the configured HOME_NET and day boundary from the first batch."""
+    conn = getattr(store, "connection", None)
+    if isinstance(conn, sqlite3.Connection):
+        write_settings(conn, settings_from_config(cfg))
