@@ -29,8 +29,11 @@ UNITS := systemd/spanwatch-suricata@.service systemd/spanwatch-sensor@.service \
 all: test
 
 # System packages: Suricata 7 from bookworm-backports (see DESIGN.md), tshark from main.
+# Node.js and npm count as present when their commands are (e.g. a NodeSource nodejs,
+# which bundles npm and conflicts with Debian's npm package).
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
+		case $$p in nodejs|npm) command -v $$p >/dev/null && continue ;; esac; \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
