@@ -43,7 +43,8 @@ def parse_filter(args: MultiDict[str, str], tz: str, now_us: int | None = None) 
     values = {name: (args.get(name) or "").strip()[:200] for name in FILTER_ARGS}
     errors: dict[str, Any] = {}
     kwargs: dict[str, Any] = {name: values[name] or None for name in TEXT_FIELDS}
-    now = now_us if now_us is not None else time.time_ns() // 1000
+    # Whole minutes: a preset range is the same filter for a minute (cached results apply).
+    now = now_us if now_us is not None else time.time_ns() // 1000 // 60_000_000 * 60_000_000
     if values["range"] in RANGES:
         kwargs["since_us"] = now - RANGES[values["range"]]
     elif values["range"] not in ("", "all"):
