@@ -25,6 +25,10 @@ class AddressSet:
         return bool(self._v4 or self._v6)
 
     def __contains__(self, address: object) -> bool:
+        if address.__class__ is str:  # the usual case, answered from the cache
+            hit = self._cache.get(address)  # type: ignore[call-overload]
+            if hit is not None:
+                return hit
         if not isinstance(address, str) or not (self._v4 or self._v6):
             return False
         hit = self._cache.get(address)
