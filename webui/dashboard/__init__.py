@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, render_template, request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from webui.auth.guard import require_role
 from webui.dashboard.data import WINDOWS, Dashboard, build, hour_label
@@ -14,6 +15,10 @@ from webui.extensions import current_config, current_service
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates")
 
+#: Incident statuses as the dashboard names them.
+INCIDENT_STATUSES = {"new": _l("new"), "acknowledged": _l("acknowledged"),
+                     "investigating": _l("investigating"), "resolved": _l("resolved"),
+                     "false-positive": _l("false positive")}  # fmt: skip
 #: Chart colours (the CSS palette's severity and accent tones).
 COLORS = {"alert": "#c0392b", "finding": "#0b5cab", "anomaly": "#8a96a3", "risk": "#e67e22"}
 
@@ -25,8 +30,8 @@ def index() -> Any:
     window = request.args.get("window", "24h")
     board = build(current_service(), window if window in WINDOWS else "24h")
     return render_template("dashboard/index.html", board=board, windows=WINDOWS,
-                           activity_chart=activity_chart(board),
-                           risk_chart=risk_chart(board))  # fmt: skip
+                           activity_chart=activity_chart(board), risk_chart=risk_chart(board),
+                           incident_statuses=INCIDENT_STATUSES)  # fmt: skip
 
 
 def activity_chart(board: Dashboard) -> dict[str, Any]:
