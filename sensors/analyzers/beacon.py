@@ -237,7 +237,7 @@ class BeaconAnalyzer:
         return _Series()
 
     def _is_candidate(self, src: str, dest: str, proto: str, port: int | None) -> bool:
-        if self._place(src) != "inside":
+        if not self._is_inside(src):
             return False
         place = self._place(dest)
         if place == "special" or (place == "inside" and not self.cfg.include_internal):
@@ -245,19 +245,34 @@ class BeaconAnalyzer:
         proto = proto.lower()
         return (proto, port) not in self._ignored_ports and (proto, None) not in self._ignored_ports
 
+    def _is_inside(self, ip: str) -> bool:
+        """Whether _place(ip) is inside; a source outside networks.home is settled quickly
+        (spoofed floods bring a new one with every flow)."""
+        place = self._places.get(ip)
+        if place is None:
+            parsed = address_value(ip)
+            if parsed is None or not self._home.holds(parsed):
+                self._remember(ip, _NOT_INSIDE)
+                return False
+            place = self._place(ip)
+        return place == "inside"
+
     def _place(self, ip: str) -> str:
         """inside (networks.home), outside, or special (multicast, broadcast, ignored)."""
         place = self._places.get(ip)
-        if place is None:
+        if place is None or place == _NOT_INSIDE:
             parsed = address_value(ip)  # once for the three sets
             if parsed is None or _SPECIAL.holds(parsed) or self._ignored_nets.holds(parsed):
                 place = "special"
             else:
                 place = "inside" if self._home.holds(parsed) else "outside"
-            if len(self._places) >= 100_000:
-                self._places.clear()
-            self._places[ip] = place
+            self._remember(ip, place)
         return place
+
+    def _remember(self, ip: str, place: str) -> None:
+        if len(self._places) >= 100_000:
+            self._places.clear()
+        self._places[ip] = place
 
     def _is_ignored_name(self, name: str | None) -> bool:
         if not name or not self._ignored_domains:
@@ -412,6 +427,10 @@ def _port_key(spec: str) -> tuple[str, int | None]:
     """``udp/123`` -> ("udp", 123); ``icmp`` -> ("icmp", None)."""
     proto, _, port = spec.lower().partition("/")
     return proto, int(port) if port else None
+
+
+#: A cached place: outside or special, not yet told apart (enough for a source).
+_NOT_INSIDE = "not inside"
 
 
 def _is_address(name: str) -> bool:
