@@ -36,10 +36,15 @@ class EventReading:
         if q.ip is not None:
             # Through the host zone map: only the rows of chunks that hold the address
             # are read, each chunk through its id range.
+            # Chunks outside the time range (their min/max event time) are skipped too.
+            window = "".join([" AND c.max_ts >= ?" if q.since_us is not None else "",
+                              " AND c.min_ts < ?" if q.until_us is not None else ""])
             source += (" JOIN (SELECT c.id AS z_chunk, c.min_id AS z_lo, c.max_id AS z_hi "
-                       "FROM chunk_hosts h JOIN chunks c ON c.id = h.chunk WHERE h.ip = ?) "
+                       "FROM chunk_hosts h JOIN chunks c ON c.id = h.chunk "
+                       f"WHERE h.ip = ?{window}) "
                        "ON events.id BETWEEN z_lo AND z_hi AND events.chunk = z_chunk")
             args.append(pack_ip(q.ip))
+            args += [v for v in (q.since_us, q.until_us) if v is not None]
             clauses.append("(src_ip = ? OR dest_ip = ?)")
             args.extend([pack_ip(q.ip)] * 2)
         if q.event_type is not None:

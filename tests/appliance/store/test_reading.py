@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.store import EventStore, open_store
-from tests.appliance.store.test_sqlite import T0, _alert, _eve, _records
+from appliance.store import EventQuery, EventStore, open_store
+from tests.appliance.store.test_sqlite import T0, _alert, _eve, _records, _ts
 
 
 @pytest.fixture
@@ -58,3 +58,17 @@ def test_max_chunks_pages_through_a_long_backlog(store: EventStore) -> None:
         assert len(page) <= 2
         seen += [r["alert"]["signature_id"] for r in page]
     assert seen == [100, 101, 102, 103, 104]
+
+
+def test_a_host_query_in_a_time_range_reads_only_the_chunks_of_that_range(
+    store: EventStore,
+) -> None:
+    source = store.source_id(b"s", "eve.json")
+    hour = 3_600_000_000
+    for n in range(3):  # one chunk per hour, each with the same host
+        store.add_events(_records(source, [_eve("dns", T0 + n * hour, "192.0.2.1", "192.0.2.53")],
+                                  start=n * 1000), "dc1")  # fmt: skip
+    found = list(store.events(EventQuery(ip="192.0.2.1", since_us=T0 + hour,
+                                         until_us=T0 + 2 * hour)))  # fmt: skip
+    assert [r["timestamp"] for r in found] == [_ts(T0 + hour)]
+    assert store.count_events(EventQuery(ip="192.0.2.53", since_us=T0 + hour)) == 2
