@@ -31,7 +31,10 @@ def _config(tmp: Path) -> Path:
             "networks": {"home": ["10.0.0.0/8", "192.168.0.0/16", "172.16.0.0/12"]},
             "data_dir": str(tmp / "data"),
             "rules": {"local": [str(REPO / "config" / "rules" / "local.rules")], "sources": []},
-            "analyzers": {}}  # fmt: skip
+            "analyzers": {},
+            # The captures span 2009-2026; retention counts back from the newest data, so
+            # keep every day for these totals (retention has its own tests).
+            "traffic": {"retention": {"day_days": 36500}}}  # fmt: skip
     path = tmp / "appliance.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path
@@ -45,13 +48,6 @@ def analysed(tmp_path_factory: pytest.TempPathFactory, testdata: Path) -> Path:
     done = run_spanwatch("demo-capture", demo, "--scenario", "demo")
     assert done.returncode == 0, done.stderr
     config = _config(tmp)
-    # The captures span 2009-2025; retention counts back from the newest data, so keep
-    # every day for these totals (retention has its own tests).
-    (tmp / "data").mkdir()
-    store = open_store(tmp / "data" / "spanwatch.db")
-    days = {0: 7, 1: 90, 2: 36500}
-    write_settings(store.connection, RollupSettings(retention_days=days))  # type: ignore[attr-defined]
-    store.close()
     done = run_spanwatch("analyze", "--config", config, "-q", "--json", "--checksum", "none",
                          *[testdata / "pcaps" / c for c in CAPTURES], demo)  # fmt: skip
     assert done.returncode == 0, done.stderr
