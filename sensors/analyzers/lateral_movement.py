@@ -23,6 +23,7 @@ from typing import Any
 from appliance.config import LateralMovementConfig
 from appliance.events import EveRecord, make_finding
 from sensors.analyzers.address import AddressSet
+from sensors.analyzers.repeat import RepeatGate
 
 _SECOND = 1_000_000
 
@@ -132,7 +133,7 @@ class LateralMovementAnalyzer:
         self._dcs = AddressSet(cfg.domain_controllers)
         self._admins = AddressSet(cfg.admin_clients)
         self._flows: OrderedDict[int, _Flow] = OrderedDict()
-        self._reported: OrderedDict[tuple[str, str, str], int] = OrderedDict()
+        self._reported = RepeatGate(cfg.window_seconds * _SECOND, cfg.max_tracked)
 
     def init(self) -> None:
         """Nothing to prepare."""
@@ -156,7 +157,7 @@ class LateralMovementAnalyzer:
             for technique, detail in self._observe(record, body, flow):
                 if technique is _DCSYNC and self._dcs and client in self._dcs:
                     continue
-                if self._due((client, server, technique.type), record.ts):
+                if self._reported.due((client, server, technique.type), record.ts):
                     out.append(self._finding(record, technique, detail))
         return out
 
@@ -224,16 +225,6 @@ class LateralMovementAnalyzer:
         times = flow.netlogon_times = [t for t in (flow.netlogon_times or [])
                                        if ts - t < 60 * _SECOND] + [ts]  # fmt: skip
         return len(times) >= self.cfg.netlogon_burst
-
-    def _due(self, key: tuple[str, str, str], ts: int) -> bool:
-        last = self._reported.get(key)
-        if last is not None and ts - last < self.cfg.window_seconds * _SECOND:
-            return False
-        self._reported[key] = ts
-        self._reported.move_to_end(key)
-        while len(self._reported) > self.cfg.max_tracked:
-            self._reported.popitem(last=False)
-        return True
 
     def _finding(self, record: EveRecord, technique: _Technique, detail: dict[str, Any]) -> bytes:
         head = record.head

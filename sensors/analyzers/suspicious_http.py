@@ -12,13 +12,13 @@
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
 from appliance.config import NetworksConfig, SuspiciousHttpConfig
 from appliance.events import EveRecord, make_finding
 from sensors.analyzers.address import AddressSet
+from sensors.analyzers.repeat import RepeatGate
 
 _SECOND = 1_000_000
 _EXE_TYPES = frozenset({"application/x-msdownload", "application/x-dosexec",
@@ -75,7 +75,7 @@ class SuspiciousHttpAnalyzer:
         self.cfg = cfg
         self._home = AddressSet((networks or NetworksConfig()).home)
         self._exempt = AddressSet(cfg.exempt_servers)
-        self._reported: OrderedDict[tuple[str, str, str], int] = OrderedDict()
+        self._reported = RepeatGate(cfg.window_seconds * _SECOND, cfg.max_tracked)
 
     def init(self) -> None:
         """Nothing to prepare."""
@@ -96,19 +96,9 @@ class SuspiciousHttpAnalyzer:
             if not isinstance(http, dict):
                 continue
             for kind in _kinds(http, server not in self._home, self.cfg):
-                if self._due((client, server, kind), record.ts):
+                if self._reported.due((client, server, kind), record.ts):
                     out.append(self._finding(record, http, kind))
         return out
-
-    def _due(self, key: tuple[str, str, str], ts: int) -> bool:
-        last = self._reported.get(key)
-        if last is not None and ts - last < self.cfg.window_seconds * _SECOND:
-            return False
-        self._reported[key] = ts
-        self._reported.move_to_end(key)
-        while len(self._reported) > self.cfg.max_tracked:
-            self._reported.popitem(last=False)
-        return True
 
     def _finding(self, record: EveRecord, http: dict[str, Any], kind: str) -> bytes:
         head = record.head

@@ -12,7 +12,6 @@ server and class in the configured window names the requests that crossed the li
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,7 @@ from urllib.parse import unquote, unquote_plus
 from appliance.config import WebAttackConfig
 from appliance.events import EveRecord, make_finding
 from sensors.analyzers.address import AddressSet
+from sensors.analyzers.repeat import RepeatGate
 
 _SECOND = 1_000_000
 #: Requests quoted in a finding.
@@ -133,7 +133,7 @@ class WebAttackAnalyzer:
         self.cfg = cfg
         self._exempt = AddressSet(cfg.exempt_clients)
         # (client, server, class) -> when it was last reported (microseconds)
-        self._reported: OrderedDict[tuple[str, str, str], int] = OrderedDict()
+        self._reported = RepeatGate(cfg.window_seconds * _SECOND, cfg.max_tracked)
 
     def init(self) -> None:
         """Nothing to prepare."""
@@ -168,22 +168,12 @@ class WebAttackAnalyzer:
                         "status": http.get("status"), "flow_id": head.flow_id,
                         "community_id": head.community_id,
                     })  # fmt: skip
-        return [self._finding(key, item) for key, item in hits.items() if self._due(key, item)]
+        return [self._finding(key, item) for key, item in hits.items()
+                if self._reported.due(key, item.first.ts)]
 
     def shutdown(self) -> list[bytes]:
         """Every finding is reported as its batch is seen."""
         return []
-
-    def _due(self, key: tuple[str, str, str], item: _Hits) -> bool:
-        now = item.first.ts
-        last = self._reported.get(key)
-        if last is not None and now - last < self.cfg.window_seconds * _SECOND:
-            return False
-        self._reported[key] = now
-        self._reported.move_to_end(key)
-        while len(self._reported) > self.cfg.max_tracked:
-            self._reported.popitem(last=False)
-        return True
 
     def _finding(self, key: tuple[str, str, str], item: _Hits) -> bytes:
         client, server, kind = key
