@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
-import os
 import socket
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from appliance.center.tls import self_signed as self_signed
+from appliance.center.tls import write_pair as write_pair
 from appliance.config import AppConfig
 from appliance.errors import ConfigError
-
-SELF_SIGNED_DAYS = 825
 
 
 @dataclass(frozen=True)
@@ -48,37 +43,6 @@ def ensure_certificate(cfg: AppConfig, *, extra_names: tuple[str, ...] = ()) -> 
     host = socket.gethostname()
     write_pair(cert, key, *self_signed(host, ("localhost", "127.0.0.1", "::1", *extra_names)))
     return cert, key
-
-
-def self_signed(common_name: str, names: tuple[str, ...]) -> tuple[bytes, bytes]:
-    """A new P-256 key and a self-signed certificate for ``common_name`` and ``names``."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([
-        x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64] or "spanwatch"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "spanwatch appliance"),
-    ])  # fmt: skip
-    sans: list[x509.GeneralName] = []
-    for name in dict.fromkeys((common_name, *names)):
-        try:
-            sans.append(x509.IPAddress(ipaddress.ip_address(name)))
-        except ValueError:
-            sans.append(x509.DNSName(name))
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=SELF_SIGNED_DAYS))
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())  # fmt: skip
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
 def check_pair(cert_pem: bytes, key_pem: bytes) -> CertInfo:
@@ -111,14 +75,3 @@ def current_info(cfg: AppConfig) -> CertInfo | None:
         return info(x509.load_pem_x509_certificate(cert.read_bytes()))
     except (OSError, ValueError):
         return None
-
-
-def write_pair(cert_path: Path, key_path: Path, cert_pem: bytes, key_pem: bytes) -> None:
-    """Write both files atomically; the key readable by its owner only."""
-    for path, data, mode in ((key_path, key_pem, 0o600), (cert_path, cert_pem, 0o644)):
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tls-")
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)

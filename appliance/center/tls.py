@@ -49,7 +49,10 @@ def center_certificate(cfg: AppConfig) -> tuple[Path, Path]:
 def self_signed(common_name: str, names: tuple[str, ...]) -> tuple[bytes, bytes]:
     """A new P-256 key and a self-signed certificate (PEM) for ``common_name`` and ``names``."""
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64] or "spanwatch")])
+    subject = x509.Name([
+        x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64] or "spanwatch"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "spanwatch appliance"),
+    ])  # fmt: skip
     sans: list[x509.GeneralName] = []
     for name in dict.fromkeys((common_name, *names)):
         try:
