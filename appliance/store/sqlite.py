@@ -30,7 +30,7 @@ from appliance.store.rows import (
     PreparedBatch,
     prepare,
 )
-from appliance.traffic.rollup import rollup_batch, unroll_sources
+from appliance.traffic.rollup import presum, rollup_batch, unroll_sources
 
 logger = logging.getLogger(__name__)
 
@@ -195,10 +195,12 @@ class SqliteEventStore(EventReading, CaptureRecords):
             raise
         return len(fresh)
 
-    @staticmethod
-    def prepare(records: Sequence[EveRecord]) -> PreparedBatch:
-        """The rows of ``records``, built outside the write transaction (any thread)."""
-        return prepare(records)
+    def prepare(self, records: Sequence[EveRecord]) -> PreparedBatch:
+        """The rows of ``records`` and their traffic sums, built outside the write
+        transaction (in the reader's thread; nothing here touches the connection)."""
+        batch = prepare(records)
+        batch.flows = presum(self, batch.flows)
+        return batch
 
     def _forget_uncommitted(self) -> None:
         """Drop cached ids of names and signatures the rolled-back batch had inserted.

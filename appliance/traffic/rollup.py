@@ -19,6 +19,7 @@ import sqlite3
 import time
 import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -78,7 +79,7 @@ class Rollup:
         return found
 
     def add(self, conn: sqlite3.Connection, records: Sequence[EveRecord], sensor_id: int,
-            flows: Compound | None = None) -> None:  # fmt: skip
+            flows: Compound | Summed | None = None) -> None:  # fmt: skip
         """Roll up ``records`` (in the store's open transaction); ``flows``: their compound."""
         now = time.monotonic()
         due = now - self._last_maintain >= MAINTAIN_SECONDS
@@ -97,9 +98,19 @@ class Rollup:
             self._last_maintain = now
             maintain(conn, self.settings)
 
-    def _add_flows(self, conn: sqlite3.Connection, flows: Compound, sensor_id: int,
+    def _add_flows(self, conn: sqlite3.Connection, flows: Compound | Summed, sensor_id: int,
                    *, contacts: bool = True) -> None:
-        """Sum the compound rows per dimension in dictionaries, then upsert each dimension."""
+        """Sum the compound rows per dimension (unless summed already), upsert each one."""
+        summed = flows if isinstance(flows, Summed) else self.sum_flows(flows)
+        dims = dict(summed.dims)
+        dims["traffic_iface"] = {(minute, sensor_id, iface): sums
+                                 for (minute, iface), sums in summed.iface.items()}  # fmt: skip
+        write_minutes(conn, dims, self.settings)
+        if summed.seen and contacts:
+            conn.executemany(SEEN_UPSERT, [(*k, v) for k, v in summed.seen.items()])
+
+    def sum_flows(self, flows: Compound) -> Summed:
+        """The compound rows summed per dimension (pure Python: any thread may do it)."""
         geo = self._geo if self._geo is not None else (
             shared_database() if self.settings.geo else None)  # fmt: skip
         locate, where = self._locate, self._where
@@ -115,7 +126,7 @@ class Rollup:
         asn_d: Sums = {}
         for (minute, iface, app, proto, port, src, dest), (bts, btc, pts, ptc, n) in flows.items():
             b, p = bts + btc, pts + ptc
-            key: tuple[Any, ...] = (minute, sensor_id, iface)
+            key: tuple[Any, ...] = (minute, iface)
             sums = iface_d.get(key)
             if sums is None:
                 iface_d[key] = [b, p, n]
@@ -193,15 +204,31 @@ class Rollup:
             if minute < remote.get(rkey, minute + 1):
                 remote[rkey] = minute
         seen = _first_contacts(host_d, served, remote)
-        dims = {"traffic_iface": iface_d, "traffic_app": app_d, "traffic_service": service_d,
-                "traffic_conv": conv_d, "traffic_host": host_d, "traffic_country": cc_d,
-                "traffic_asn": asn_d}  # fmt: skip
-        write_minutes(conn, dims, self.settings)
-        if seen and contacts:
-            conn.executemany(SEEN_UPSERT, [(*k, v) for k, v in seen.items()])
+        dims = {"traffic_app": app_d, "traffic_service": service_d, "traffic_conv": conv_d,
+                "traffic_host": host_d, "traffic_country": cc_d, "traffic_asn": asn_d}
+        return Summed(iface_d, dims, seen)
 
 
 Sums = dict[tuple[Any, ...], list[int]]
+
+
+@dataclass
+class Summed:
+    """A batch's flows summed per dimension; ``iface`` is keyed (minute, iface), the sensor
+    id is added when written."""
+
+    iface: Sums
+    dims: dict[str, Sums]
+    seen: dict[tuple[bytes, str, str], int]
+
+
+def presum(store: Any, flows: Compound) -> Compound | Summed:
+    """``flows`` summed per dimension by ``store``'s rollup when it exists (outside the write
+    transaction, in the reader's thread); otherwise unchanged, for the writer to sum."""
+    rollup = _rollups.get(store)
+    if rollup is None or not rollup.settings.enabled or not flows:
+        return flows
+    return rollup.sum_flows(flows)
 
 
 def _first_contacts(hosts: Sums, served: dict[tuple[bytes, int, int], int],
@@ -230,7 +257,7 @@ _rollups: weakref.WeakKeyDictionary[Any, Rollup] = weakref.WeakKeyDictionary()
 
 
 def rollup_batch(store: Any, records: Sequence[EveRecord], sensor_id: int,
-                 flows: Compound | None = None) -> None:  # fmt: skip
+                 flows: Compound | Summed | None = None) -> None:  # fmt: skip
     """Roll up the new ``records`` of a batch, in the store's open write transaction.
 
     The store calls this from ``_insert``; ``flows`` is :func:`.aggregate.compound` of the
