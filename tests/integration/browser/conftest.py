@@ -34,8 +34,11 @@ SCREENS = Path(os.environ.get("SPANWATCH_SCREENS", "/tmp/plan/screens"))
 VIEWPORT = {"width": 1440, "height": 900}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    """One Chromium for the browser tests. Package-scoped: Playwright's sync API marks an
+    asyncio loop running in the main thread until it stops, which would break later tests
+    that run a loop of their own (pyshark's dissection)."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail("Chromium is not installed at /usr/bin/chromium; `make test` installs it.")
     from playwright.sync_api import sync_playwright
