@@ -203,7 +203,12 @@ def test_several_captures_are_summarized_one_by_one(
         alone = json.loads(out)["captures"][0]
         part = together["captures"][index]
         assert part["alerts_by_sid"] == alone["alerts_by_sid"]
-        assert part["events_by_type"] == alone["events_by_type"]
+        # Flow records are the one exception: Suricata in unix-socket mode and `-r` alone
+        # may time one flow out differently (seen: 111 against 110), so flows agree to 2%.
+        types, types_alone = dict(part["events_by_type"]), dict(alone["events_by_type"])
+        flows, flows_alone = types.pop("flow", 0), types_alone.pop("flow", 0)
+        assert abs(flows - flows_alone) <= max(1, flows_alone // 50)
+        assert types == types_alone
         assert part["packets"] == alone["packets"]
     assert together["total"]["alerts_by_sid"] == _summed(together["captures"], "alerts_by_sid")
     assert together["total"]["events_by_type"] == _summed(together["captures"], "events_by_type")
