@@ -35,7 +35,8 @@ class StateDB:
         if readonly:
             if not self.path.exists():
                 raise StoreError(f"No state database at {self.path}.")
-            self.conn = connect(self.path, readonly=True)
+            with opening_lock(self.path, shared=True):
+                self.conn = connect(self.path, readonly=True)
         else:
             with opening_lock(self.path):
                 self.conn = connect(self.path)

@@ -52,15 +52,26 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
 
 
 @contextlib.contextmanager
-def opening_lock(path: Path) -> Iterator[None]:
-    """Exclusive while a writer connects and migrates (a lock file beside the store)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def opening_lock(path: Path, *, shared: bool = False) -> Iterator[None]:
+    """Held while a writer connects and migrates (a lock file beside the store).
+
+    Writers hold it alone; a reader (``shared``) waits only until a store another process
+    is creating has its schema, and never creates the lock file itself.
+    """
+    if shared:
+        try:
+            fd = os.open(f"{path}.lock", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:  # no writer ever opened it, or not ours to read: nothing to wait for
+            yield
+            return
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o660)
+        except OSError as err:
+            raise StoreError(f"Cannot open the store {path}: {err}") from err
     try:
-        fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o660)
-    except OSError as err:
-        raise StoreError(f"Cannot open the store {path}: {err}") from err
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)

@@ -75,7 +75,9 @@ class SqliteEventStore(EventReading, CaptureRecords):
         if readonly and not self.path.exists():
             raise StoreError(f"No store at {self.path}; run `spanwatch analyze` or a sensor first.")
         if readonly:
-            self._conn = connect(self.path, readonly=True)
+            # A store a sensor is creating this moment has its tables once the lock is free.
+            with opening_lock(self.path, shared=True):
+                self._conn = connect(self.path, readonly=True)
         else:
             # Processes and threads that open a new store at once (sensor, packet sniffer,
             # writer thread) take turns: setting WAL and migrating need the file alone.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -183,6 +184,33 @@ def test_a_foreign_sqlite_database_is_not_a_spanwatch_store(db: Path) -> None:
     with pytest.raises(StoreError) as info:
         open_store(db, readonly=True)
     assert str(info.value).startswith(f"The store {db} is not a spanwatch store")
+
+
+def test_a_reader_waits_for_a_store_another_process_is_creating(db: Path) -> None:
+    # The sensor creates the file, then its tables: `spanwatch stats` or the web UI opening it
+    # in between must see a store, not "not a spanwatch store".
+    from appliance.store.connection import connect, opening_lock
+    from appliance.store.migrate import migrate
+
+    db.parent.mkdir(parents=True)
+    seen: list[int] = []
+
+    def read() -> None:
+        reader = open_store(db, readonly=True)
+        seen.append(reader.stats().total_events)
+        reader.close()
+
+    with opening_lock(db):
+        sqlite3.connect(db).close()  # the file exists, without tables yet
+        reader = threading.Thread(target=read)
+        reader.start()
+        reader.join(0.3)
+        assert reader.is_alive(), "the reader did not wait for the writer's schema"
+        writer = connect(db)  # what the sensor holding the lock does next
+        migrate(writer)
+        writer.close()
+    reader.join(10)
+    assert seen == [0]
 
 
 def test_readonly_store_refuses_writes(db: Path, store: EventStore) -> None:
