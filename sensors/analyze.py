@@ -4,11 +4,15 @@ One capture runs ``suricata -r`` while the EVE file is ingested as it grows. Sev
 captures start Suricata once in unix-socket mode, so the rules load once, and queue the
 files one by one, each into its own output directory, so each is summarized on its own.
 A capture that fails leaves nothing in the store.
+
+Suricata starts first: the captures are checked, the analyzers loaded and the packet
+analyzers run (:mod:`sensors.overlap`) while it loads its rules and reads.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import subprocess
 import threading
 import time
@@ -28,6 +32,7 @@ from sensors.analyzers import load_analyzers
 from sensors.capture import analyze_capture_packets
 from sensors.capturefile import CaptureInfo, inspect_capture
 from sensors.deadletter import DeadLetterFile
+from sensors.overlap import PacketPass
 from sensors.runner import EveRunner, RunStats
 from sensors.ship import close_quietly, store_writer
 
@@ -89,17 +94,27 @@ class Analysis:
         self.dead_letters = DeadLetterFile(cfg.data_dir / "dead-letter.jsonl")
 
     def run(self) -> list[CaptureResult]:
-        """Validate every capture first, then analyse them; return one result each."""
+        """Start Suricata, validate every capture while it loads its rules, then analyse
+        them; return one result each. A bad capture stops Suricata and leaves no run."""
         try:
             command.set_args(self.opts.sets)
         except ValueError as err:
             raise ConfigError(str(err)) from None
-        infos = [inspect_capture(p) for p in self.opts.captures]
         _output_dir(self.run_dir)
         config = self._suricata_config()
-        if len(infos) == 1:
-            return [self._run_single(config, infos[0])]
-        return self._run_socket(config, infos)
+        if len(self.opts.captures) == 1:
+            return [self._run_single(config, self.opts.captures[0])]
+        return self._run_socket(config, self.opts.captures)
+
+    def _inspect(self, paths: Sequence[Path], proc: subprocess.Popen[bytes]) -> list[CaptureInfo]:
+        """Every capture checked (Suricata, already started, is stopped if one is bad)."""
+        try:
+            return [inspect_capture(p) for p in paths]
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            raise
 
     def _suricata_config(self) -> Path:
         if self.opts.suricata_config is not None:
@@ -126,21 +141,33 @@ class Analysis:
 
     # -- one capture: suricata -r --------------------------------------------------------
 
-    def _run_single(self, config: Path, info: CaptureInfo) -> CaptureResult:
+    def _run_single(self, config: Path, path: Path) -> CaptureResult:
         out_dir = _output_dir(self.run_dir / "0")
         argv = command.offline_argv(
-            self.cfg.suricata.binary, config, info.path, out_dir, extra_sets=self._extra_sets(),
+            self.cfg.suricata.binary, config, path, out_dir, extra_sets=self._extra_sets(),
             runmode=self.opts.runmode,
         )  # fmt: skip
         argv += self._engine_args()
-        logger.info("Running Suricata on %s.", info.path)
+        logger.info("Running Suricata on %s.", path)
         log = open(out_dir / "suricata.stdout", "wb")  # noqa: SIM115 - closed below
         try:
             proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         except FileNotFoundError as err:
+            log.close()
             raise SuricataError(f"Suricata not found at {self.cfg.suricata.binary}") from err
         try:
-            stats = self._ingest(out_dir, info, lambda: proc.poll() is not None, proc.pid)
+            (info,) = self._inspect([path], proc)
+        except BaseException:
+            log.close()
+            raise
+        packets = PacketPass(self.cfg, [info.path])
+        # The ingest learns at once that Suricata is done (no poll interval at the end).
+        exited = threading.Event()
+        threading.Thread(target=_wait_then_set, args=(proc, exited), name="suricata-wait",
+                         daemon=True).start()  # fmt: skip
+        try:
+            stats = self._ingest(out_dir, info, exited.is_set, proc.pid,
+                                 lambda: packets.findings(0), exited)  # fmt: skip
         except BaseException:
             proc.kill()
             proc.wait()
@@ -169,8 +196,7 @@ class Analysis:
 
     # -- several captures: unix-socket mode ---------------------------------------------
 
-    def _run_socket(self, config: Path, infos: list[CaptureInfo]) -> list[CaptureResult]:
-
+    def _run_socket(self, config: Path, paths: list[Path]) -> list[CaptureResult]:
         sock = Path("/tmp") / f"spanwatch-{id(self):x}-{int(time.time())}.sock"
         argv = command.unix_socket_argv(self.cfg.suricata.binary, config, sock, self.run_dir)
         argv += ["--runmode", self.opts.runmode, *self._engine_args()]
@@ -179,10 +205,12 @@ class Analysis:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         results: list[CaptureResult] = []
         try:
+            infos = self._inspect(paths, proc)
+            packets = PacketPass(self.cfg, [i.path for i in infos])
             control = _wait_for_socket(sock, proc, self.run_dir)
             with control:
                 for index, info in enumerate(infos):
-                    results.append(self._socket_capture(control, proc, index, info))
+                    results.append(self._socket_capture(control, proc, index, info, packets))
                 control.shutdown()
             proc.wait(timeout=60)
         except BaseException:
@@ -198,7 +226,7 @@ class Analysis:
         return results
 
     def _socket_capture(self, control: Any, proc: subprocess.Popen[bytes], index: int,
-                        info: CaptureInfo) -> CaptureResult:  # fmt: skip
+                        info: CaptureInfo, packets: PacketPass) -> CaptureResult:  # fmt: skip
         out_dir = _output_dir(self.run_dir / str(index))
         control.pcap_file(str(info.path.absolute()), str(out_dir))
         logger.info("Queued %s in Suricata.", info.path)
@@ -211,7 +239,7 @@ class Analysis:
                 return False
             return bool(control.pcap_current() in (None, "None"))
 
-        stats = self._ingest(out_dir, info, done, None)
+        stats = self._ingest(out_dir, info, done, None, lambda: packets.findings(index))
         self._check_eve(out_dir, info, stats)
         return self._result(info, stats)
 
@@ -228,7 +256,8 @@ class Analysis:
         return names[0] if names else render.EVE_FILENAME
 
     def _ingest(self, out_dir: Path, info: CaptureInfo, finished: Callable[[], bool],
-                pid: int | None) -> RunStats:  # fmt: skip
+                pid: int | None, packet_findings: Callable[[], list[bytes]],
+                wake: threading.Event | None = None) -> RunStats:  # fmt: skip
         analyzers = load_analyzers(self.cfg)
         progress = self.opts.progress
         on_batch = None
@@ -242,14 +271,15 @@ class Analysis:
             dead_letters=self.dead_letters, cfg=self.cfg.ingest, follow=True,
             poll_seconds=0.05, stop=threading.Event(), on_batch=on_batch,
             # Each analysis is its own source, even of a capture analysed before.
-            source_namespace=str(out_dir.resolve()).encode(),
+            source_namespace=str(out_dir.resolve()).encode(), wake=wake,
         )  # fmt: skip
         try:
             stats = runner.run(until=finished)
             sink.close()
-            # The packet analyzers (ARP, DHCP, name poisoning) over the capture itself.
+            # The packet analyzers' findings (ARP, DHCP, name poisoning) of the capture itself.
             analyze_capture_packets(self.cfg, self.store, info.path,
-                                    str(out_dir.resolve()).encode(), stats)  # fmt: skip
+                                    str(out_dir.resolve()).encode(), stats,
+                                    packet_findings())  # fmt: skip
         except BaseException:
             close_quietly(sink)
             self._discard(runner.stats)
@@ -304,6 +334,11 @@ def _output_dir(path: Path) -> Path:
     for sub in (render.PCAP_DIR, render.FILES_DIR):
         (path / sub).mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _wait_then_set(proc: subprocess.Popen[bytes], event: threading.Event) -> None:
+    proc.wait()
+    event.set()
 
 
 def _wait_for_socket(sock: Path, proc: subprocess.Popen[bytes], run_dir: Path) -> Any:

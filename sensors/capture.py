@@ -302,11 +302,14 @@ def analyze_packets(path: Path, analyzers: PacketAnalyzerSet) -> list[bytes]:
 
 
 def analyze_capture_packets(cfg: AppConfig, store: EventStore, path: Path, namespace: bytes,
-                            stats: RunStats) -> None:  # fmt: skip
+                            stats: RunStats,
+                            findings: list[bytes] | None = None) -> None:  # fmt: skip
     """The packet pass of an offline analysis: findings stored, their source in ``stats``.
 
     The source derives from the analysis (``namespace``) and the capture's path, as the
     EVE findings' source derives from the EVE file's, so it is new for each analysis.
+    ``findings`` are those of :func:`analyze_packets` when the caller ran it already (in a
+    thread, while Suricata read the capture).
     """
     analyzers = load_packet_analyzers(cfg)
     if not analyzers:
@@ -315,7 +318,8 @@ def analyze_capture_packets(cfg: AppConfig, store: EventStore, path: Path, names
     writer = FindingWriter(store, cfg.sensor.name, fingerprint_of(b"findings:" + base),
                            f"{path}#packet-findings")  # fmt: skip
     stats.source_ids.append(writer.source)
-    findings = analyze_packets(path, analyzers)
+    if findings is None:
+        findings = analyze_packets(path, analyzers)
     stats.stored += writer.write(findings)
     stats.findings += len(findings)
     if findings:

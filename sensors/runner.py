@@ -64,6 +64,7 @@ class EveRunner:
         on_batch: Callable[[RunStats], None] | None = None,
         bookmark_path: Path | None = None,
         source_namespace: bytes = b"",
+        wake: threading.Event | None = None,
     ) -> None:
         self.reader = EveReader(
             path, max_line_bytes=cfg.max_line_bytes, namespace=source_namespace
@@ -75,6 +76,9 @@ class EveRunner:
         self.follow = follow
         self.poll_seconds = poll_seconds
         self.stop = stop or threading.Event()
+        # Set by the caller when ``until()`` turns true (the writer exited): an idle wait
+        # ends at once instead of at the next poll.
+        self.wake = wake
         self.on_batch = on_batch
         self.stats = RunStats()
         self._source = 0
@@ -93,7 +97,7 @@ class EveRunner:
             if not self.reader.is_open and not self._open(finishing):
                 if finishing:
                     break
-                self.stop.wait(self.poll_seconds)
+                self._idle()
                 continue
             result = self.reader.read(self.cfg.batch_size, final=finishing)
             if (result.lines or result.bad) and not self.reader.starts_as_opened():
@@ -115,9 +119,16 @@ class EveRunner:
             # Idle: collect the writer's counts, and its error (a full disk) now rather
             # than at the next batch, which may never come.
             self.stats.stored += self.sink.flush()
-            self.stop.wait(self.poll_seconds)
+            self._idle()
         self._finish(nested)
         return self.stats
+
+    def _idle(self) -> None:
+        """Wait a poll interval, or less when ``stop`` (or ``wake``) is set."""
+        if self.wake is None:
+            self.stop.wait(self.poll_seconds)
+        elif not self.stop.is_set():
+            self.wake.wait(self.poll_seconds)
 
     # -- steps -----------------------------------------------------------------------
 
