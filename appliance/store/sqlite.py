@@ -30,7 +30,7 @@ from appliance.store.rows import (
     PreparedBatch,
     prepare,
 )
-from appliance.traffic.rollup import presum, rollup_batch, unroll_sources
+from appliance.traffic.rollup import finish_rollups, presum, rollup_batch, unroll_sources
 
 logger = logging.getLogger(__name__)
 
@@ -327,5 +327,6 @@ class SqliteEventStore(EventReading, CaptureRecords):
         return self._conn
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (a writer first folds the late traffic rows it left)."""
+        finish_rollups(self)
         self._conn.close()

@@ -2,18 +2,19 @@
 
 Hours are built from minutes once the hour is over (before the newest minute's hour),
 days from every folded hour (the current day's row grows hour by hour); ``traffic_fold``
-records how far each went, and the rollup writes late data below a watermark to every
-folded resolution, so each resolution always holds the exact totals. Retention deletes,
-oldest first, the buckets of each resolution older than its number of days before the
-newest data (not the wall clock: an analysed capture from years ago stays until newer
-traffic pushes it out), and never a bucket not yet folded into the next resolution.
-"""
+records how far each went. Late data below the hour watermark is added to its minutes
+and appended to the table's late rows, which the next pass adds to the hours and days in
+one statement (queries read them meanwhile), so each resolution holds the exact totals.
+Retention deletes, oldest first, the buckets of each resolution older than its number of
+days before the newest data (not the wall clock: an analysed capture from years ago
+stays until newer traffic pushes it out), and never a bucket not yet folded into the
+next resolution."""
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,9 +26,11 @@ from appliance.traffic.settings import (
     RES_MINUTE,
     RollupSettings,
 )
-from appliance.traffic.sql import FOLDED_TABLES, fold_sql, upsert_sums
+from appliance.traffic.sql import FOLDED_TABLES, append_late, fold_sql, upsert_sums
 
 logger = logging.getLogger(__name__)
+
+_EARLIEST = -(1 << 62)
 
 
 @dataclass(slots=True)
@@ -36,6 +39,7 @@ class MaintainReport:
 
     folded: dict[int, tuple[int, int]] = field(default_factory=dict)  # res -> (from, to)
     deleted: dict[int, int] = field(default_factory=dict)  # res -> rows
+    late: int = 0  # late minute rows added to the hours and days
 
 
 def newest_minute(conn: sqlite3.Connection) -> int | None:
@@ -62,6 +66,8 @@ def maintain(
     if newest is None:
         return report
     marks = watermarks(conn)
+    # Late rows first: they lie before the current watermarks, where the folds below stop.
+    report.late = fold_late(conn, settings, marks)
     hour_to = newest - newest % HOUR
     _fold(conn, RES_HOUR, marks.get(RES_HOUR, 0), hour_to, "bucket - bucket % " + str(HOUR),
           report)  # fmt: skip
@@ -113,32 +119,34 @@ Sums = Mapping[tuple[Any, ...], list[int]]
 
 def write_minutes(conn: sqlite3.Connection, tables: Mapping[str, Sums],
                   settings: RollupSettings) -> None:  # fmt: skip
-    """Add minute rows ({table: {(minute, *key): sums}}), and to the hours and days the
-    minutes before their watermarks were already folded into."""
-    marks = watermarks(conn)
-    hour_mark, day_mark = marks.get(RES_HOUR, 0), marks.get(RES_DAY, 0)
+    """Add minute rows ({table: {(minute, *key): sums}}); those before the hour watermark
+    (already folded minutes) are also appended to the late rows, for :func:`fold_late`."""
+    hour_mark = watermarks(conn).get(RES_HOUR, 0)
     for table, rows in tables.items():
         if not rows:
             continue
         upsert_sums(conn, table, RES_MINUTE, rows)
-        late = [(k, v) for k, v in rows.items() if k[0] < hour_mark]
-        if late:
-            upsert_sums(conn, table, RES_HOUR, coarser(late, settings, RES_HOUR))
-            older = [(k, v) for k, v in late if k[0] < day_mark]
-            if older:
-                upsert_sums(conn, table, RES_DAY, coarser(older, settings, RES_DAY))
+        if hour_mark:
+            late = {k: v for k, v in rows.items() if k[0] < hour_mark}
+            if late:
+                append_late(conn, table, late)
 
 
-def coarser(rows: Sequence[tuple[tuple[Any, ...], list[int]]], settings: RollupSettings,
-            res: int) -> dict[tuple[Any, ...], list[int]]:  # fmt: skip
-    """Minute rows summed into the buckets of resolution ``res``."""
-    out: dict[tuple[Any, ...], list[int]] = {}
-    for key, sums in rows:
-        coarse = (settings.bucket(res, key[0]), *key[1:])
-        have = out.get(coarse)
-        if have is None:
-            out[coarse] = list(sums)
-        else:
-            for i, v in enumerate(sums):
-                have[i] += v
-    return out
+def fold_late(conn: sqlite3.Connection, settings: RollupSettings,
+              marks: Mapping[int, int]) -> int:  # fmt: skip
+    """Add the late minute rows to the hours, and to the days where days are folded
+    already (the rest reach the days with their hours); empty the late tables. Returns
+    the number of late rows folded."""
+    off = settings.day_offset_us
+    folded = 0
+    for table in FOLDED_TABLES:
+        count = conn.execute(f"SELECT count(*) FROM {table}_late").fetchone()[0]
+        if not count:
+            continue
+        folded += count
+        conn.execute(fold_sql(table, RES_HOUR, f"bucket - bucket % {HOUR}", late=True),
+                     (_EARLIEST, marks.get(RES_HOUR, 0)))  # fmt: skip
+        conn.execute(fold_sql(table, RES_DAY, f"(bucket + {off}) / {DAY} * {DAY} - {off}",
+                              late=True), (_EARLIEST, marks.get(RES_DAY, 0)))  # fmt: skip
+        conn.execute(f"DELETE FROM {table}_late")
+    return folded

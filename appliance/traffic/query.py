@@ -34,6 +34,9 @@ class Segment:
     res: int
     start: int
     end: int
+    #: Where its data ends in time, when its last bucket is folded only part of the way
+    #: (the bucket holding a watermark); ``end`` otherwise.
+    covers: int | None = None
 
 
 def _ceil(ts: int, width: int, settings: RollupSettings) -> int:
@@ -67,7 +70,7 @@ def tiles(since: int, until: int, marks: dict[int, int], settings: RollupSetting
                 # The bucket holding the watermark is folded up to the watermark only.
                 last, covered = whole + 1, mark
             if a < last:
-                out.append(Segment(res, a, last))
+                out.append(Segment(res, a, last, covered))
                 finer += [(lo, a), (covered, hi)]
             else:
                 finer.append((lo, hi))
@@ -107,12 +110,21 @@ def bucket_expr(res: int, settings: RollupSettings) -> str:
 
 def union(table: str, columns: str, segments: Sequence[Segment], where: str = "",
           args: Sequence[Any] = ()) -> tuple[str, list[Any]]:  # fmt: skip
-    """``SELECT columns FROM table`` over every segment, as one UNION ALL, and its arguments."""
+    """``SELECT columns FROM table`` over every segment, as one UNION ALL, and its arguments.
+
+    Segments of hours and days also read the table's late minute rows in their time span
+    (not folded yet; see :func:`.fold.fold_late`).
+    """
     parts, params = [], []
+    extra = f" AND {where}" if where else ""
     for seg in segments:
         parts.append(f"SELECT {columns} FROM {table} WHERE res = ? AND bucket >= ? "
-                     f"AND bucket < ?{' AND ' + where if where else ''}")  # fmt: skip
+                     f"AND bucket < ?{extra}")  # fmt: skip
         params += [seg.res, seg.start, seg.end, *args]
+        if seg.res != RES_MINUTE:
+            parts.append(f"SELECT {columns} FROM {table}_late WHERE bucket >= ? "
+                         f"AND bucket < ?{extra}")  # fmt: skip
+            params += [seg.start, seg.end if seg.covers is None else seg.covers, *args]
     if not parts:
         parts.append(f"SELECT {columns} FROM {table} WHERE 0")
     return " UNION ALL ".join(parts), params

@@ -27,7 +27,7 @@ import orjson
 from appliance.events import EveRecord, pack_ip
 from appliance.traffic.aggregate import Compound, compound
 from appliance.traffic.capture import add_stats
-from appliance.traffic.fold import maintain, write_minutes
+from appliance.traffic.fold import maintain, run_maintenance, write_minutes
 from appliance.traffic.geo import GeoDatabase, shared_database
 from appliance.traffic.settings import (
     RollupSettings,
@@ -277,6 +277,19 @@ def rollup_batch(store: Any, records: Sequence[EveRecord], sensor_id: int,
         raise
     except Exception:
         logger.exception("Traffic rollup failed for a batch of %d records.", len(records))
+
+
+def finish_rollups(store: Any) -> None:
+    """Fold the late rows the store's last batches left (when a writer closes the store), so
+    they do not wait for the next writer. A failure leaves them to that writer; the
+    queries read late rows meanwhile, so no total is wrong."""
+    rollup = _rollups.pop(store, None)
+    if rollup is None or not rollup.settings.enabled:
+        return
+    try:
+        run_maintenance(store.connection, rollup.settings)
+    except sqlite3.Error as err:
+        logger.warning("Traffic rollups: the late rows stay for the next writer: %s", err)
 
 
 def unroll_sources(store: Any, source_ids: Sequence[int]) -> None:

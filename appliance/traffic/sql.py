@@ -36,29 +36,39 @@ def _upsert_sql(table: str, rows: int) -> str:
             f"ON CONFLICT({target}) DO UPDATE SET {updates}")  # fmt: skip
 
 
-_SQL_CACHE: dict[tuple[str, int], str] = {}
+def _late_sql(table: str, rows: int) -> str:
+    keys, sums = FOLDED_TABLES[table]
+    one = "(" + ",".join("?" * (1 + len(keys) + len(sums))) + ")"
+    return f"INSERT INTO {table}_late VALUES {','.join([one] * rows)}"
 
 
-def _upsert(conn: sqlite3.Connection, table: str, res: int,
+_SQL_CACHE: dict[tuple[str, int, bool], str] = {}
+
+
+def _upsert(conn: sqlite3.Connection, table: str, res: int | None,
             rows: Mapping[tuple[Any, ...], list[int]]) -> None:  # fmt: skip
+    """Add ``rows`` at resolution ``res``, or append them to the late table (``res`` None)."""
     flat: list[Any] = []
     count = 0
+    late = res is None
     for key, sums in rows.items():
-        flat.append(res)
+        if not late:
+            flat.append(res)
         flat.extend(key)
         flat.extend(sums)
         count += 1
         if count == _ROWS_PER_STATEMENT:
-            _run(conn, table, count, flat)
+            _run(conn, table, count, flat, late)
             flat, count = [], 0
     if count:
-        _run(conn, table, count, flat)
+        _run(conn, table, count, flat, late)
 
 
-def _run(conn: sqlite3.Connection, table: str, count: int, flat: list[Any]) -> None:
-    sql = _SQL_CACHE.get((table, count))
+def _run(conn: sqlite3.Connection, table: str, count: int, flat: list[Any], late: bool) -> None:
+    sql = _SQL_CACHE.get((table, count, late))
     if sql is None:
-        sql = _SQL_CACHE[(table, count)] = _upsert_sql(table, count)
+        sql = _late_sql(table, count) if late else _upsert_sql(table, count)
+        _SQL_CACHE[(table, count, late)] = sql
         if len(_SQL_CACHE) > 2000:
             _SQL_CACHE.clear()
     conn.execute(sql, flat)
@@ -70,21 +80,29 @@ def upsert_sums(conn: sqlite3.Connection, table: str, res: int,
     _upsert(conn, table, res, rows)
 
 
+def append_late(conn: sqlite3.Connection, table: str,
+                rows: Mapping[tuple[Any, ...], list[int]]) -> None:  # fmt: skip
+    """Append minute ``rows`` ({(bucket, *key): sums}) to ``table``'s late rows."""
+    _upsert(conn, table, None, rows)
+
+
 def upsert_capture(conn: sqlite3.Connection, res: int,
                    rows: Mapping[tuple[Any, ...], list[int]]) -> None:  # fmt: skip
     """Add capture-health rows ({(bucket, sensor, iface): [packets, drops]})."""
     _upsert(conn, "traffic_capture", res, rows)
 
 
-def fold_sql(table: str, res: int, bucket_expr: str) -> str:
-    """``INSERT ... SELECT`` adding rows of resolution ``res - 1`` in ``[?, ?)`` to ``res``."""
+def fold_sql(table: str, res: int, bucket_expr: str, *, late: bool = False) -> str:
+    """``INSERT ... SELECT`` adding rows of resolution ``res - 1`` in ``[?, ?)`` to ``res``;
+    with ``late``, the late minute rows of the table instead."""
     keys, sums = FOLDED_TABLES[table]
     key_list = ", ".join(keys)
     target = ", ".join(("res", "bucket", *keys))
     updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in sums)
+    source = f"{table}_late WHERE" if late else f"{table} WHERE res = {res - 1} AND"
     return (f"INSERT INTO {table} SELECT {res}, {bucket_expr} AS b, {key_list}, "
-            f"{', '.join(f'sum({c})' for c in sums)} FROM {table} "
-            f"WHERE res = {res - 1} AND bucket >= ? AND bucket < ? GROUP BY b, {key_list} "
+            f"{', '.join(f'sum({c})' for c in sums)} FROM {source} "
+            f"bucket >= ? AND bucket < ? GROUP BY b, {key_list} "
             f"ON CONFLICT({target}) DO UPDATE SET {updates}")  # fmt: skip
 
 

@@ -83,20 +83,50 @@ def test_folding_minutes_into_hours_and_days_keeps_totals_exact(tmp_path: Path) 
 
 def test_late_minutes_before_the_watermark_reach_hours_and_days(tmp_path: Path) -> None:
     from appliance.events import decode_line
+    from appliance.traffic.reader import TrafficReader
     from tests.appliance.traffic.test_rollup import _flow_line
 
     store = open_store(tmp_path / "s.db")
     conn = store.connection  # type: ignore[attr-defined]
+    views = TrafficReader(store)
     try:
         store.add_events([decode_line(_flow_line(1, T0 + 2 * DAY, T0 + 2 * DAY + 1), 1)], "s")
         run_maintenance(conn, RollupSettings())
         assert watermarks(conn)[RES_DAY] == T0 + 2 * DAY
-        # A flow logged late, two days back: it must count in minutes, hours and days.
+        # A flow logged late, two days back: every view counts it at once, whether the range
+        # is read from days, hours or minutes.
         store.add_events([decode_line(_flow_line(2, T0 + 5 * MINUTE, T0 + 6 * MINUTE), 2)], "s")
+        for since, until in ((T0, T0 + DAY), (T0, T0 + HOUR), (T0 + 5 * MINUTE, T0 + 7 * MINUTE),
+                             (T0 - DAY, T0 + 3 * DAY)):  # fmt: skip
+            assert views.totals(since, until)["bytes"] == 610_000 + (
+                610_000 if until > T0 + 2 * DAY else 0), (since, until)
+        # The next maintenance pass adds it to the hours and days themselves.
+        run_maintenance(conn, RollupSettings())
         for res in (RES_MINUTE, RES_HOUR, RES_DAY):
             row = conn.execute("SELECT sum(bytes) FROM traffic_iface WHERE res = ? AND "
                                "bucket < ?", (res, T0 + DAY)).fetchone()  # fmt: skip
             assert row[0] == 610_000, res
+        assert conn.execute("SELECT count(*) FROM traffic_iface_late").fetchone()[0] == 0
+        assert views.totals(T0, T0 + DAY)["bytes"] == 610_000
+    finally:
+        store.close()
+
+
+def test_a_writer_closing_the_store_folds_the_late_rows_it_left(tmp_path: Path) -> None:
+    from appliance.events import decode_line
+    from tests.appliance.traffic.test_rollup import _flow_line
+
+    store = open_store(tmp_path / "s.db")
+    store.add_events([decode_line(_flow_line(1, T0 + 2 * DAY, T0 + 2 * DAY + 1), 1)], "s")
+    run_maintenance(store.connection, RollupSettings())  # type: ignore[attr-defined]
+    store.add_events([decode_line(_flow_line(2, T0 + 5 * MINUTE, T0 + 6 * MINUTE), 2)], "s")
+    store.close()
+    store = open_store(tmp_path / "s.db", readonly=True)
+    conn = store.connection  # type: ignore[attr-defined]
+    try:
+        assert conn.execute("SELECT count(*) FROM traffic_app_late").fetchone()[0] == 0
+        assert conn.execute("SELECT sum(bytes) FROM traffic_app WHERE res = 2 AND bucket < ?",
+                            (T0 + DAY,)).fetchone()[0] == 610_000  # fmt: skip
     finally:
         store.close()
 
