@@ -20,7 +20,9 @@ FOLDER = Path(str(resources.files("appliance.store") / "migrations"))
 #: run it again, so editing it would leave them without the change: add a new file.
 SHIPPED = {
     "0001_initial.sql": "186a173c5e59aa78a4d3dc0d060bb2aed24e78955d00e0c3d13e50cbeca8a519",
+    "0002_traffic_rollups.sql": "e0e6dde57fc2b448910978931f3158783f10a1ed9e6ae305c5e05c094be2b9a4",
     "0003_lean_indexes.sql": "256e2dd9ae646b9c522f705f11f3959c98ca6e4f68c964830d3b24cdd8d1065b",
+    "0004_traffic_late.sql": "7993e2de8102f8a08d4dbe8bd8721e4736e68f6d2f308624278c63301d73d4c3",
 }
 
 
