@@ -32,7 +32,7 @@ from sensors.analyzers import load_analyzers
 from sensors.capture import analyze_capture_packets
 from sensors.capturefile import CaptureInfo, inspect_capture
 from sensors.deadletter import DeadLetterFile
-from sensors.overlap import PacketPass
+from sensors.overlap import InventoryFollower, PacketPass
 from sensors.runner import EveRunner, RunStats
 from sensors.ship import close_quietly, store_writer
 
@@ -56,6 +56,8 @@ class AnalyzeOptions:
     # missed on some runs); the sensor's ingest uses the other core.
     runmode: str = "single"
     progress: Callable[[str, float | None, RunStats], None] | None = None
+    #: Started once Suricata has read every capture; cancelled if the analysis fails.
+    inventory: InventoryFollower | None = None
 
 
 @dataclass
@@ -100,11 +102,21 @@ class Analysis:
             command.set_args(self.opts.sets)
         except ValueError as err:
             raise ConfigError(str(err)) from None
-        _output_dir(self.run_dir)
-        config = self._suricata_config()
-        if len(self.opts.captures) == 1:
-            return [self._run_single(config, self.opts.captures[0])]
-        return self._run_socket(config, self.opts.captures)
+        try:
+            _output_dir(self.run_dir)
+            config = self._suricata_config()
+            if len(self.opts.captures) == 1:
+                return [self._run_single(config, self.opts.captures[0])]
+            return self._run_socket(config, self.opts.captures)
+        except BaseException:
+            if self.opts.inventory is not None:
+                self.opts.inventory.cancel()
+            raise
+
+    def _suricata_done(self) -> None:
+        """Suricata read every capture without error: the inventory may follow the store."""
+        if self.opts.inventory is not None:
+            self.opts.inventory.start()
 
     def _inspect(self, paths: Sequence[Path], proc: subprocess.Popen[bytes]) -> list[CaptureInfo]:
         """Every capture checked (Suricata, already started, is stopped if one is bad)."""
@@ -163,7 +175,7 @@ class Analysis:
         packets = PacketPass(self.cfg, [info.path])
         # The ingest learns at once that Suricata is done (no poll interval at the end).
         exited = threading.Event()
-        threading.Thread(target=_wait_then_set, args=(proc, exited), name="suricata-wait",
+        threading.Thread(target=self._wait_for_exit, args=(proc, exited), name="suricata-wait",
                          daemon=True).start()  # fmt: skip
         try:
             stats = self._ingest(out_dir, info, exited.is_set, proc.pid,
@@ -179,6 +191,11 @@ class Analysis:
             raise SuricataError(_failure(info.path, proc.returncode, out_dir))
         self._check_eve(out_dir, info, stats)
         return self._result(info, stats)
+
+    def _wait_for_exit(self, proc: subprocess.Popen[bytes], exited: threading.Event) -> None:
+        if proc.wait() == 0:
+            self._suricata_done()
+        exited.set()
 
     def _engine_args(self) -> list[str]:
         """Options common to both modes; a rule that does not load fails the analysis."""
@@ -210,7 +227,8 @@ class Analysis:
             control = _wait_for_socket(sock, proc, self.run_dir)
             with control:
                 for index, info in enumerate(infos):
-                    results.append(self._socket_capture(control, proc, index, info, packets))
+                    results.append(self._socket_capture(control, proc, index, info, packets,
+                                                        len(infos) - 1))  # fmt: skip
                 control.shutdown()
             proc.wait(timeout=60)
         except BaseException:
@@ -226,7 +244,8 @@ class Analysis:
         return results
 
     def _socket_capture(self, control: Any, proc: subprocess.Popen[bytes], index: int,
-                        info: CaptureInfo, packets: PacketPass) -> CaptureResult:  # fmt: skip
+                        info: CaptureInfo, packets: PacketPass,
+                        last: int) -> CaptureResult:  # fmt: skip
         out_dir = _output_dir(self.run_dir / str(index))
         control.pcap_file(str(info.path.absolute()), str(out_dir))
         logger.info("Queued %s in Suricata.", info.path)
@@ -235,9 +254,11 @@ class Analysis:
             if proc.poll() is not None:
                 raise SuricataError(_failure(info.path, proc.returncode, self.run_dir))
             # The queue length first: the file leaves the queue as it becomes current.
-            if control.pcap_file_number() != 0:
+            if control.pcap_file_number() != 0 or control.pcap_current() not in (None, "None"):
                 return False
-            return bool(control.pcap_current() in (None, "None"))
+            if index == last:
+                self._suricata_done()
+            return True
 
         stats = self._ingest(out_dir, info, done, None, lambda: packets.findings(index))
         self._check_eve(out_dir, info, stats)
@@ -334,11 +355,6 @@ def _output_dir(path: Path) -> Path:
     for sub in (render.PCAP_DIR, render.FILES_DIR):
         (path / sub).mkdir(parents=True, exist_ok=True)
     return path
-
-
-def _wait_then_set(proc: subprocess.Popen[bytes], event: threading.Event) -> None:
-    proc.wait()
-    event.set()
 
 
 def _wait_for_socket(sock: Path, proc: subprocess.Popen[bytes], run_dir: Path) -> Any:

@@ -133,16 +133,18 @@ def default_rule_files(cfg: AppConfig) -> list[Path]:
 
 def run_analyze(args: argparse.Namespace, cfg: AppConfig) -> int:
     """Analyse captures and print their summaries."""
-    from appliance.assets.inventory import update_inventory
     from appliance.incidents.cli import correlate_captures, format_incidents
     from sensors.analyze import Analysis, AnalyzeOptions, rule_files_from
+    from sensors.overlap import InventoryFollower
 
     rules = rule_files_from(args.rules) if args.rules else default_rule_files(cfg)
+    inventory = InventoryFollower(cfg)  # forked before any database is open
     opts = AnalyzeOptions(
         captures=args.captures, rule_files=rules, suricata_config=args.suricata_config,
         sets=args.sets, checksum=args.checksum, simulate_ips=args.simulate_ips,
         runmode=args.runmode,
         progress=_Progress() if sys.stderr.isatty() and not args.quiet else None,
+        inventory=inventory,
     )  # fmt: skip
     store = open_store(cfg.store_path)
     sync_settings(store, cfg)
@@ -151,7 +153,7 @@ def run_analyze(args: argparse.Namespace, cfg: AppConfig) -> int:
     finally:
         store.close()
     per_capture, _ = correlate_captures(cfg, [r.source_ids for r in results])
-    update_inventory(cfg)  # the asset inventory and risk scores (A2)
+    inventory.finish()  # the asset inventory and risk scores (A2), followed meanwhile
     parts = [{**r.summary, "incidents": inc} for r, inc in zip(results, per_capture)]
     total = merge_summaries(parts)  # with each capture's incidents, each once
     if args.json:

@@ -2,17 +2,30 @@
 
 ``spanwatch analyze`` is measured against ``suricata -r`` alone, so what does not need
 Suricata's output starts as soon as Suricata does: the packet analyzers read the capture
-file itself (:class:`PacketPass`, a thread).
+file itself (:class:`PacketPass`, a thread). The asset inventory, which reads the store
+by a cursor as ``spanwatch core`` does, follows the ingest from a process of its own once
+Suricata has read the captures (:class:`InventoryFollower`), so it uses the core the
+ingest leaves idle instead of running after it.
 """
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
+import os
+import signal
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 from appliance.config import AppConfig
+
+logger = logging.getLogger(__name__)
+
+#: How often the inventory process looks for new chunks while the ingest runs.
+FOLLOW_POLL_S = 0.1
 
 
 class PacketPass:
@@ -43,3 +56,90 @@ class PacketPass:
     def findings(self, index: int) -> list[bytes]:
         """The findings of capture ``index`` (waits for them)."""
         return self._futures[index].result()
+
+
+class InventoryFollower:
+    """The asset inventory and risk scores brought up to date with an analysis.
+
+    The process is forked when the analysis begins, before it opens any database or starts
+    a thread (a forked SQLite connection is unsafe), and waits. :meth:`start` (Suricata
+    has read every capture without error) lets it follow the store, chunk by chunk, while
+    the ingest goes on; :meth:`finish` (after correlation: risk scores read incidents)
+    lets it read the rest, recompute the risk scores, and waits for it. An analysis that
+    fails before :meth:`start` never reaches the inventory; :meth:`cancel` stops it. Where
+    forking is not possible (another thread runs), :meth:`finish` does it all in-process.
+    A failure of the inventory is logged and never fails the analysis.
+    """
+
+    def __init__(self, cfg: AppConfig) -> None:
+        self.cfg = cfg
+        self._proc: Any = None
+        self._cancelled = False
+        if not cfg.assets.enabled or not hasattr(os, "fork") or threading.active_count() > 1:
+            return
+        ctx = multiprocessing.get_context("fork")
+        self._go, self._done = ctx.Event(), ctx.Event()
+        self._proc = ctx.Process(target=_follow, args=(cfg, self._go, self._done, os.getpid()),
+                                 name="spanwatch-inventory", daemon=True)  # fmt: skip
+        self._proc.start()
+
+    def start(self) -> None:
+        """Follow the store from now on."""
+        if self._proc is not None:
+            self._go.set()
+
+    def finish(self) -> None:
+        """Read what is left, recompute the risk scores, and wait until that is done."""
+        if self._proc is None:
+            from appliance.assets.inventory import update_inventory
+
+            if self.cfg.assets.enabled and not self._cancelled:
+                update_inventory(self.cfg)
+            return
+        self._go.set()
+        self._done.set()
+        self._proc.join()
+        if self._proc.exitcode not in (0, 1):  # 1: it logged why
+            logger.error("The asset inventory could not be updated (exit status %s); run "
+                         "`spanwatch assets`.", self._proc.exitcode)  # fmt: skip
+        self._proc = None
+
+    def cancel(self) -> None:
+        """The analysis failed: stop the process; :meth:`finish` does nothing now."""
+        self._cancelled = True
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.join()
+            self._proc = None
+
+
+def _follow(cfg: AppConfig, go: Any, done: Any, parent: int) -> None:
+    """The inventory process: wait for the go, then read new chunks until done.
+
+    It ends when its parent does (Ctrl-C and kills are the parent's to handle).
+    """
+    from appliance.assets.inventory import Inventory
+    from appliance.service import Service
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while not go.wait(0.5):
+        if os.getppid() != parent:
+            return
+    service = Service(cfg)
+    try:
+        inventory = Inventory(service)
+        chunks = 0
+        while True:
+            last = done.is_set()
+            chunks += inventory.run_once().chunks
+            if last:
+                break
+            if not done.wait(FOLLOW_POLL_S) and os.getppid() != parent:
+                return
+        if chunks:
+            service.risk.recompute()
+    except Exception:
+        logger.exception("The asset inventory could not be updated; run `spanwatch assets`.")
+        raise SystemExit(1) from None
+    finally:
+        service.close()
