@@ -108,6 +108,14 @@ def bucket_expr(res: int, settings: RollupSettings) -> str:
     return f"(bucket + {off}) / {DAY} * {DAY} - {off}"
 
 
+def late_span(seg: Segment) -> tuple[int, int] | None:
+    """The time span of the late minute rows a segment of hours or days must also read
+    (they are not folded into its rows yet; see :func:`.fold.fold_late`); None for minutes."""
+    if seg.res == RES_MINUTE:
+        return None
+    return seg.start, seg.end if seg.covers is None else seg.covers
+
+
 def union(table: str, columns: str, segments: Sequence[Segment], where: str = "",
           args: Sequence[Any] = ()) -> tuple[str, list[Any]]:  # fmt: skip
     """``SELECT columns FROM table`` over every segment, as one UNION ALL, and its arguments.
@@ -121,10 +129,11 @@ def union(table: str, columns: str, segments: Sequence[Segment], where: str = ""
         parts.append(f"SELECT {columns} FROM {table} WHERE res = ? AND bucket >= ? "
                      f"AND bucket < ?{extra}")  # fmt: skip
         params += [seg.res, seg.start, seg.end, *args]
-        if seg.res != RES_MINUTE:
+        span = late_span(seg)
+        if span is not None:
             parts.append(f"SELECT {columns} FROM {table}_late WHERE bucket >= ? "
                          f"AND bucket < ?{extra}")  # fmt: skip
-            params += [seg.start, seg.end if seg.covers is None else seg.covers, *args]
+            params += [*span, *args]
     if not parts:
         parts.append(f"SELECT {columns} FROM {table} WHERE 0")
     return " UNION ALL ".join(parts), params
