@@ -24,10 +24,12 @@ from scapy.utils import wrpcap
 
 from appliance.config import AppConfig
 from appliance.errors import RulesError
+from appliance.store import EventQuery, open_store
 from appliance.suricata import command, render, rules
 from appliance.suricata.control import SuricataControl
 from appliance.suricata.rules import RuleManager, UpdatePlan
 from tests.helpers.cli import REPO
+from tests.helpers.login_corpus import corpus_run, verify_run
 
 LOCAL_RULES = REPO / "config" / "rules" / "local.rules"
 RULE = 'alert http any any -> any any (msg:"T {sid}"; content:"x{sid}"; sid:{sid}; rev:1;)\n'
@@ -359,7 +361,7 @@ def _run_local_rules(
         ("pcaps/eicar-download/sv_http-evader-000.pcap", None, {9000031: 1}),
         ("suricata-verify/smtp-attachment-md5/input.pcap", None, {9000031: 1}),
         ("pcaps/c2-malware/ndpi_emotet.pcap", None, {9000030: 2}),
-        ("pcaps/exploit/markofu_attack-trace.pcap", None, {9000030: 1}),
+        ("pcaps/exploit/markofu_attack-trace.pcap", None, {9000030: 1, 9000062: 1}),
         ("pcaps/smb-lateral/401trg_20171220_smb_psexec_add_user.pcap", None, {9000030: 1}),
         ("suricata-verify/alert-testmyids-midstream/input.pcap", ["82.165.177.0/24"],
          {9000040: 1}),
@@ -381,6 +383,58 @@ def test_local_rule_fires_on_capture(
 ) -> None:  # fmt: skip
     sids, _ = _run_local_rules(tmp_path, suricata_bin, testdata / pcap, home)
     assert dict(sids) == expected
+
+
+ATTACKS = "pcaps/exploit", "pcaps/smb-lateral", "pcaps/credential-access", "pcaps/c2-malware"
+
+
+@pytest.mark.suricata
+@pytest.mark.parametrize(
+    ("pcap", "expected"),
+    [
+        # Remote shells: the banner or prompt comes from the host whose shell it is.
+        (f"{ATTACKS[0]}/chrissanders_aurora.pcapng", {(9000060, "192.168.100.206")}),
+        (f"{ATTACKS[0]}/markofu_blaster.pcap", {(9000061, "10.234.2.116")}),
+        (f"{ATTACKS[0]}/markofu_attack-trace.pcap",
+         {(9000062, "98.114.205.102"), (9000030, "98.114.205.102")}),
+        # DCE/RPC sessions picked up midstream (no dcerpc record): the client is named.
+        (f"{ATTACKS[1]}/pcapattack_LM_dcom_mmc20.application_dcerpc.pcapng",
+         {(9000070, "172.16.66.1")}),
+        (f"{ATTACKS[2]}/pcapattack_Discovery_impacket_rpcdump.pcapng", {(9000080, "10.0.2.15")}),
+        (f"{ATTACKS[2]}/pcapattack_zerologon_mimikatz_ntlm_privacy_scan_and_exploit_"
+         "encrypted.pcapng", {(9000091, "172.16.66.37")}),
+        ("suricata-verify/dcerpc/zerologon/input.pcap", {(9000091, "172.16.0.10")}),
+        # The C2 server's hex answer to the infected host's hex post.
+        (f"{ATTACKS[3]}/chrissanders_cryptowall4_c2.pcapng", {(9000101, "184.170.149.44")}),
+        (f"{ATTACKS[3]}/chrissanders_ek_to_cryptowall4.pcapng", {(9000101, "184.170.149.44")}),
+    ],
+)  # fmt: skip
+def test_attack_rules_name_the_host(
+    tmp_path: Path, suricata_bin: str, testdata: Path, pcap: str, expected: set[tuple[int, str]]
+) -> None:
+    _, events = _run_local_rules(tmp_path, suricata_bin, testdata / pcap)
+    alerts = {(e["alert"]["signature_id"], e["src_ip"]) for e in events
+              if e["event_type"] == "alert"}  # fmt: skip
+    assert alerts == expected
+
+
+def _alerts_from(store_path: Path, sids: range) -> set[tuple[int, str]]:
+    store = open_store(store_path, readonly=True)
+    try:
+        alerts = store.events(EventQuery(event_type="alert"))
+        return {(a["alert"]["signature_id"], a["src_ip"]) for a in alerts
+                if a["alert"]["signature_id"] in sids}  # fmt: skip
+    finally:
+        store.close()
+
+
+@pytest.mark.suricata
+def test_attack_rules_stay_quiet_on_ordinary_traffic() -> None:
+    """The shell, DCE/RPC and C2 rules on the suricata-verify protocol captures (one of them
+    a real Zerologon attempt) and on the demo captures' ordinary and attack traffic."""
+    attack_rules = range(9000060, 9000110)
+    assert _alerts_from(verify_run().store_path, attack_rules) == {(9000091, "172.16.0.10")}
+    assert _alerts_from(corpus_run().store_path, attack_rules) == set()
 
 
 @pytest.mark.suricata
