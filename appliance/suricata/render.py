@@ -307,9 +307,10 @@ def render_suricata_config(
     }
     if socket_path is not None:
         data["unix-command"] = {"enabled": True, "filename": str(socket_path)}
-    # Thresholds and suppressions from the rules page (appliance/suricata/rule_policy.py).
-    if (cfg.rules_dir / "threshold.config").is_file():
-        data["threshold-file"] = str((cfg.rules_dir / "threshold.config").absolute())
+    # Thresholds and suppressions from the rules page (appliance/suricata/rule_policy.py),
+    # named even before the first one exists: a rule reload reads the file again, so the
+    # first suppression needs no restart (a missing file is an empty one to Suricata).
+    data["threshold-file"] = str((cfg.rules_dir / "threshold.config").absolute())
     data.update(_engine_sections(cfg))
     if interface is not None:
         data["af-packet"] = _af_packet(cfg, interface)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -39,22 +40,19 @@ def short_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.fixture
-def suricata_socket(short_dir: Path, suricata_bin: str, testdata: Path) -> Iterator[SocketSuricata]:
-    cfg = AppConfig.model_validate({"suricata": {"binary": suricata_bin}})
-    log_dir = short_dir / "log"
-    config = render.write_suricata_config(
-        short_dir / "suricata.yaml", cfg, log_dir=log_dir,
-        rule_files=[testdata / CASE / "test.rules"],
-    )  # fmt: skip
-    sock = short_dir / "s.sock"
-    argv = command.unix_socket_argv(suricata_bin, config, sock, log_dir)
-    with open(short_dir / "stdout.txt", "wb") as out:
+@contextlib.contextmanager
+def _socket_suricata(work: Path, cfg: AppConfig, rules: Path) -> Iterator[SocketSuricata]:
+    log_dir = work / "log"
+    config = render.write_suricata_config(work / "suricata.yaml", cfg, log_dir=log_dir,
+                                          rule_files=[rules])  # fmt: skip
+    sock = work / "s.sock"
+    argv = command.unix_socket_argv(cfg.suricata.binary, config, sock, log_dir)
+    with open(work / "stdout.txt", "wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
     try:
         _wait_for(lambda: sock.exists() or proc.poll() is not None, 15.0)
-        assert proc.poll() is None, (short_dir / "stdout.txt").read_text()
-        yield SocketSuricata(proc, sock, short_dir)
+        assert proc.poll() is None, (work / "stdout.txt").read_text()
+        yield SocketSuricata(proc, sock, work)
     finally:
         if proc.poll() is None:
             proc.terminate()
@@ -63,6 +61,14 @@ def suricata_socket(short_dir: Path, suricata_bin: str, testdata: Path) -> Itera
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.fixture
+def suricata_socket(short_dir: Path, suricata_bin: str, testdata: Path) -> Iterator[SocketSuricata]:
+    cfg = AppConfig.model_validate({"suricata": {"binary": suricata_bin},
+                                    "data_dir": str(short_dir / "data")})  # fmt: skip
+    with _socket_suricata(short_dir, cfg, testdata / CASE / "test.rules") as running:
+        yield running
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float) -> None:
@@ -117,6 +123,31 @@ def test_pcap_file_is_processed_into_output_dir(
     _wait_for(has_alert, 10.0)
     alerts = [e for e in _eve(out / render.EVE_FILENAME) if e["event_type"] == "alert"]
     assert alerts[0]["alert"]["signature_id"] == 2100498  # type: ignore[index]
+
+
+@pytest.mark.suricata
+def test_the_first_threshold_file_takes_effect_on_reload_without_a_restart(
+    suricata_socket: SocketSuricata, testdata: Path
+) -> None:
+    # The rules page's first suppression creates threshold.config after the sensor started;
+    # the core then only reloads the rules.
+    def alerts_of(run: str) -> list[object]:
+        out = suricata_socket.work / run
+        render.prepare_log_dir(AppConfig(), out)
+        with SuricataControl(suricata_socket.sock) as control:
+            control.pcap_file(testdata / CASE / "input.pcap", out)
+            control.wait_pcap_done(timeout=30)
+        _wait_for(lambda: (out / render.EVE_FILENAME).exists(), 10.0)
+        time.sleep(0.3)  # the last records of the run
+        return [e for e in _eve(out / render.EVE_FILENAME) if e["event_type"] == "alert"]
+
+    assert alerts_of("before")
+    rules_dir = suricata_socket.work / "data" / "rules"
+    rules_dir.mkdir(parents=True, exist_ok=True)
+    (rules_dir / "threshold.config").write_text("suppress gen_id 1, sig_id 2100498\n")
+    with SuricataControl(suricata_socket.sock) as control:
+        control.reload_rules()
+    assert alerts_of("after") == []
 
 
 @pytest.mark.suricata
