@@ -28,6 +28,7 @@ from appliance.errors import ConfigError, SuricataError
 from appliance.store import EventStore
 from appliance.summary import summarize_sources
 from appliance.suricata import command, render
+from sensors.analyzer_process import AnalyzerProcess
 from sensors.analyzers import load_analyzers
 from sensors.capture import analyze_capture_packets
 from sensors.capturefile import CaptureInfo, inspect_capture
@@ -58,6 +59,8 @@ class AnalyzeOptions:
     progress: Callable[[str, float | None, RunStats], None] | None = None
     #: Started once Suricata has read every capture; cancelled if the analysis fails.
     inventory: InventoryFollower | None = None
+    #: Runs the EVE analyzers beside the ingest (closed when the analysis ends).
+    analyzer_process: AnalyzerProcess | None = None
 
 
 @dataclass
@@ -112,6 +115,9 @@ class Analysis:
             if self.opts.inventory is not None:
                 self.opts.inventory.cancel()
             raise
+        finally:
+            if self.opts.analyzer_process is not None:
+                self.opts.analyzer_process.close()
 
     def _suricata_done(self) -> None:
         """Suricata read every capture without error: the inventory may follow the store."""
@@ -279,13 +285,19 @@ class Analysis:
     def _ingest(self, out_dir: Path, info: CaptureInfo, finished: Callable[[], bool],
                 pid: int | None, packet_findings: Callable[[], list[bytes]],
                 wake: threading.Event | None = None) -> RunStats:  # fmt: skip
-        analyzers = load_analyzers(self.cfg)
         progress = self.opts.progress
         on_batch = None
         if progress is not None:
             def on_batch(stats: RunStats) -> None:
                 progress(str(info.path), _progress(pid, info), stats)
         eve = out_dir / self._eve_name()
+        if self.opts.analyzer_process is not None:
+            analyzers = self.opts.analyzer_process.analyzers_for(
+                eve, max_line_bytes=self.cfg.ingest.max_line_bytes,
+                batch_size=self.cfg.ingest.batch_size,
+            )  # fmt: skip
+        else:
+            analyzers = load_analyzers(self.cfg)
         sink = store_writer(self.cfg.store_path, self.cfg.sensor.name)
         runner = EveRunner(
             eve, store=self.store, sink=sink, analyzers=analyzers,
