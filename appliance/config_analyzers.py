@@ -14,6 +14,7 @@ from pydantic import (
 
 from appliance.config_attacks import (
     LateralMovementConfig,
+    QuicConfig,
     StealthScanConfig,
     SuspiciousHttpConfig,
     WebAttackConfig,
@@ -346,6 +347,7 @@ class AnalyzersConfig(_Model):
     lateral_movement: LateralMovementConfig = Field(default_factory=LateralMovementConfig)
     stealth_scan: StealthScanConfig = Field(default_factory=StealthScanConfig)
     suspicious_http: SuspiciousHttpConfig = Field(default_factory=SuspiciousHttpConfig)
+    quic: QuicConfig = Field(default_factory=QuicConfig)
 
 
 #: Kinds of indicator of compromise (IOC) spanwatch matches.

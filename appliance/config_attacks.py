@@ -92,3 +92,20 @@ class SuspiciousHttpConfig(_Model):
     max_tracked: int = Field(
         default=100_000, ge=100, description="Reported findings remembered to suppress repeats."
     )
+
+
+class QuicConfig(_Model):
+    """QUIC (HTTP/3) clients that behave like no browser: a handshake without server name."""
+
+    enabled: bool = Field(default=True)
+    window_seconds: int = Field(
+        default=3600, ge=1, description="One finding per client and server in this much time."
+    )
+    exempt_servers: list[Cidr] = Field(
+        default=[],
+        description="Outside servers that internal software reaches over QUIC by address "
+        "(no finding).",
+    )  # fmt: skip
+    max_tracked: int = Field(
+        default=100_000, ge=100, description="Reported findings remembered to suppress repeats."
+    )

@@ -93,6 +93,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "lateral_movement": ("sensors.analyzers.lateral_movement", "LateralMovementAnalyzer"),
     "stealth_scan": ("sensors.analyzers.stealth_scan", "StealthScanAnalyzer"),
     "suspicious_http": ("sensors.analyzers.suspicious_http", "SuspiciousHttpAnalyzer"),
+    "quic": ("sensors.analyzers.quic", "QuicAnalyzer"),
 }
 
 
