@@ -5,8 +5,9 @@ captures start Suricata once in unix-socket mode, so the rules load once, and qu
 files one by one, each into its own output directory, so each is summarized on its own.
 A capture that fails leaves nothing in the store.
 
-Suricata starts first: the captures are checked, the analyzers loaded and the packet
-analyzers run (:mod:`sensors.overlap`) while it loads its rules and reads.
+Suricata starts first: the helper processes are forked (the EVE analyzers, the asset
+inventory), the store opened, the captures checked and the packet analyzers run
+(:mod:`sensors.overlap`, :mod:`sensors.analyzer_process`) while it loads its rules.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ import yaml
 
 from appliance.config import AppConfig
 from appliance.errors import ConfigError, SuricataError
-from appliance.store import EventStore
+from appliance.store import EventStore, open_store
 from appliance.summary import summarize_sources
 from appliance.suricata import command, render
+from appliance.traffic.settings import sync_settings
 from sensors.analyzer_process import AnalyzerProcess
 from sensors.analyzers import load_analyzers
 from sensors.capture import analyze_capture_packets
@@ -57,10 +59,9 @@ class AnalyzeOptions:
     # missed on some runs); the sensor's ingest uses the other core.
     runmode: str = "single"
     progress: Callable[[str, float | None, RunStats], None] | None = None
-    #: Started once Suricata has read every capture; cancelled if the analysis fails.
-    inventory: InventoryFollower | None = None
-    #: Runs the EVE analyzers beside the ingest (closed when the analysis ends).
-    analyzer_process: AnalyzerProcess | None = None
+    #: The EVE analyzers and the asset inventory in processes of their own, beside the
+    #: ingest (off: in this process, the inventory left to :meth:`Analysis.finish`).
+    helpers: bool = True
 
 
 @dataclass
@@ -89,8 +90,11 @@ def rule_files_from(paths: Sequence[Path]) -> list[Path]:
 class Analysis:
     """Runs Suricata over captures and ingests each one through the sensor path."""
 
-    def __init__(self, cfg: AppConfig, store: EventStore, opts: AnalyzeOptions) -> None:
-        self.cfg, self.store, self.opts = cfg, store, opts
+    def __init__(self, cfg: AppConfig, opts: AnalyzeOptions) -> None:
+        self.cfg, self.opts = cfg, opts
+        self._store: EventStore | None = None
+        self.inventory: InventoryFollower | None = None
+        self._analyzers: AnalyzerProcess | None = None
         self.run_dir = cfg.data_dir / "runs" / time.strftime("%Y%m%dT%H%M%S")
         suffix = 1
         while self.run_dir.exists():
@@ -112,17 +116,39 @@ class Analysis:
                 return [self._run_single(config, self.opts.captures[0])]
             return self._run_socket(config, self.opts.captures)
         except BaseException:
-            if self.opts.inventory is not None:
-                self.opts.inventory.cancel()
+            if self.inventory is not None:
+                self.inventory.cancel()
             raise
         finally:
-            if self.opts.analyzer_process is not None:
-                self.opts.analyzer_process.close()
+            if self._analyzers is not None:
+                self._analyzers.close()
+            if self._store is not None:
+                self._store.close()
 
-    def _suricata_done(self) -> None:
-        """Suricata read every capture without error: the inventory may follow the store."""
-        if self.opts.inventory is not None:
-            self.opts.inventory.start()
+    def finish(self) -> None:
+        """After correlation: bring the asset inventory and risk scores up to date (A2)."""
+        if self.inventory is None:
+            from appliance.assets.inventory import update_inventory
+
+            update_inventory(self.cfg)
+        else:
+            self.inventory.finish()
+
+    @property
+    def store(self) -> EventStore:
+        """The store (opened once Suricata has started)."""
+        assert self._store is not None, "the store opens as Suricata starts"
+        return self._store
+
+    def _started(self) -> None:
+        """Suricata is loading its rules: fork the helpers (before any database is open or
+        thread runs: a forked SQLite connection is unsafe), then open the store."""
+        if self.opts.helpers:
+            self.inventory = InventoryFollower(self.cfg)
+            self._analyzers = AnalyzerProcess(self.cfg)
+        self._store = open_store(self.cfg.store_path)
+        # The configured rollup settings (HOME_NET, day start) before the first batch.
+        sync_settings(self._store, self.cfg)
 
     def _inspect(self, paths: Sequence[Path], proc: subprocess.Popen[bytes]) -> list[CaptureInfo]:
         """Every capture checked (Suricata, already started, is stopped if one is bad)."""
@@ -174,6 +200,7 @@ class Analysis:
             log.close()
             raise SuricataError(f"Suricata not found at {self.cfg.suricata.binary}") from err
         try:
+            self._started()
             (info,) = self._inspect([path], proc)
         except BaseException:
             log.close()
@@ -181,7 +208,7 @@ class Analysis:
         packets = PacketPass(self.cfg, [info.path])
         # The ingest learns at once that Suricata is done (no poll interval at the end).
         exited = threading.Event()
-        threading.Thread(target=self._wait_for_exit, args=(proc, exited), name="suricata-wait",
+        threading.Thread(target=_wait_then_set, args=(proc, exited), name="suricata-wait",
                          daemon=True).start()  # fmt: skip
         try:
             stats = self._ingest(out_dir, info, exited.is_set, proc.pid,
@@ -197,11 +224,6 @@ class Analysis:
             raise SuricataError(_failure(info.path, proc.returncode, out_dir))
         self._check_eve(out_dir, info, stats)
         return self._result(info, stats)
-
-    def _wait_for_exit(self, proc: subprocess.Popen[bytes], exited: threading.Event) -> None:
-        if proc.wait() == 0:
-            self._suricata_done()
-        exited.set()
 
     def _engine_args(self) -> list[str]:
         """Options common to both modes; a rule that does not load fails the analysis."""
@@ -228,13 +250,13 @@ class Analysis:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         results: list[CaptureResult] = []
         try:
+            self._started()
             infos = self._inspect(paths, proc)
             packets = PacketPass(self.cfg, [i.path for i in infos])
             control = _wait_for_socket(sock, proc, self.run_dir)
             with control:
                 for index, info in enumerate(infos):
-                    results.append(self._socket_capture(control, proc, index, info, packets,
-                                                        len(infos) - 1))  # fmt: skip
+                    results.append(self._socket_capture(control, proc, index, info, packets))
                 control.shutdown()
             proc.wait(timeout=60)
         except BaseException:
@@ -250,8 +272,7 @@ class Analysis:
         return results
 
     def _socket_capture(self, control: Any, proc: subprocess.Popen[bytes], index: int,
-                        info: CaptureInfo, packets: PacketPass,
-                        last: int) -> CaptureResult:  # fmt: skip
+                        info: CaptureInfo, packets: PacketPass) -> CaptureResult:  # fmt: skip
         out_dir = _output_dir(self.run_dir / str(index))
         control.pcap_file(str(info.path.absolute()), str(out_dir))
         logger.info("Queued %s in Suricata.", info.path)
@@ -260,11 +281,9 @@ class Analysis:
             if proc.poll() is not None:
                 raise SuricataError(_failure(info.path, proc.returncode, self.run_dir))
             # The queue length first: the file leaves the queue as it becomes current.
-            if control.pcap_file_number() != 0 or control.pcap_current() not in (None, "None"):
+            if control.pcap_file_number() != 0:
                 return False
-            if index == last:
-                self._suricata_done()
-            return True
+            return bool(control.pcap_current() in (None, "None"))
 
         stats = self._ingest(out_dir, info, done, None, lambda: packets.findings(index))
         self._check_eve(out_dir, info, stats)
@@ -291,8 +310,12 @@ class Analysis:
             def on_batch(stats: RunStats) -> None:
                 progress(str(info.path), _progress(pid, info), stats)
         eve = out_dir / self._eve_name()
-        if self.opts.analyzer_process is not None:
-            analyzers = self.opts.analyzer_process.analyzers_for(
+        if self.inventory is not None:
+            # From the first batch on, as `spanwatch core` would; a failed analysis stops
+            # it, though what it read before stays in the inventory (not in the store).
+            self.inventory.start()
+        if self._analyzers is not None:
+            analyzers = self._analyzers.analyzers_for(
                 eve, max_line_bytes=self.cfg.ingest.max_line_bytes,
                 batch_size=self.cfg.ingest.batch_size,
             )  # fmt: skip
@@ -367,6 +390,11 @@ def _output_dir(path: Path) -> Path:
     for sub in (render.PCAP_DIR, render.FILES_DIR):
         (path / sub).mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _wait_then_set(proc: subprocess.Popen[bytes], event: threading.Event) -> None:
+    proc.wait()
+    event.set()
 
 
 def _wait_for_socket(sock: Path, proc: subprocess.Popen[bytes], run_dir: Path) -> Any:

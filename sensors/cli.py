@@ -135,27 +135,18 @@ def run_analyze(args: argparse.Namespace, cfg: AppConfig) -> int:
     """Analyse captures and print their summaries."""
     from appliance.incidents.cli import correlate_captures, format_incidents
     from sensors.analyze import Analysis, AnalyzeOptions, rule_files_from
-    from sensors.analyzer_process import AnalyzerProcess
-    from sensors.overlap import InventoryFollower
 
     rules = rule_files_from(args.rules) if args.rules else default_rule_files(cfg)
-    inventory = InventoryFollower(cfg)  # both forked before any database is open
-    analyzers = AnalyzerProcess(cfg)
     opts = AnalyzeOptions(
         captures=args.captures, rule_files=rules, suricata_config=args.suricata_config,
         sets=args.sets, checksum=args.checksum, simulate_ips=args.simulate_ips,
         runmode=args.runmode,
         progress=_Progress() if sys.stderr.isatty() and not args.quiet else None,
-        inventory=inventory, analyzer_process=analyzers,
     )  # fmt: skip
-    store = open_store(cfg.store_path)
-    sync_settings(store, cfg)
-    try:
-        results = Analysis(cfg, store, opts).run()
-    finally:
-        store.close()
+    analysis = Analysis(cfg, opts)
+    results = analysis.run()
     per_capture, _ = correlate_captures(cfg, [r.source_ids for r in results])
-    inventory.finish()  # the asset inventory and risk scores (A2), followed meanwhile
+    analysis.finish()  # the asset inventory and risk scores (A2), followed meanwhile
     parts = [{**r.summary, "incidents": inc} for r, inc in zip(results, per_capture)]
     total = merge_summaries(parts)  # with each capture's incidents, each once
     if args.json:

@@ -3,9 +3,9 @@
 ``spanwatch analyze`` is measured against ``suricata -r`` alone, so what does not need
 Suricata's output starts as soon as Suricata does: the packet analyzers read the capture
 file itself (:class:`PacketPass`, a thread). The asset inventory, which reads the store
-by a cursor as ``spanwatch core`` does, follows the ingest from a process of its own once
-Suricata has read the captures (:class:`InventoryFollower`), so it uses the core the
-ingest leaves idle instead of running after it.
+by a cursor as ``spanwatch core`` does, follows the ingest from a process of its own
+(:class:`InventoryFollower`), so it uses the core the ingest leaves idle instead of
+running after it.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from appliance.config import AppConfig
 
 logger = logging.getLogger(__name__)
 
-#: How often the inventory process looks for new chunks while the ingest runs.
-FOLLOW_POLL_S = 0.1
+#: How often the inventory process looks for new chunks while the ingest runs (each look
+#: costs a few queries; the rest is read at once when the analysis finishes).
+FOLLOW_POLL_S = 0.2
 
 
 class PacketPass:
@@ -62,13 +63,14 @@ class InventoryFollower:
     """The asset inventory and risk scores brought up to date with an analysis.
 
     The process is forked when the analysis begins, before it opens any database or starts
-    a thread (a forked SQLite connection is unsafe), and waits. :meth:`start` (Suricata
-    has read every capture without error) lets it follow the store, chunk by chunk, while
-    the ingest goes on; :meth:`finish` (after correlation: risk scores read incidents)
-    lets it read the rest, recompute the risk scores, and waits for it. An analysis that
-    fails before :meth:`start` never reaches the inventory; :meth:`cancel` stops it. Where
-    forking is not possible (another thread runs), :meth:`finish` does it all in-process.
-    A failure of the inventory is logged and never fails the analysis.
+    a thread (a forked SQLite connection is unsafe), and waits. :meth:`start` (the ingest
+    begins) lets it follow the store, chunk by chunk, as ``spanwatch core`` would;
+    :meth:`finish` (after correlation: risk scores read incidents) lets it read the rest,
+    recompute the risk scores, and waits for it. An analysis that fails before
+    :meth:`start` never reaches the inventory; :meth:`cancel` stops it (what it had read
+    stays in the inventory, not in the event store). Where forking is not possible
+    (another thread runs), :meth:`finish` does it all in-process. A failure of the
+    inventory is logged and never fails the analysis.
     """
 
     def __init__(self, cfg: AppConfig) -> None:
