@@ -106,7 +106,7 @@ _CALLS: dict[str, tuple[frozenset[int] | None, _Technique]] = {
     "drsuapi": (frozenset({3}), _DCSYNC),  # DRSGetNCChanges
     "spoolss": (frozenset({62, 65}), _COERCE),  # RpcRemoteFindFirstPrinterChangeNotification
     "efsrpc": (frozenset({0, 4, 5, 6, 7, 12, 13, 15}), _COERCE),
-    "netlogon": (frozenset({2, 15, 26}), _NETLOGON),  # NetrServerAuthenticate*
+    "netlogon": (frozenset({5, 15, 26}), _NETLOGON),  # NetrServerAuthenticate, 2, 3
 }
 #: Named pipes that identify an interface when the bind is not seen.
 _PIPES = {"svcctl": "svcctl", "atsvc": "atsvc", "spoolss": "spoolss", "efsrpc": "efsrpc",
@@ -119,7 +119,6 @@ _EXECUTABLE_RE = re.compile(r"\.(?:exe|dll|sys|scr|bat|cmd|ps1|vbs|js|hta|msi)$"
 class _Flow:
     interfaces: set[str]
     admin_share: str | None = None
-    netlogon_times: list[int] | None = None
 
 
 class LateralMovementAnalyzer:
@@ -133,6 +132,9 @@ class LateralMovementAnalyzer:
         self._dcs = AddressSet(cfg.domain_controllers)
         self._admins = AddressSet(cfg.admin_clients)
         self._flows: OrderedDict[int, _Flow] = OrderedDict()
+        # Netlogon authentication times per (client, server): exploits retry on one
+        # connection (mimikatz) or open one per try (the published Python checkers).
+        self._netlogon: OrderedDict[tuple[str, str], list[int]] = OrderedDict()
         self._reported = RepeatGate(cfg.window_seconds * _SECOND, cfg.max_tracked)
 
     def init(self) -> None:
@@ -193,7 +195,7 @@ class LateralMovementAnalyzer:
                 opnums, technique = _CALLS[name]
                 if opnums is not None and opnum not in opnums:
                     continue
-                if technique is _NETLOGON and not self._burst(flow, record.ts):
+                if technique is _NETLOGON and not self._burst(record):
                     continue
                 found.append((technique, {"interface": name, "opnum": opnum}))
         elif rpc.get("request") == "BIND":
@@ -221,9 +223,13 @@ class LateralMovementAnalyzer:
             found.append((_UPLOAD, {"share": flow.admin_share, "file": name[:256]}))
         return found
 
-    def _burst(self, flow: _Flow, ts: int) -> bool:
-        times = flow.netlogon_times = [t for t in (flow.netlogon_times or [])
-                                       if ts - t < 60 * _SECOND] + [ts]  # fmt: skip
+    def _burst(self, record: EveRecord) -> bool:
+        key = (record.head.src_ip or "", record.head.dest_ip or "")
+        ts = record.ts
+        times = [t for t in self._netlogon.pop(key, ()) if ts - t < 60 * _SECOND] + [ts]
+        self._netlogon[key] = times
+        while len(self._netlogon) > self.cfg.max_tracked:
+            self._netlogon.popitem(last=False)
         return len(times) >= self.cfg.netlogon_burst
 
     def _finding(self, record: EveRecord, technique: _Technique, detail: dict[str, Any]) -> bytes:

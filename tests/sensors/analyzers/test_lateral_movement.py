@@ -89,6 +89,15 @@ def test_netlogon_needs_a_burst() -> None:
     many = [_rpc("BIND", uuid=netlogon)] + [_rpc("REQUEST", opnum=26) for _ in range(25)]
     found = run_analyzer(LateralMovementAnalyzer(cfg), many)
     assert [f["finding"]["type"] for f in found] == ["netlogon-auth-burst"]
+    # One connection per try (the published Python checkers) is the same burst.
+    per_try = [r for n in range(25) for r in (_rpc("BIND", flow=n, uuid=netlogon),
+                                              _rpc("REQUEST", flow=n, opnum=15))]  # fmt: skip
+    found = run_analyzer(LateralMovementAnalyzer(cfg), per_try)
+    assert [(f["src_ip"], f["finding"]["type"]) for f in found] == [
+        ("192.0.2.10", "netlogon-auth-burst")]
+    # NetrLogonSamLogon (opnum 2) is a member server passing a user's logon on, no attack.
+    logons = [_rpc("BIND", uuid=netlogon)] + [_rpc("REQUEST", opnum=2) for _ in range(25)]
+    assert run_analyzer(LateralMovementAnalyzer(cfg), logons) == []
 
 
 def test_management_hosts_and_the_admin_share_switch() -> None:
@@ -108,8 +117,9 @@ def test_management_hosts_and_the_admin_share_switch() -> None:
 @pytest.mark.suricata
 @pytest.mark.slow
 def test_ordinary_traffic_raises_none_of_these_findings() -> None:
-    """Three suricata-verify captures are recordings of real remote execution (401trg's
-    PsExec and AT scheduling, the same set as the corpus): those, and nothing else."""
+    """Four suricata-verify captures are recordings of real attacks (401trg's PsExec and AT
+    scheduling, the same set as the corpus, and a Zerologon attempt): those, and nothing
+    else."""
     run = verify_run()
     found = {str(c): run.summary(c, TYPES) for c in verify_captures()}
     found.update({str(demo_capture(s)): corpus_run().summary(demo_capture(s), TYPES)
@@ -124,4 +134,7 @@ def test_ordinary_traffic_raises_none_of_these_findings() -> None:
              ("admin-share-access", "192.168.10.31", "192.168.10.10")},
         "/smb2-04/20171220_smb_at_schedule.pcap":
             {("remote-scheduled-task", "192.168.10.31", "192.168.10.30")},
+        # A real Zerologon attempt: 21 connections, each one NetrServerAuthenticate3.
+        "/dcerpc/zerologon/input.pcap":
+            {("netlogon-auth-burst", "172.16.0.10", "172.16.5.58")},
     }  # fmt: skip
