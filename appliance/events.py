@@ -47,6 +47,10 @@ class _FindingHead(msgspec.Struct):
 class _FlowHead(msgspec.Struct):
     bytes_toserver: int = 0
     bytes_toclient: int = 0
+    pkts_toserver: int = 0
+    pkts_toclient: int = 0
+    start: str | None = None
+    end: str | None = None
 
 
 class EveHead(msgspec.Struct):
@@ -65,6 +69,8 @@ class EveHead(msgspec.Struct):
     alert: _AlertHead | None = None
     finding: _FindingHead | None = None
     flow: _FlowHead | None = None
+    app_proto: str | None = None
+    in_iface: str | None = None
 
 
 _decoder = msgspec.json.Decoder(EveHead)

@@ -34,7 +34,6 @@ from appliance.traffic.rollup import finish_rollups, presum, rollup_batch, unrol
 
 logger = logging.getLogger(__name__)
 
-_COMPRESS_LEVEL = 3
 #: Rows per INSERT statement: one ``sqlite3_step`` stores them all, so SQLite's work runs
 #: without the GIL (beside the reader's decoding) and Python binds parameters only.
 #: 16 columns x 2,000 rows stays under SQLite's 32,766 parameters.
@@ -88,7 +87,6 @@ class SqliteEventStore(EventReading, CaptureRecords):
         self._etypes = self._load_names("event_types")
         self._etype_names = {v: k for k, v in self._etypes.items()}
         self._known_sigs: set[tuple[int, int | None, str | None]] = set()
-        self._zc = zstandard.ZstdCompressor(level=_COMPRESS_LEVEL)
         self._zd = zstandard.ZstdDecompressor()
 
     # -- names -------------------------------------------------------------------------
@@ -201,7 +199,7 @@ class SqliteEventStore(EventReading, CaptureRecords):
         """The rows of ``records`` and their traffic sums, built outside the write
         transaction (in the reader's thread; nothing here touches the connection)."""
         batch = prepare(records)
-        batch.flows = presum(self, batch.flows)
+        batch.flows = presum(self, records)
         return batch
 
     def _forget_uncommitted(self) -> None:
@@ -236,12 +234,11 @@ class SqliteEventStore(EventReading, CaptureRecords):
     def _insert(self, batch: PreparedBatch, sensor_id: int) -> None:
         etypes, name_id = self._etypes, self._name_id
         for rows in batch.chunks:
-            blob = self._zc.compress(b"\n".join(r.raw for r in rows.records))
             cur = self._conn.execute(
                 "INSERT INTO chunks(kind, min_ts, max_ts, ingested_at, n, data, min_id, max_id) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (rows.kind, rows.min_ts, rows.max_ts, time.time_ns() // 1000, len(rows.records),
-                 blob, rows.min_id, rows.max_id),
+                 rows.blob, rows.min_id, rows.max_id),
             )  # fmt: skip
             chunk = cur.lastrowid or 0
             # A copy: a batch retried after a failed transaction starts from names again.

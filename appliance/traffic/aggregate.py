@@ -1,8 +1,9 @@
 """The per-flow step of the rollup: a batch's flow records summed per minute and key.
 
 Pure and settings-free, so it can run wherever the batch is prepared. The hot loop of
-the rollup: one decode of the fields the store does not index, a cached minute for the
-flow's start, and one dictionary update per flow (more only for flows that cross a minute).
+the rollup: the flow's fields come from the record's head (decoded once, with the indexed
+fields), a cached minute for the flow's start, and one dictionary update per flow (more
+only for flows that cross a minute).
 """
 
 from __future__ import annotations
@@ -10,40 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import msgspec
-
 from appliance.events import EveRecord, parse_timestamp, proto_number
 from appliance.traffic.settings import DAY, MINUTE
 
 #: A flow longer than this is spread over its last week only (the sums stay exact).
 MAX_SPAN = 7 * DAY
-
-
-class _FlowDetail(msgspec.Struct):
-    pkts_toserver: int = 0
-    pkts_toclient: int = 0
-    bytes_toserver: int = 0
-    bytes_toclient: int = 0
-    start: str | None = None
-    end: str | None = None
-
-
-def _detail(bts: int, btc: int, pts: int, ptc: int, start: str | None, end: str | None
-            ) -> _FlowDetail:  # fmt: skip
-    return _FlowDetail(pts, ptc, bts, btc, start, end)
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-class _FlowExtra(msgspec.Struct):
-    app_proto: str | None = None
-    in_iface: str | None = None
-    flow: _FlowDetail | None = None
-
-
-_decode = msgspec.json.Decoder(_FlowExtra).decode
 _PROTOS: dict[str, int] = {"TCP": 6, "UDP": 17, "ICMP": 1, "IPv6-ICMP": 58, "IPV6-ICMP": 58,
                            "SCTP": 132, "GRE": 47}
 #: (key, flows) per flow record: key = (minute, iface, app, proto, port, src, dest);
@@ -103,28 +75,10 @@ def compound(flows: Sequence[EveRecord]) -> Compound:
     get = out.get
     for record in flows:
         head = record.head
-        data = record._data  # parsed already when an analyzer read the record
-        if data is not None:
-            flow = data.get("flow")
-            if not isinstance(flow, dict):
-                continue
-            try:
-                detail = _detail(int(flow.get("bytes_toserver") or 0),
-                                 int(flow.get("bytes_toclient") or 0),
-                                 int(flow.get("pkts_toserver") or 0),
-                                 int(flow.get("pkts_toclient") or 0),
-                                 _text(flow.get("start")), _text(flow.get("end")))  # fmt: skip
-            except (TypeError, ValueError):
-                continue
-            app, iface = _text(data.get("app_proto")), _text(data.get("in_iface"))
-        else:
-            try:
-                extra = _decode(record.raw)
-            except msgspec.MsgspecError:
-                continue  # the event is stored all the same; it just cannot be counted here
-            if extra.flow is None:
-                continue
-            detail, app, iface = extra.flow, extra.app_proto, extra.in_iface
+        detail = head.flow
+        if detail is None:
+            continue
+        app, iface = head.app_proto, head.in_iface
         name = head.proto
         if isinstance(name, int):
             proto = name
@@ -135,9 +89,15 @@ def compound(flows: Sequence[EveRecord]) -> Compound:
             proto = found if found is not None else (proto_number(name) or 0)
         port = head.dest_port
         start_s, end_s = detail.start, detail.end
-        minute = _minute(start_s) if start_s is not None else record.ts - record.ts % MINUTE
-        if end_s is None or start_s is None or (end_s[:16] == start_s[:16]
-                                                and end_s[-5:] == start_s[-5:]):
+        span: tuple[int, int] | None = None
+        try:
+            minute = _minute(start_s) if start_s is not None else record.ts - record.ts % MINUTE
+            if end_s is not None and start_s is not None and (end_s[:16] != start_s[:16]
+                                                              or end_s[-5:] != start_s[-5:]):
+                span = parse_timestamp(start_s), parse_timestamp(end_s)
+        except ValueError:  # a malformed start or end: the flow counts in its record's minute
+            minute, span = record.ts - record.ts % MINUTE, None
+        if span is None:
             key = (minute, iface or "", app or "unknown", proto, -1 if port is None else port,
                    head.src_ip or "", head.dest_ip or "")  # fmt: skip
             sums = get(key)
@@ -155,7 +115,7 @@ def compound(flows: Sequence[EveRecord]) -> Compound:
                 head.src_ip or "", head.dest_ip or "")  # fmt: skip
         values = (detail.bytes_toserver, detail.bytes_toclient, detail.pkts_toserver,
                   detail.pkts_toclient)  # fmt: skip
-        parts = spread(parse_timestamp(start_s), parse_timestamp(end_s), values)
+        parts = spread(span[0], span[1], values)
         for n, (part_minute, shares) in enumerate(parts):
             key = (part_minute, *base)
             sums = get(key)

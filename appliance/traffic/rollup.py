@@ -222,13 +222,15 @@ class Summed:
     seen: dict[tuple[bytes, str, str], int]
 
 
-def presum(store: Any, flows: Compound) -> Compound | Summed:
-    """``flows`` summed per dimension by ``store``'s rollup when it exists (outside the write
-    transaction, in the reader's thread); otherwise unchanged, for the writer to sum."""
+def presum(store: Any, records: Sequence[EveRecord]) -> Summed | None:
+    """The flows of ``records`` summed per dimension by ``store``'s rollup (outside the write
+    transaction, in the reader's thread); None when the rollups are off or the rollup is
+    not made yet (the writer then sums them itself, if they are on)."""
     rollup = _rollups.get(store)
-    if rollup is None or not rollup.settings.enabled or not flows:
-        return flows
-    return rollup.sum_flows(flows)
+    if rollup is None or not rollup.settings.enabled:
+        return None
+    flows = compound([r for r in records if r.head.event_type == "flow"])
+    return rollup.sum_flows(flows) if flows else None
 
 
 def _first_contacts(hosts: Sums, served: dict[tuple[bytes, int, int], int],

@@ -72,3 +72,16 @@ def test_compound_skips_flow_records_without_a_flow_object() -> None:
     records = synthetic_records([{"timestamp": "2026-01-01T00:00:00+0000",
                                   "event_type": "flow", "src_ip": "10.0.0.1"}])
     assert compound(records) == {}
+
+
+def test_a_flow_with_a_malformed_start_or_end_counts_in_its_record_minute() -> None:
+    # EVE from any producer may carry garbage where a time belongs: the flow still counts,
+    # and nothing stops the batch.
+    bad = _flow("yesterday", "2026-01-01T00:05:10.000000+0000")
+    worse = _flow("2026-01-01T00:01:00.000000+0000", "soon", src="10.0.0.6")
+    worse["timestamp"] = "2026-01-01T00:09:00.000000+0000"
+    rows = compound(synthetic_records([bad, worse]))
+    assert rows == {
+        (T0 + 5 * MINUTE, "", "tls", 6, 443, "10.0.0.5", "203.0.113.9"): [1000, 5000, 10, 20, 1],
+        (T0 + 9 * MINUTE, "", "tls", 6, 443, "10.0.0.6", "203.0.113.9"): [1000, 5000, 10, 20, 1],
+    }
