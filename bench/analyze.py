@@ -12,6 +12,7 @@ most 1.3x.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -83,6 +84,7 @@ def main() -> int:
                 demo_capture(240)]  # fmt: skip
     for capture in captures:
         base, mine, lines = [], [], 0
+        load = os.getloadavg()[0]
         for _ in range(args.repeat):
             with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
                 base.append(baseline_seconds(capture, rules, Path(tmp)))
@@ -90,7 +92,8 @@ def main() -> int:
                 mine.append(analyze_seconds(capture, rules, Path(tmp)))
         b, m = statistics.median(base), statistics.median(mine)
         print(f"{capture.name}: {lines:,} EVE lines; suricata -r alone {b:6.2f} s; "
-              f"spanwatch analyze {m:6.2f} s; ratio {m / b:.2f}x (target <= 1.3x)")
+              f"spanwatch analyze {m:6.2f} s; ratio {m / b:.2f}x (target <= 1.3x); "
+              f"load {load:.1f}-{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     return 0
 
 

@@ -20,28 +20,32 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from appliance.config import AppConfig
 from appliance.errors import ConfigError, SuricataError
-from appliance.store import EventStore, open_store
-from appliance.summary import summarize_sources
 from appliance.suricata import command, render
-from appliance.traffic.settings import sync_settings
-from sensors.analyzer_process import AnalyzerProcess
-from sensors.analyzers import load_analyzers
-from sensors.capture import analyze_capture_packets
 from sensors.capturefile import CaptureInfo, inspect_capture
-from sensors.deadletter import DeadLetterFile
-from sensors.overlap import InventoryFollower, PacketPass
-from sensors.runner import EveRunner, RunStats
-from sensors.ship import close_quietly, store_writer
+from sensors.engine import (
+    eve_filenames,
+    failure_message,
+    output_dir,
+    read_share,
+    wait_for_socket,
+    wait_then_set,
+)
+
+if TYPE_CHECKING:
+    from appliance.store import EventStore
+    from sensors.analyzer_process import AnalyzerProcess
+    from sensors.deadletter import DeadLetterFile
+    from sensors.overlap import InventoryFollower, PacketPass
+    from sensors.runner import RunStats
+
+# Only what starting Suricata needs is imported with this module; the ingest's modules
+# are imported once it runs (`_started`), while it loads its rules.
 
 logger = logging.getLogger(__name__)
-
-_SOCKET_WAIT_S = 120.0
 
 
 @dataclass
@@ -100,7 +104,7 @@ class Analysis:
         while self.run_dir.exists():
             suffix += 1
             self.run_dir = self.run_dir.with_name(f"{self.run_dir.name.split('-')[0]}-{suffix}")
-        self.dead_letters = DeadLetterFile(cfg.data_dir / "dead-letter.jsonl")
+        self._dead_letters: DeadLetterFile | None = None
 
     def run(self) -> list[CaptureResult]:
         """Start Suricata, validate every capture while it loads its rules, then analyse
@@ -110,7 +114,7 @@ class Analysis:
         except ValueError as err:
             raise ConfigError(str(err)) from None
         try:
-            _output_dir(self.run_dir)
+            output_dir(self.run_dir)
             config = self._suricata_config()
             if len(self.opts.captures) == 1:
                 return [self._run_single(config, self.opts.captures[0])]
@@ -135,6 +139,12 @@ class Analysis:
             self.inventory.finish()
 
     @property
+    def dead_letters(self) -> DeadLetterFile:
+        """The dead-letter file (opened once Suricata has started)."""
+        assert self._dead_letters is not None, "opened as Suricata starts"
+        return self._dead_letters
+
+    @property
     def store(self) -> EventStore:
         """The store (opened once Suricata has started)."""
         assert self._store is not None, "the store opens as Suricata starts"
@@ -143,6 +153,13 @@ class Analysis:
     def _started(self) -> None:
         """Suricata is loading its rules: fork the helpers (before any database is open or
         thread runs: a forked SQLite connection is unsafe), then open the store."""
+        from appliance.store import open_store
+        from appliance.traffic.settings import sync_settings
+        from sensors.analyzer_process import AnalyzerProcess
+        from sensors.deadletter import DeadLetterFile
+        from sensors.overlap import InventoryFollower
+
+        self._dead_letters = DeadLetterFile(self.cfg.data_dir / "dead-letter.jsonl")
         if self.opts.helpers:
             self.inventory = InventoryFollower(self.cfg)
             self._analyzers = AnalyzerProcess(self.cfg)
@@ -186,7 +203,7 @@ class Analysis:
     # -- one capture: suricata -r --------------------------------------------------------
 
     def _run_single(self, config: Path, path: Path) -> CaptureResult:
-        out_dir = _output_dir(self.run_dir / "0")
+        out_dir = output_dir(self.run_dir / "0")
         argv = command.offline_argv(
             self.cfg.suricata.binary, config, path, out_dir, extra_sets=self._extra_sets(),
             runmode=self.opts.runmode,
@@ -205,10 +222,12 @@ class Analysis:
         except BaseException:
             log.close()
             raise
+        from sensors.overlap import PacketPass
+
         packets = PacketPass(self.cfg, [info.path])
         # The ingest learns at once that Suricata is done (no poll interval at the end).
         exited = threading.Event()
-        threading.Thread(target=_wait_then_set, args=(proc, exited), name="suricata-wait",
+        threading.Thread(target=wait_then_set, args=(proc, exited), name="suricata-wait",
                          daemon=True).start()  # fmt: skip
         try:
             stats = self._ingest(out_dir, info, exited.is_set, proc.pid,
@@ -221,7 +240,7 @@ class Analysis:
             log.close()
         if proc.wait() != 0:
             self._discard(stats)
-            raise SuricataError(_failure(info.path, proc.returncode, out_dir))
+            raise SuricataError(failure_message(info.path, proc.returncode, out_dir))
         self._check_eve(out_dir, info, stats)
         return self._result(info, stats)
 
@@ -252,8 +271,10 @@ class Analysis:
         try:
             self._started()
             infos = self._inspect(paths, proc)
+            from sensors.overlap import PacketPass
+
             packets = PacketPass(self.cfg, [i.path for i in infos])
-            control = _wait_for_socket(sock, proc, self.run_dir)
+            control = wait_for_socket(sock, proc, self.run_dir)
             with control:
                 for index, info in enumerate(infos):
                     results.append(self._socket_capture(control, proc, index, info, packets))
@@ -273,13 +294,13 @@ class Analysis:
 
     def _socket_capture(self, control: Any, proc: subprocess.Popen[bytes], index: int,
                         info: CaptureInfo, packets: PacketPass) -> CaptureResult:  # fmt: skip
-        out_dir = _output_dir(self.run_dir / str(index))
+        out_dir = output_dir(self.run_dir / str(index))
         control.pcap_file(str(info.path.absolute()), str(out_dir))
         logger.info("Queued %s in Suricata.", info.path)
 
         def done() -> bool:
             if proc.poll() is not None:
-                raise SuricataError(_failure(info.path, proc.returncode, self.run_dir))
+                raise SuricataError(failure_message(info.path, proc.returncode, self.run_dir))
             # The queue length first: the file leaves the queue as it becomes current.
             if control.pcap_file_number() != 0:
                 return False
@@ -304,11 +325,16 @@ class Analysis:
     def _ingest(self, out_dir: Path, info: CaptureInfo, finished: Callable[[], bool],
                 pid: int | None, packet_findings: Callable[[], list[bytes]],
                 wake: threading.Event | None = None) -> RunStats:  # fmt: skip
+        from sensors.analyzers import load_analyzers
+        from sensors.capture import analyze_capture_packets
+        from sensors.runner import EveRunner
+        from sensors.ship import close_quietly, store_writer
+
         progress = self.opts.progress
         on_batch = None
         if progress is not None:
             def on_batch(stats: RunStats) -> None:
-                progress(str(info.path), _progress(pid, info), stats)
+                progress(str(info.path), read_share(pid, info), stats)
         eve = out_dir / self._eve_name()
         if self.inventory is not None:
             # From the first batch on, as `spanwatch core` would; a failed analysis stops
@@ -353,6 +379,8 @@ class Analysis:
             )
 
     def _result(self, info: CaptureInfo, stats: RunStats) -> CaptureResult:
+        from appliance.summary import summarize_sources
+
         summary = summarize_sources(
             self.store, stats.source_ids, file=str(info.path), packets=info.packets
         )
@@ -364,81 +392,3 @@ class Analysis:
         if stats.source_ids:
             removed = self.store.delete_sources(stats.source_ids)
             logger.info("Removed %d events of a failed analysis from the store.", removed)
-
-
-def eve_filenames(config: Path) -> list[str]:
-    """File names of the enabled, regular-file eve-log outputs of a suricata.yaml."""
-    try:
-        data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        return []  # Suricata reads it next and says what is wrong, in its own words.
-    if not isinstance(data, dict):
-        return []
-    names = []
-    for output in data.get("outputs") or []:
-        eve = output.get("eve-log") if isinstance(output, dict) else None
-        if not isinstance(eve, dict) or str(eve.get("enabled", "yes")).lower() in ("no", "false"):
-            continue
-        if str(eve.get("filetype", "regular")) not in ("regular", "file"):
-            continue
-        names.append(str(eve.get("filename", render.EVE_FILENAME)))
-    return names
-
-
-def _output_dir(path: Path) -> Path:
-    """A Suricata output directory with the folders its outputs expect."""
-    for sub in (render.PCAP_DIR, render.FILES_DIR):
-        (path / sub).mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _wait_then_set(proc: subprocess.Popen[bytes], event: threading.Event) -> None:
-    proc.wait()
-    event.set()
-
-
-def _wait_for_socket(sock: Path, proc: subprocess.Popen[bytes], run_dir: Path) -> Any:
-    from appliance.errors import SuricataConnectionError
-    from appliance.suricata.control import SuricataControl
-
-    deadline = time.monotonic() + _SOCKET_WAIT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SuricataError(_failure(Path("(unix socket)"), proc.returncode, run_dir))
-        if sock.exists():
-            control = SuricataControl(sock, timeout=30.0)
-            try:
-                control.connect()
-                return control
-            except SuricataConnectionError:
-                pass
-        time.sleep(0.1)
-    raise SuricataError(f"Suricata did not open its socket {sock} in {_SOCKET_WAIT_S:.0f} s")
-
-
-def _progress(pid: int | None, info: CaptureInfo) -> float | None:
-    """Share of the capture Suricata has read, from its file position in /proc."""
-    if pid is None:
-        return None
-    try:
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            if fd.resolve() == info.path.resolve():
-                text = Path(f"/proc/{pid}/fdinfo/{fd.name}").read_text()
-                pos = int(text.split("pos:")[1].split()[0])
-                return min(1.0, pos / max(info.size, 1))
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
-def _failure(path: Path, code: int | None, log_dir: Path) -> str:
-    lines: list[str] = []
-    for name in ("suricata.stdout", "0/suricata.stdout", "suricata.log"):
-        log = log_dir / name
-        if log.exists():
-            text = log.read_text(errors="replace")
-            lines = render.suricata_error_lines(text) or text.strip().splitlines()[-5:]
-            if lines:
-                break
-    detail = "\n".join(lines) or "no output"
-    return f"Suricata failed on {path} (exit status {code}):\n{detail}"

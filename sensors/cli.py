@@ -10,15 +10,16 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance.config import AppConfig
 from appliance.errors import CaptureError, ConfigError
-from appliance.intel.cli import intel_rules
-from appliance.store import open_store
-from appliance.summary import format_summary, merge_summaries
-from appliance.traffic.settings import sync_settings
-from sensors.runner import RunStats
+
+if TYPE_CHECKING:
+    from sensors.runner import RunStats
+
+# The store, summary, intel and runner modules are imported by the commands that use them:
+# `spanwatch analyze` starts Suricata first and imports them while it loads its rules.
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +120,8 @@ def run_suricata_config(args: argparse.Namespace, cfg: AppConfig) -> int:
 
 def default_rule_files(cfg: AppConfig) -> list[Path]:
     """The active ruleset and our local rules, as far as they exist."""
+    from appliance.intel.cli import intel_rules
+
     # The active ruleset already holds our local rules (as the rules page left them);
     # the local files are loaded directly only while no ruleset is installed.
     active = cfg.rules_dir / "suricata.rules"
@@ -133,7 +136,6 @@ def default_rule_files(cfg: AppConfig) -> list[Path]:
 
 def run_analyze(args: argparse.Namespace, cfg: AppConfig) -> int:
     """Analyse captures and print their summaries."""
-    from appliance.incidents.cli import correlate_captures, format_incidents
     from sensors.analyze import Analysis, AnalyzeOptions, rule_files_from
 
     rules = rule_files_from(args.rules) if args.rules else default_rule_files(cfg)
@@ -145,6 +147,9 @@ def run_analyze(args: argparse.Namespace, cfg: AppConfig) -> int:
     )  # fmt: skip
     analysis = Analysis(cfg, opts)
     results = analysis.run()
+    from appliance.incidents.cli import correlate_captures, format_incidents
+    from appliance.summary import format_summary, merge_summaries
+
     per_capture, _ = correlate_captures(cfg, [r.source_ids for r in results])
     analysis.finish()  # the asset inventory and risk scores (A2), followed meanwhile
     parts = [{**r.summary, "incidents": inc} for r, inc in zip(results, per_capture)]
@@ -220,6 +225,8 @@ def run_ingest(args: argparse.Namespace, cfg: AppConfig) -> int:
 
 
 def _ingest_one(cfg: AppConfig, path: Path, follow: bool, stop: threading.Event) -> None:
+    from appliance.store import open_store
+    from appliance.traffic.settings import sync_settings
     from sensors.analyzers import load_analyzers
     from sensors.deadletter import DeadLetterFile
     from sensors.remote import make_sink
@@ -280,6 +287,7 @@ def run_sensor(args: argparse.Namespace, cfg: AppConfig) -> int:
 
 def run_dissect(args: argparse.Namespace, cfg: AppConfig) -> int:
     """Print the Wireshark dissection of an event's packets."""
+    from appliance.store import open_store
     from sensors.dissect import dissect_event, format_dissection
 
     store = open_store(cfg.store_path, readonly=True)

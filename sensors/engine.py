@@ -1,0 +1,99 @@
+"""Suricata for an offline analysis: its output folders, its socket, how far it has read a
+capture, what it said when it failed, and which EVE file a given configuration writes."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from appliance.errors import SuricataError
+from appliance.suricata import render
+from sensors.capturefile import CaptureInfo
+
+SOCKET_WAIT_S = 120.0
+
+
+def eve_filenames(config: Path) -> list[str]:
+    """File names of the enabled, regular-file eve-log outputs of a suricata.yaml."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return []  # Suricata reads it next and says what is wrong, in its own words.
+    if not isinstance(data, dict):
+        return []
+    names = []
+    for output in data.get("outputs") or []:
+        eve = output.get("eve-log") if isinstance(output, dict) else None
+        if not isinstance(eve, dict) or str(eve.get("enabled", "yes")).lower() in ("no", "false"):
+            continue
+        if str(eve.get("filetype", "regular")) not in ("regular", "file"):
+            continue
+        names.append(str(eve.get("filename", render.EVE_FILENAME)))
+    return names
+
+
+def output_dir(path: Path) -> Path:
+    """A Suricata output directory with the folders its outputs expect."""
+    for sub in (render.PCAP_DIR, render.FILES_DIR):
+        (path / sub).mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def wait_then_set(proc: subprocess.Popen[bytes], event: threading.Event) -> None:
+    """Set ``event`` when Suricata exits (the ingest wakes at once, not at its next poll)."""
+    proc.wait()
+    event.set()
+
+
+def wait_for_socket(sock: Path, proc: subprocess.Popen[bytes], run_dir: Path) -> Any:
+    """A connected control client once Suricata (unix-socket mode) has opened ``sock``."""
+    from appliance.errors import SuricataConnectionError
+    from appliance.suricata.control import SuricataControl
+
+    deadline = time.monotonic() + SOCKET_WAIT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SuricataError(failure_message(Path("(unix socket)"), proc.returncode, run_dir))
+        if sock.exists():
+            control = SuricataControl(sock, timeout=30.0)
+            try:
+                control.connect()
+                return control
+            except SuricataConnectionError:
+                pass
+        time.sleep(0.1)
+    raise SuricataError(f"Suricata did not open its socket {sock} in {SOCKET_WAIT_S:.0f} s")
+
+
+def read_share(pid: int | None, info: CaptureInfo) -> float | None:
+    """Share of the capture Suricata has read, from its file position in /proc."""
+    if pid is None:
+        return None
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            if fd.resolve() == info.path.resolve():
+                text = Path(f"/proc/{pid}/fdinfo/{fd.name}").read_text()
+                pos = int(text.split("pos:")[1].split()[0])
+                return min(1.0, pos / max(info.size, 1))
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def failure_message(path: Path, code: int | None, log_dir: Path) -> str:
+    """Why Suricata failed on ``path``: its own error lines (or the last lines it wrote)."""
+    lines: list[str] = []
+    for name in ("suricata.stdout", "0/suricata.stdout", "suricata.log"):
+        log = log_dir / name
+        if log.exists():
+            text = log.read_text(errors="replace")
+            lines = render.suricata_error_lines(text) or text.strip().splitlines()[-5:]
+            if lines:
+                break
+    detail = "\n".join(lines) or "no output"
+    return f"Suricata failed on {path} (exit status {code}):\n{detail}"
