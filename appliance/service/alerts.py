@@ -49,24 +49,9 @@ __all__ = ["STATUSES", "AlertFilter", "AlertService", "Alert", "AlertGroup", "Al
 
 
 @dataclass(frozen=True, slots=True)
-class Alert:
-    """One alert, finding or anomaly in a list."""
+class Alert(IndexedAlert):
+    """One alert, finding or anomaly in a list: the index's row and its triage."""
 
-    event_id: int
-    ts: int
-    sensor: str
-    etype: str
-    src_ip: str | None
-    dest_ip: str | None
-    src_port: int | None
-    dest_port: int | None
-    proto: str | None
-    app_proto: str | None
-    flow_id: int | None
-    gkey: str
-    label: str
-    category: str | None
-    severity: int
     status: str
     incident_id: int | None
 
