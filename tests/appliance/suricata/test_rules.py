@@ -525,6 +525,29 @@ def test_telnet_session_alerts_once(tmp_path: Path, suricata_bin: str) -> None:
 
 @pytest.mark.suricata
 @pytest.mark.parametrize(
+    ("port", "shell", "expected"),
+    [
+        (4444, b"Windows PowerShell\r\nCopyright (C) Microsoft Corporation. All rights "
+               b"reserved.\r\n\r\nPS C:\\Users\\svc> ", {9000064: 1}),
+        (4444, b"bash: cannot set terminal process group (812): Inappropriate ioctl for "
+               b"device\nbash: no job control in this shell\n", {9000065: 1}),
+        (9001, b"/bin/sh: 0: can't access tty; job control turned off\n$ ", {9000065: 1}),
+        (4444, b"job control is a feature of interactive shells\n", {}),
+    ],
+)  # fmt: skip
+def test_unix_and_powershell_remote_shells(
+    tmp_path: Path, suricata_bin: str, port: int, shell: bytes, expected: dict[int, int]
+) -> None:
+    # The shell host (192.0.2.40) answers the attacker's connection.
+    packets = _TcpSession(("198.51.100.7", 40003), ("192.0.2.40", port)).talk(
+        ("c", b"\n"), ("s", shell), ("c", b"id\n"))  # fmt: skip
+    sids, events = _run_local_rules(tmp_path, suricata_bin, _pcap(tmp_path, packets), HOME)
+    assert dict(sids) == expected
+    assert {e["src_ip"] for e in events if e["event_type"] == "alert"} <= {"192.0.2.40"}
+
+
+@pytest.mark.suricata
+@pytest.mark.parametrize(
     ("client", "payload", "expected"),
     [
         ("203.0.113.5", b"\x00\x01running-config\x00octet\x00", {9000011: 1}),
