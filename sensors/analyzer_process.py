@@ -13,10 +13,8 @@ offsets here (analyzers use ids only to cache per record).
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import signal
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from appliance.errors import ApplianceError
 from appliance.events import EveDecodeError, EveRecord, decode_line
 from sensors.analyzers import REGISTRY, AnalyzerSet
 from sensors.eve.reader import EveReader
+from sensors.overlap import fork_context
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +49,9 @@ class AnalyzerProcess:
         self._proc: Any = None
         self._conn: Any = None
         enabled = any(getattr(cfg.analyzers, name).enabled for name in REGISTRY)
-        if not enabled or not hasattr(os, "fork") or threading.active_count() > 1:
+        ctx = fork_context() if enabled else None
+        if ctx is None:
             return
-        ctx = multiprocessing.get_context("fork")
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(target=_serve, args=(cfg, child, os.getpid()),
                                  name="spanwatch-analyzers", daemon=True)  # fmt: skip

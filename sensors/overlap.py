@@ -14,6 +14,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -59,6 +60,17 @@ class PacketPass:
         return self._futures[index].result()
 
 
+def fork_context() -> Any:
+    """multiprocessing's fork context where forking is safe here (no other thread runs, so
+    none holds a lock the child would inherit), with our output flushed (a child flushes
+    its copy of the buffers as it exits); None where it is not."""
+    if not hasattr(os, "fork") or threading.active_count() > 1:
+        return None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return multiprocessing.get_context("fork")
+
+
 class InventoryFollower:
     """The asset inventory and risk scores brought up to date with an analysis.
 
@@ -77,9 +89,9 @@ class InventoryFollower:
         self.cfg = cfg
         self._proc: Any = None
         self._cancelled = False
-        if not cfg.assets.enabled or not hasattr(os, "fork") or threading.active_count() > 1:
+        ctx = fork_context()
+        if not cfg.assets.enabled or ctx is None:
             return
-        ctx = multiprocessing.get_context("fork")
         self._go, self._done = ctx.Event(), ctx.Event()
         self._proc = ctx.Process(target=_follow, args=(cfg, self._go, self._done, os.getpid()),
                                  name="spanwatch-inventory", daemon=True)  # fmt: skip
