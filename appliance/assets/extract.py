@@ -37,16 +37,30 @@ def clean_text(value: Any, limit: int = 200) -> str:
     return _CONTROL_RE.sub("", str(value))[:limit].strip()
 
 
+_names: dict[str, str | None] = {}
+
+
 def clean_name(value: Any) -> str | None:
     """A host name as it can appear in DNS, lower-case, or None when it is not one."""
+    if isinstance(value, str):
+        found = _names.get(value, "")
+        if found != "":
+            return found
     text = clean_text(value, 300).rstrip(".").lower()
+    name: str | None = text
     if not _NAME_RE.match(text) or any(len(label) > 63 for label in text.split(".")):
-        return None
-    try:
-        ipaddress.ip_address(text)
-        return None  # an address literal is not a name
-    except ValueError:
-        return text
+        name = None
+    else:
+        try:
+            ipaddress.ip_address(text)
+            name = None  # an address literal is not a name
+        except ValueError:
+            pass
+    if isinstance(value, str):
+        if len(_names) > 100_000:  # DGA and tunnels: every name new
+            _names.clear()
+        _names[value] = name
+    return name
 
 
 def _touch(table: dict[Any, Span], key: Any, ts: int, last: int | None = None) -> None:
@@ -196,11 +210,20 @@ def home_matcher(cidrs: Iterable[str]) -> Callable[[str], bool]:
     v4 = [(int(n.network_address), int(n.netmask)) for n in nets if n.version == 4]
     v6 = [n for n in nets if n.version == 6]
 
+    known: dict[str, bool] = {}
+
     def is_home(ip: str) -> bool:
-        if ":" in ip:
-            addr = ipaddress.ip_address(ip)
-            return any(addr in n for n in v6)
-        value = int.from_bytes(socket.inet_aton(ip), "big")
-        return any(value & mask == net for net, mask in v4)
+        found = known.get(ip)
+        if found is None:
+            if ":" in ip:
+                addr = ipaddress.ip_address(ip)
+                found = any(addr in n for n in v6)
+            else:
+                value = int.from_bytes(socket.inet_aton(ip), "big")
+                found = any(value & mask == net for net, mask in v4)
+            if len(known) > 100_000:  # spoofed floods: every source new
+                known.clear()
+            known[ip] = found
+        return found
 
     return is_home
