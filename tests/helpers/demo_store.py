@@ -4,11 +4,19 @@
 ``spanwatch analyze`` on it (Suricata with the project's local rules plus any extra rule
 files, and the analyzers at their defaults) into a fresh data directory; it returns the
 config file, whose loaded form opens the same store through :class:`Service`.
+
+The generator is deterministic, so each (scenario, minutes, rule files) is analyzed once per
+test session (:func:`_golden`) and every caller gets its own copy of that data directory:
+the same store a fresh analysis would make, without Suricata running again for each module.
 """
 
 from __future__ import annotations
 
+import atexit
+import hashlib
 import json
+import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -49,20 +57,49 @@ def analyze(config: Path, captures: Sequence[Path], rules: Sequence[Path] = ()) 
     return summary
 
 
+#: Analyses made this session, never changed: (scenario, minutes, rules) -> config.
+_GOLDEN: dict[tuple[str, int, tuple[str, ...]], Path] = {}
+
+
+def _golden(scenario: str, minutes: int, rules: Sequence[Path], *, core: bool) -> Path:
+    """The session's one analysis of a generated capture (and, with ``core``, one pass of
+    what ``spanwatch core`` does on it); callers copy it with :func:`copy_appliance`."""
+    rule_key = tuple(hashlib.sha256(Path(r).read_bytes()).hexdigest() for r in rules)
+    key = (scenario, minutes, rule_key) if not core else (scenario + "+core", minutes, rule_key)
+    if key not in _GOLDEN:
+        if core:
+            folder = copy_appliance(_golden(scenario, minutes, rules, core=False),
+                                    _session_dir()).parent  # fmt: skip
+            run_core_once(folder / "appliance.yaml")
+        else:
+            folder = _session_dir()
+            kept = [shutil.copy(rule, folder / f"rules-{n}-{Path(rule).name}")
+                    for n, rule in enumerate(rules)]  # fmt: skip
+            config = write_config(folder)
+            capture = demo_capture(folder / f"{scenario}.pcap", scenario=scenario, minutes=minutes)
+            analyze(config, [capture], [Path(r) for r in kept])
+        _GOLDEN[key] = folder / "appliance.yaml"
+    return _GOLDEN[key]
+
+
+def _session_dir() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="spanwatch-demo-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 def analyzed_appliance(folder: Path, *, scenario: str = "demo", minutes: int = 10,
-                       rules: Sequence[Path] = ()) -> Path:  # fmt: skip
-    """A config whose store holds the analysis of a freshly generated capture."""
-    config = write_config(folder)
-    capture = demo_capture(folder / f"{scenario}.pcap", scenario=scenario, minutes=minutes)
-    analyze(config, [capture], rules)
-    return config
+                       rules: Sequence[Path] = (), core: bool = False) -> Path:  # fmt: skip
+    """A config whose store holds the analysis of a generated capture (local rules plus
+    ``rules``), in its own data directory under ``folder``; with ``core``, also one pass of
+    what ``spanwatch core`` does (:func:`run_core_once`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return copy_appliance(_golden(scenario, minutes, rules, core=core), folder)
 
 
 def copy_appliance(config: Path, folder: Path) -> Path:
     """A copy of an analyzed appliance (its data directory) under ``folder``, for tests that
     change it; the capture files stay where they are (the store records their paths)."""
-    import shutil
-
     data = yaml.safe_load(config.read_text(encoding="utf-8"))
     shutil.copytree(Path(data["data_dir"]), folder / "data",
                     ignore=shutil.ignore_patterns("*.lock"))  # fmt: skip
@@ -82,14 +119,15 @@ content:"onerror"; classtype:web-application-attack; sid:9900002; rev:1;)
 """
 
 
-def hostile_appliance(folder: Path) -> Path:
+def hostile_appliance(folder: Path, *, core: bool = False) -> Path:
     """A config whose store holds the analysis of the hostile-names capture (local rules
-    plus :data:`HOSTILE_RULES`)."""
+    plus :data:`HOSTILE_RULES`); ``core`` as in :func:`analyzed_appliance`."""
     rules = folder / "hostile.rules"
     folder.mkdir(parents=True, exist_ok=True)
     rules.write_text(HOSTILE_RULES, encoding="utf-8")
     local = REPO / "config" / "rules" / "local.rules"
-    return analyzed_appliance(folder, scenario="hostile", minutes=5, rules=[local, rules])
+    return analyzed_appliance(folder, scenario="hostile", minutes=5, rules=[local, rules],
+                              core=core)  # fmt: skip
 
 
 def demo_web_app(config: Path) -> Any:

@@ -10,16 +10,14 @@ from flask import Flask
 
 from appliance.config import load_config
 from appliance.service import Service
-from tests.helpers.demo_store import analyzed_appliance, demo_web_app, run_core_once
+from tests.helpers.demo_store import analyzed_appliance, demo_web_app
 from tests.webui.conftest import ROLE_USERS, WebClient
 from webui.dashboard.data import HOUR_US, build
 
 
 @pytest.fixture(scope="module")
 def analyzed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    config = analyzed_appliance(tmp_path_factory.mktemp("dash-demo"))
-    run_core_once(config)
-    return config
+    return analyzed_appliance(tmp_path_factory.mktemp("dash-demo"), core=True)
 
 
 @pytest.fixture(scope="module")

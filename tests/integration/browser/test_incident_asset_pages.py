@@ -14,20 +14,20 @@ def test_analyst_works_an_incident(ui: UI) -> None:
     ui.shot("incidents-list")
     with page.expect_navigation():
         links.first.click()
-    page.wait_for_load_state("networkidle")
+    ui.settle()
     assert page.locator(".sw-stage-step").count() >= 1
     page.select_option("#sw-inc-assignee", "analyst1")
     with page.expect_navigation():
         page.click("#sw-inc-assign button")
-    page.wait_for_load_state("networkidle")
+    ui.settle()
     page.select_option("#sw-inc-status-select", "investigating")
     with page.expect_navigation():
         page.click("#sw-inc-status button")
-    page.wait_for_load_state("networkidle")
+    ui.settle()
     page.fill("#sw-inc-comment textarea", "Blocked the source at the firewall.")
     with page.expect_navigation():
         page.click("#sw-inc-comment button")
-    page.wait_for_load_state("networkidle")
+    ui.settle()
     assert "Blocked the source at the firewall." in page.locator(".sw-timeline").inner_text()
     assert "analyst1" in page.locator(".sw-timeline").inner_text()
     ui.shot("incident-detail")
@@ -42,12 +42,12 @@ def test_admin_reads_and_edits_a_host(ui: UI) -> None:
     ui.shot("assets-list")
     with page.expect_navigation():
         page.locator("a.sw-asset-link").first.click()
-    page.wait_for_load_state("networkidle")
+    ui.settle()
     page.select_option("#sw-a-crit", "critical")
     page.fill("#sw-a-owner", "Phòng CNTT")
     with page.expect_navigation():
         page.click("#sw-asset-edit button")
-    page.wait_for_load_state("networkidle")
+    ui.settle()
     assert page.locator("#sw-a-owner").input_value() == "Phòng CNTT"
     ui.shot("asset-host")
     assert ui.errors == []

@@ -42,8 +42,7 @@ def test_first_run_creates_the_administrator(browser: Any, fresh_server: LiveSer
         ui.page.fill("input[name=password]", "Long-Enough-Pass-1")
         ui.page.fill("input[name=confirm]", "Long-Enough-Pass-1")
         ui.shot("first-run-setup")
-        ui.page.click("button[type=submit]")
-        ui.page.wait_for_load_state("networkidle")
+        ui.click_through("button[type=submit]")
         assert "/setup" not in ui.page.url and "/login" not in ui.page.url
         assert "chief" in ui.page.inner_text("nav")
         assert not (fresh_server.data_dir / "web" / "setup-code").exists()
@@ -68,14 +67,12 @@ def test_login_and_switching_language(browser: Any, demo_server: LiveServer,
         nav = ui.page.inner_text("nav")
         assert "Cảnh báo" in nav and "Tổng quan" in nav
         ui.shot("dashboard-vi")
-        ui.page.click("a[href*='/language/en']")
-        ui.page.wait_for_load_state("networkidle")
+        ui.click_through("a[href*='/language/en']")
         assert ui.page.url.endswith("/dashboard/")
         assert "Alerts" in ui.page.inner_text("nav")
         assert "Top signatures" in ui.page.inner_text("main")
         ui.open("/alerts/")
-        ui.page.click("a[href*='/language/vi']")
-        ui.page.wait_for_load_state("networkidle")
+        ui.click_through("a[href*='/language/vi']")
         assert "Hộp thư" in ui.page.inner_text("main")
         ui.shot("alerts-vi")
         assert ui.errors == [] and ui.dialogs == []
@@ -87,8 +84,7 @@ def _open_alert(ui: UI, sid: int) -> int:
     ui.open(f"/alerts/?sid={sid}&status=all")
     link = ui.page.locator("a.sw-alert-link").first
     href = link.get_attribute("href") or ""
-    link.click()
-    ui.page.wait_for_load_state("networkidle")
+    ui.click_through(link)
     match = re.match(r"^/alerts/(\d+)", href)
     assert match, href
     return int(match.group(1))
@@ -115,8 +111,7 @@ def test_evidence_pcap_download(ui: UI) -> None:
     assert {(p[IP].src, p[IP].dst) for p in packets} == {("10.10.20.105", "10.10.1.10"),
                                                         ("10.10.1.10", "10.10.20.105")}
     assert any(b"/spanwatch-test" in bytes(p[TCP].payload) for p in packets)
-    ui.page.click("#sw-packets")
-    ui.page.wait_for_load_state("networkidle")
+    ui.click_through("#sw-packets")
     assert "/packets" in ui.page.url and "spanwatch-test" in ui.page.inner_text("main")
     ui.shot("alert-packets")
     assert ui.errors == [] and ui.dialogs == []
@@ -126,8 +121,7 @@ def test_triage_an_alert_into_an_incident(ui: UI) -> None:
     ui.login("analyst")
     event_id = _open_alert(ui, 9000040)
     ui.page.fill("#sw-incident-title", "Web server answered `id` as root")
-    ui.page.click("#sw-escalate")
-    ui.page.wait_for_load_state("networkidle")
+    ui.click_through("#sw-escalate")
     body = ui.page.inner_text("main")
     match = re.search(r"Escalated to incident (\d+)", body)
     assert match, body[:500]
@@ -136,8 +130,7 @@ def test_triage_an_alert_into_an_incident(ui: UI) -> None:
     incident_id = int(match.group(1))
     ui.open("/alerts/?status=escalated")
     assert str(event_id) in ui.page.content()
-    ui.page.locator(f"a[href$='/incidents/{incident_id}']").first.click()
-    ui.page.wait_for_load_state("networkidle")
+    ui.click_through(ui.page.locator(f"a[href$='/incidents/{incident_id}']").first)
     assert ui.page.url.endswith(f"/incidents/{incident_id}")
     assert "Web server answered `id` as root" in ui.page.inner_text("main")
     _comment_on_incident(ui, "Checked with the web team: the CGI is gone.")
@@ -147,8 +140,7 @@ def test_triage_an_alert_into_an_incident(ui: UI) -> None:
 def _comment_on_incident(ui: UI, text: str) -> None:
     box = ui.page.locator("textarea[name=text], textarea[name=comment]").first
     box.fill(text)
-    box.locator("xpath=ancestor::form").locator("button[type=submit]").first.click()
-    ui.page.wait_for_load_state("networkidle")
+    ui.click_through(box.locator("xpath=ancestor::form").locator("button[type=submit]").first)
     assert text in ui.page.inner_text("main")
     ui.shot("incident-commented")
 
@@ -161,14 +153,12 @@ def test_admin_changes_a_setting(ui: UI) -> None:
     before = home.input_value()
     form = home.locator("xpath=ancestor::form")
     home.fill(before + "\n10.0.0.300/8")
-    form.locator("button[type=submit]").click()
-    ui.page.wait_for_load_state("networkidle")
+    ui.click_through(form.locator("button[type=submit]"))
     assert "10.0.0.300/8" in ui.page.inner_text("main")  # the error names the bad value
     assert "10.0.0.300" not in config.read_text()
     ui.page.locator("#s-home").fill(before + "\n172.20.0.0/16")
-    ui.page.locator("#s-home").locator("xpath=ancestor::form").locator(
-        "button[type=submit]").click()
-    ui.page.wait_for_load_state("networkidle")
+    ui.click_through(ui.page.locator("#s-home").locator("xpath=ancestor::form").locator(
+        "button[type=submit]"))
     assert "172.20.0.0/16" in config.read_text()
     assert "172.20.0.0/16" in ui.page.locator("#s-home").input_value()
     ui.shot("settings-saved")

@@ -38,8 +38,7 @@ def test_reports_list_view_and_jobs(ui: UI) -> None:
     ui.open("/reports/jobs")
     assert ui.page.locator("#sw-jobs tbody tr").count() == 5
     ui.page.fill("#sw-jobs tr:first-child input[name=crontab]", "15 7 * * *")
-    ui.page.click("#sw-jobs tr:first-child button[value=save]")
-    ui.page.wait_for_load_state("networkidle")
+    ui.click_through("#sw-jobs tr:first-child button[value=save]")
     assert ui.page.locator("#sw-jobs tr:first-child input[name=crontab]").input_value() == \
         "15 7 * * *"  # fmt: skip
     ui.shot("report-jobs")

@@ -60,7 +60,7 @@ def test_admin_searches_and_disables_a_rule(rules_ui: UI, rules_server: LiveServ
     assert row.locator(".sw-rule-state").inner_text() == "enabled"
     with page.expect_navigation():
         row.locator("button.sw-rule-toggle").click()
-    page.wait_for_load_state("networkidle")
+    ui.settle()
     assert "1 rule(s) changed" in page.locator(".alert-success").inner_text()
     row = page.locator("tr[data-sid='9000010']")  # the search is kept after the switch
     assert row.locator(".sw-rule-state").inner_text() == "disabled"
@@ -69,7 +69,7 @@ def test_admin_searches_and_disables_a_rule(rules_ui: UI, rules_server: LiveServ
     assert "9000010" in page.locator(".sw-diff-list").nth(1).inner_text()
     with page.expect_navigation():
         page.click("#sw-rules-apply button")
-    page.wait_for_load_state("networkidle")
+    ui.settle()
     assert page.locator("td .sw-status-pending").count() == 1
     ui.shot("rules-apply")
     assert ui.errors == [] and ui.dialogs == ["confirm: Update and load the rules now?"]

@@ -42,8 +42,7 @@ def test_admin_sees_every_sensor_and_approves_a_new_site(ui: UI, demo_server: Li
     assert "differs from the center" in office and "data kept" in office
     assert "203.0.113.9" in ui.page.locator("#sw-enrolments").inner_text()
     ui.shot("sensors")
-    ui.page.locator("#sw-enrolments button[type=submit]").first.click()
-    ui.page.wait_for_load_state("networkidle")
+    ui.click_through(ui.page.locator("#sw-enrolments button[type=submit]").first)
     assert "new-site approved" in ui.page.content()
     assert not ui.page.locator("#sw-enrolments").count()
     ui.shot("sensors-approved")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from sensors.demo.hostile import PAYLOADS
-from tests.helpers.demo_store import hostile_appliance, run_core_once
+from tests.helpers.demo_store import hostile_appliance
 from tests.integration.browser.conftest import UI
 from tests.webui.conftest import LiveServer, start_web_server
 
@@ -35,8 +35,7 @@ INJECTED = """() => ({
 
 @pytest.fixture(scope="module")
 def hostile_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    config = hostile_appliance(tmp_path_factory.mktemp("hostile"))
-    run_core_once(config)
+    config = hostile_appliance(tmp_path_factory.mktemp("hostile"), core=True)
     server = start_web_server(config)
     yield server
     server.stop()
