@@ -429,6 +429,7 @@ def _alerts_from(store_path: Path, sids: range) -> set[tuple[int, str]]:
 
 
 @pytest.mark.suricata
+@pytest.mark.slow
 def test_attack_rules_stay_quiet_on_ordinary_traffic() -> None:
     """The shell, DCE/RPC and C2 rules on the suricata-verify protocol captures (one of them
     a real Zerologon attempt) and on the demo captures' ordinary and attack traffic."""
