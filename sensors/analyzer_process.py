@@ -24,7 +24,7 @@ from appliance.errors import ApplianceError
 from appliance.events import EveDecodeError, EveRecord, decode_line
 from sensors.analyzers import REGISTRY, AnalyzerSet
 from sensors.eve.reader import EveReader
-from sensors.overlap import fork_context
+from sensors.overlap import fork_context, lower_priority
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +138,7 @@ def _ended() -> AnalyzerProcessError:
 def _serve(cfg: AppConfig, conn: Any, parent: int) -> None:
     """The analyzers' process: one job (an EVE file) after another, until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    lower_priority()
     try:
         while True:
             while not conn.poll(0.5):

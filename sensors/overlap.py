@@ -25,6 +25,10 @@ from appliance.config import AppConfig
 
 logger = logging.getLogger(__name__)
 
+#: Niceness of the work beside Suricata: on two cores Suricata and the ingest come first,
+#: and what they leave idle goes to the helpers (on a busy machine they still finish).
+HELPER_NICENESS = 10
+
 #: How often the inventory process looks for new chunks while the ingest runs (each look
 #: costs a few queries; the rest is read at once when the analysis finishes).
 FOLLOW_POLL_S = 0.2
@@ -48,6 +52,7 @@ class PacketPass:
         from sensors.analyzers.packet import load_packet_analyzers
         from sensors.capture import analyze_packets
 
+        lower_priority()
         for path, future in zip(paths, self._futures):
             try:
                 analyzers = load_packet_analyzers(cfg)
@@ -58,6 +63,15 @@ class PacketPass:
     def findings(self, index: int) -> list[bytes]:
         """The findings of capture ``index`` (waits for them)."""
         return self._futures[index].result()
+
+
+def lower_priority() -> None:
+    """Make the calling thread (a helper process's, or the packet pass's) yield to Suricata
+    and the ingest: on Linux a thread has a niceness of its own."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HELPER_NICENESS)
+    except (AttributeError, OSError):
+        pass  # not Linux, or not allowed: the same work, only at the usual priority
 
 
 def fork_context() -> Any:
@@ -136,6 +150,7 @@ def _follow(cfg: AppConfig, go: Any, done: Any, parent: int) -> None:
     from appliance.service import Service
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    lower_priority()
     while not go.wait(0.5):
         if os.getppid() != parent:
             return
