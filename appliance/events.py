@@ -30,7 +30,7 @@ _PROTO_NUMBERS = {"TCP": 6, "UDP": 17, "ICMP": 1, "IPV6-ICMP": 58, "IPv6-ICMP": 
 Int64 = Annotated[int, msgspec.Meta(ge=-(1 << 63), le=(1 << 63) - 1)]
 
 
-class _AlertHead(msgspec.Struct):
+class _AlertHead(msgspec.Struct, gc=False):
     signature_id: Int64 | None = None
     gid: Int64 | None = None
     rev: Int64 | None = None
@@ -39,12 +39,12 @@ class _AlertHead(msgspec.Struct):
     severity: Int64 | None = None
 
 
-class _FindingHead(msgspec.Struct):
+class _FindingHead(msgspec.Struct, gc=False):
     type: str | None = None
     severity: Int64 | None = None
 
 
-class _FlowHead(msgspec.Struct):
+class _FlowHead(msgspec.Struct, gc=False):
     bytes_toserver: int = 0
     bytes_toclient: int = 0
     pkts_toserver: int = 0
@@ -53,7 +53,7 @@ class _FlowHead(msgspec.Struct):
     end: str | None = None
 
 
-class EveHead(msgspec.Struct):
+class EveHead(msgspec.Struct, gc=False):
     """The fields of an EVE record that the store indexes."""
 
     timestamp: str
