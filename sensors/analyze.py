@@ -99,6 +99,7 @@ class Analysis:
         self._store: EventStore | None = None
         self.inventory: InventoryFollower | None = None
         self._analyzers: AnalyzerProcess | None = None
+        self._packets: PacketPass | None = None
         self.run_dir = cfg.data_dir / "runs" / time.strftime("%Y%m%dT%H%M%S")
         suffix = 1
         while self.run_dir.exists():
@@ -170,6 +171,14 @@ class Analysis:
             # The country/AS tables load at the first flow (~0.2 s): load them now instead.
             threading.Thread(target=_load_geo, name="geo-load", daemon=True).start()
 
+    def _suricata_done(self) -> None:
+        """Suricata has read every capture: the helpers run at the usual priority again."""
+        from sensors.overlap import restore_priority
+
+        helpers = (self.inventory, self._analyzers)
+        restore_priority([h.pid if h is not None else None for h in helpers]
+                         + [self._packets.tid if self._packets is not None else None])
+
     def _inspect(self, paths: Sequence[Path], proc: subprocess.Popen[bytes]) -> list[CaptureInfo]:
         """Every capture checked (Suricata, already started, is stopped if one is bad)."""
         try:
@@ -227,11 +236,11 @@ class Analysis:
             raise
         from sensors.overlap import PacketPass
 
-        packets = PacketPass(self.cfg, [info.path])
+        packets = self._packets = PacketPass(self.cfg, [info.path])
         # The ingest learns at once that Suricata is done (no poll interval at the end).
         exited = threading.Event()
-        threading.Thread(target=wait_then_set, args=(proc, exited), name="suricata-wait",
-                         daemon=True).start()  # fmt: skip
+        threading.Thread(target=wait_then_set, args=(proc, exited, self._suricata_done),
+                         name="suricata-wait", daemon=True).start()  # fmt: skip
         try:
             stats = self._ingest(out_dir, info, exited.is_set, proc.pid,
                                  lambda: packets.findings(0), exited)  # fmt: skip
@@ -276,7 +285,7 @@ class Analysis:
             infos = self._inspect(paths, proc)
             from sensors.overlap import PacketPass
 
-            packets = PacketPass(self.cfg, [i.path for i in infos])
+            packets = self._packets = PacketPass(self.cfg, [i.path for i in infos])
             control = wait_for_socket(sock, proc, self.run_dir)
             with control:
                 for index, info in enumerate(infos):
@@ -305,9 +314,11 @@ class Analysis:
             if proc.poll() is not None:
                 raise SuricataError(failure_message(info.path, proc.returncode, self.run_dir))
             # The queue length first: the file leaves the queue as it becomes current.
-            if control.pcap_file_number() != 0:
+            if control.pcap_file_number() != 0 or control.pcap_current() not in (None, "None"):
                 return False
-            return bool(control.pcap_current() in (None, "None"))
+            if index == len(self.opts.captures) - 1:
+                self._suricata_done()
+            return True
 
         stats = self._ingest(out_dir, info, done, None, lambda: packets.findings(index))
         self._check_eve(out_dir, info, stats)

@@ -58,6 +58,11 @@ class AnalyzerProcess:
         self._proc.start()
         child.close()
 
+    @property
+    def pid(self) -> int | None:
+        """The process's id while it runs."""
+        return None if self._proc is None else int(self._proc.pid)
+
     def analyzers_for(self, eve: Path, *, max_line_bytes: int, batch_size: int) -> AnalyzerSet:
         """The analyzers for the runner that ingests ``eve`` (one file at a time)."""
         from sensors.analyzers import load_analyzers

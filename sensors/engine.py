@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +45,15 @@ def output_dir(path: Path) -> Path:
     return path
 
 
-def wait_then_set(proc: subprocess.Popen[bytes], event: threading.Event) -> None:
-    """Set ``event`` when Suricata exits (the ingest wakes at once, not at its next poll)."""
+def wait_then_set(proc: subprocess.Popen[bytes], event: threading.Event,
+                  then: Callable[[], None]) -> None:  # fmt: skip
+    """Set ``event`` when Suricata exits (the ingest wakes at once, not at its next poll),
+    after calling ``then``."""
     proc.wait()
-    event.set()
+    try:
+        then()
+    finally:
+        event.set()
 
 
 def wait_for_socket(sock: Path, proc: subprocess.Popen[bytes], run_dir: Path) -> Any:

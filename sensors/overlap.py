@@ -43,6 +43,7 @@ class PacketPass:
 
     def __init__(self, cfg: AppConfig, paths: Sequence[Path]) -> None:
         self._futures: list[Future[list[bytes]]] = [Future() for _ in paths]
+        self.tid: int | None = None  # the thread's id, for restore_priority
         self._thread = threading.Thread(
             target=self._run, args=(cfg, list(paths)), name="packet-analyzers", daemon=True
         )
@@ -52,6 +53,7 @@ class PacketPass:
         from sensors.analyzers.packet import load_packet_analyzers
         from sensors.capture import analyze_packets
 
+        self.tid = threading.get_native_id()
         lower_priority()
         for path, future in zip(paths, self._futures):
             try:
@@ -72,6 +74,18 @@ def lower_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HELPER_NICENESS)
     except (AttributeError, OSError):
         pass  # not Linux, or not allowed: the same work, only at the usual priority
+
+
+def restore_priority(ids: Sequence[int | None]) -> None:
+    """Suricata has exited: the helpers (process or thread ids) are the analysis now, and
+    get the usual priority back where that is allowed (root; otherwise they stay nice)."""
+    for ident in ids:
+        if ident is None:
+            continue
+        try:
+            os.setpriority(os.PRIO_PROCESS, ident, 0)
+        except (AttributeError, OSError):
+            pass  # gone already, or not allowed
 
 
 def fork_context() -> Any:
@@ -110,6 +124,11 @@ class InventoryFollower:
         self._proc = ctx.Process(target=_follow, args=(cfg, self._go, self._done, os.getpid()),
                                  name="spanwatch-inventory", daemon=True)  # fmt: skip
         self._proc.start()
+
+    @property
+    def pid(self) -> int | None:
+        """The process's id while it runs."""
+        return None if self._proc is None else int(self._proc.pid)
 
     def start(self) -> None:
         """Follow the store from now on."""
