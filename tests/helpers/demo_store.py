@@ -132,13 +132,14 @@ def hostile_appliance(folder: Path, *, core: bool = False) -> Path:
 
 def demo_web_app(config: Path) -> Any:
     """The web application on an analyzed appliance, with one user per role (the
-    passwords of tests/webui/conftest.py) and its test client class."""
-    from tests.webui.conftest import PASSWORD, ROLE_USERS, WebClient
+    passwords and the cheap hash of tests/webui/conftest.py) and its test client class."""
+    from tests.webui.conftest import FAST_HASH, PASSWORD, ROLE_USERS, WebClient
     from webui.app import create_app
 
     app = create_app(config_path=config, testing=True)
     app.test_client_class = WebClient
     users = app.extensions["spanwatch"].service.users
+    users.hash_method = FAST_HASH
     for role, name in ROLE_USERS.items():
         users.create(name, PASSWORD, role)
     return app

@@ -397,6 +397,17 @@ def wait_for(predicate: Callable[[], bool], *, timeout: float = 30, what: str = 
         time.sleep(0.02)
 
 
+def holds_all(store_path: Path, expected: Counter[str]) -> bool:
+    """Whether the store holds every record of ``expected`` (a missing store holds none).
+
+    The stored records are read (and compared) only once the cheap count says there are
+    enough of them: polled while a writer works, a full read each time would compete with it.
+    """
+    if count_stored(store_path) < sum(expected.values()):
+        return False
+    return not expected - stored_records(store_path)
+
+
 def count_stored(store_path: Path) -> int:
     """Events stored from input lines (not findings), through a connection of its own.
 

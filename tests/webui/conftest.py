@@ -16,6 +16,7 @@ Use in any test under tests/webui/:
 
 from __future__ import annotations
 
+import getpass
 import re
 import socket
 import ssl
@@ -157,19 +158,33 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def add_role_users(config_path: Path) -> dict[str, tuple[str, str]]:
+    """One user per role, made and audited as ``spanwatch user add`` makes them, in this
+    process and with the cheap hash (a subprocess and scrypt per user cost seconds per
+    server; ``tests/webui/test_cli.py`` runs the command itself)."""
+    from appliance.audit import record
+    from appliance.config import load_config
+    from appliance.service import Service
+
+    service = Service(load_config(config_path))
+    try:
+        service.users.hash_method = FAST_HASH
+        for role, name in ROLE_USERS.items():
+            user = service.users.create(name, PASSWORD, role)
+            record(service.state, f"cli:{getpass.getuser()}", "user.create", user.username,
+                   {"role": user.role})  # fmt: skip
+    finally:
+        service.close()
+    return {role: (name, PASSWORD) for role, name in ROLE_USERS.items()}
+
+
 def start_web_server(config_path: Path, *, create_users: bool = True,
                      timeout: float = 30.0) -> LiveServer:  # fmt: skip
     """Start ``spanwatch web`` on a free loopback port; wait until it answers."""
     data_dir = Path(yaml.safe_load(config_path.read_text())["data_dir"])
     users: dict[str, tuple[str, str]] = {}
     if create_users:
-        for role, name in ROLE_USERS.items():
-            subprocess.run(
-                spanwatch_argv("user", "add", name, "--role", role, "--password-stdin",
-                               "--config", config_path, "-q"),
-                input=PASSWORD.encode(), check=True, cwd=REPO,
-            )  # fmt: skip
-            users[role] = (name, PASSWORD)
+        users = add_role_users(config_path)
     port = free_port()
     log_path = data_dir / "web.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
