@@ -101,7 +101,8 @@ def test_an_outage_is_buffered_and_caught_up_without_loss(
     with running_center(ccfg) as center:
         port = center.server.port
         url = center.url
-        cfg = sensor_config(tmp_path / "s1", "site-a", url, cert[0])
+        # Closing during the outage tries the center for drain_seconds: one is enough.
+        cfg = sensor_config(tmp_path / "s1", "site-a", url, cert[0], drain_seconds=1)
         center.enrol(cfg)
     # The center is down: the sensor reads on, buffers, and its bookmark stays put.
     eve = tmp_path / "eve.json"
