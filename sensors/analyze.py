@@ -99,7 +99,6 @@ class Analysis:
         self._store: EventStore | None = None
         self.inventory: InventoryFollower | None = None
         self._analyzers: AnalyzerProcess | None = None
-        self._packets: PacketPass | None = None
         self.run_dir = cfg.data_dir / "runs" / time.strftime("%Y%m%dT%H%M%S")
         suffix = 1
         while self.run_dir.exists():
@@ -176,8 +175,7 @@ class Analysis:
         from sensors.overlap import restore_priority
 
         helpers = (self.inventory, self._analyzers)
-        restore_priority([h.pid if h is not None else None for h in helpers]
-                         + [self._packets.tid if self._packets is not None else None])
+        restore_priority([h.pid if h is not None else None for h in helpers])
 
     def _inspect(self, paths: Sequence[Path], proc: subprocess.Popen[bytes]) -> list[CaptureInfo]:
         """Every capture checked (Suricata, already started, is stopped if one is bad)."""
@@ -236,7 +234,7 @@ class Analysis:
             raise
         from sensors.overlap import PacketPass
 
-        packets = self._packets = PacketPass(self.cfg, [info.path])
+        packets = PacketPass(self.cfg, [info.path])
         # The ingest learns at once that Suricata is done (no poll interval at the end).
         exited = threading.Event()
         threading.Thread(target=wait_then_set, args=(proc, exited, self._suricata_done),
@@ -285,7 +283,7 @@ class Analysis:
             infos = self._inspect(paths, proc)
             from sensors.overlap import PacketPass
 
-            packets = self._packets = PacketPass(self.cfg, [i.path for i in infos])
+            packets = PacketPass(self.cfg, [i.path for i in infos])
             control = wait_for_socket(sock, proc, self.run_dir)
             with control:
                 for index, info in enumerate(infos):

@@ -43,7 +43,6 @@ class PacketPass:
 
     def __init__(self, cfg: AppConfig, paths: Sequence[Path]) -> None:
         self._futures: list[Future[list[bytes]]] = [Future() for _ in paths]
-        self.tid: int | None = None  # the thread's id, for restore_priority
         self._thread = threading.Thread(
             target=self._run, args=(cfg, list(paths)), name="packet-analyzers", daemon=True
         )
@@ -53,8 +52,8 @@ class PacketPass:
         from sensors.analyzers.packet import load_packet_analyzers
         from sensors.capture import analyze_packets
 
-        self.tid = threading.get_native_id()
-        lower_priority()
+        # Not niced: it shares the ingest's interpreter lock, so it should be done while
+        # the ingest still waits for Suricata's output, not compete with it afterwards.
         for path, future in zip(paths, self._futures):
             try:
                 analyzers = load_packet_analyzers(cfg)
@@ -68,8 +67,8 @@ class PacketPass:
 
 
 def lower_priority() -> None:
-    """Make the calling thread (a helper process's, or the packet pass's) yield to Suricata
-    and the ingest: on Linux a thread has a niceness of its own."""
+    """Make the calling helper process (its thread: on Linux a thread has a niceness of its
+    own) yield to Suricata and the ingest."""
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HELPER_NICENESS)
     except (AttributeError, OSError):
@@ -77,7 +76,7 @@ def lower_priority() -> None:
 
 
 def restore_priority(ids: Sequence[int | None]) -> None:
-    """Suricata has exited: the helpers (process or thread ids) are the analysis now, and
+    """Suricata has exited: the helper processes are the analysis now, and
     get the usual priority back where that is allowed (root; otherwise they stay nice)."""
     for ident in ids:
         if ident is None:
