@@ -101,6 +101,9 @@ class GeoDatabase:
                     from geoip2fast import GeoIP2Fast
                     from geoip2fast import geoip2fast as module
 
+                    # Its loader runs `ps` twice to report its memory use, which we never
+                    # show: tens of milliseconds of every process start that reads traffic.
+                    module.get_mem_usage = lambda: 0.0
                     GeoIP2Fast(geoip2fast_data_file=self._data_file)
                     self._tables = _Tables(module)
                 except Exception:  # a broken install must not stop ingest
