@@ -85,6 +85,7 @@ def test_a_dead_analyzer_process_fails_loudly(tmp_path: Path, eve_files: list[Pa
         assert isinstance(analyzers, RemoteAnalyzers)
         (child,) = [p for p in multiprocessing.active_children()
                     if p.name == "spanwatch-analyzers"]  # fmt: skip
+        assert child.pid is not None and child.pid == process.pid
         os.kill(child.pid, signal.SIGKILL)
         child.join()
         with pytest.raises(AnalyzerProcessError, match="ended unexpectedly"):
