@@ -156,6 +156,33 @@ def test_following_stores_a_partial_line_only_once_it_is_completed(
     assert read_dead_letters(data_dir) == []
 
 
+def test_a_writer_that_exits_ends_the_follow_at_once_with_its_last_lines(
+    tmp_path: Path, data_dir: Path, store: EventStore, store_path: Path
+) -> None:
+    path = tmp_path / "eve.json"
+    gen = EveGenerator(31)
+    first = gen.write(path, 50)
+    runner = make_runner(path, store, data_dir, follow=True)
+    runner.poll_seconds = 60.0  # only the wake-up can end the run promptly
+    runner.wake = exited = threading.Event()
+    done: list[RunStats] = []
+    thread = threading.Thread(target=lambda: done.append(runner.run(until=exited.is_set)))
+    thread.start()
+    try:
+        wait_for(lambda: count_stored(store_path) == 50, what="the first 50 lines")
+        last = gen.lines(10)
+        with open(path, "ab") as fh:  # the writer's last lines, then it exits
+            fh.write(b"".join(line + b"\n" for line in last))
+        exited.set()
+        thread.join(timeout=10)
+        assert not thread.is_alive(), "the follow waited for its poll interval"
+    finally:
+        runner.stop.set()
+        thread.join()
+    assert done[0].lines == 60
+    assert_same_records(line_records([*first, *last]), stored_records(store_path))
+
+
 def test_rename_rotation_while_following_reads_the_old_tail_before_the_new_file(
     tmp_path: Path, data_dir: Path, store: EventStore, store_path: Path
 ) -> None:
