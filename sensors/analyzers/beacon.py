@@ -12,6 +12,10 @@ Periodic by design and left out: destinations inside ``networks.home`` (monitori
 syslog, time and name servers, backups poll on a timer), multicast and broadcast, the
 DNS and NTP ports, and periods under ``min_period_seconds`` (retries, brute force). A
 beacon inside one long-lived connection (one flow) has no starts to compare.
+
+A pair is scored at the record that makes it due and, once it qualifies, reported a
+period (plus two minutes) of logging time later, with every check-in logged by then:
+decisions are taken record by record, so the findings never depend on where batches end.
 """
 
 from __future__ import annotations
@@ -129,7 +133,11 @@ class BeaconAnalyzer:
         self._due: set[tuple[str, ...]] = set()
         self._held: dict[tuple[str, ...], int] = {}  # qualifying pair -> report after
         self._reported: dict[tuple[str, ...], int] = {}
-        self._watermark = 0
+        self._watermark = 0  # the newest connection start seen (event time)
+        #: The newest time a flow record was logged at: holds for late flows wait on it.
+        #: Suricata stamps the flows of a capture file with one time, so a capture's
+        #: beacons are reported when it ends, with all their check-ins.
+        self._logged = 0
         self._swept = 0
 
     def init(self) -> None:
@@ -138,25 +146,32 @@ class BeaconAnalyzer:
     def process(self, records: Sequence[EveRecord]) -> list[bytes]:
         """Add the batch's connections; findings for pairs that became regular enough."""
         places, names, add_flow = self._places, self._names, self._add_flow
+        findings: list[bytes] = []
         for record in records:
             head = record.head
             kind = head.event_type
             if kind == "flow":
+                if record.ts > self._logged:
+                    self._logged = record.ts
                 # Most flows do not start inside: settled here from the cache of places.
                 place = places.get(head.src_ip) if head.src_ip else None
                 if place is None or place == "inside":
                     add_flow(record)
+                    # Scored, held and released at the record that makes them so, never at
+                    # the end of a batch: the findings do not depend on where batches end.
+                    if self._due:
+                        self._hold(self._due)
+                        self._due = set()
+                    if self._held and self._logged >= min(self._held.values()):
+                        findings += self._release(final=False)
+                    if self._watermark - self._swept > self._window // 24:
+                        self._sweep()
                 elif head.flow_id is not None and names:
                     names.pop(head.flow_id, None)  # as _add_flow does
             elif kind == "dns":
                 self._remember_answers(record)
             else:
                 self._remember_name(record)
-        self._hold(self._due)
-        self._due = set()
-        findings = self._release(final=False)
-        if self._watermark - self._swept > self._window // 24:
-            self._sweep()
         return findings
 
     def shutdown(self) -> list[bytes]:
@@ -292,13 +307,13 @@ class BeaconAnalyzer:
             result = self._score(key, series) if series is not None else None
             if result is not None:
                 wait = int(result.period_s * _SECOND) + _LATE_FLOWS
-                self._held[key] = self._watermark + wait
+                self._held[key] = self._logged + wait
 
     def _release(self, *, final: bool) -> list[bytes]:
         findings = []
         # Names first: a name on rotating addresses also makes each address periodic.
         for key, until in sorted(self._held.items(), key=lambda item: item[0][0] != "name"):
-            if not final and self._watermark < until:
+            if not final and self._logged < until:
                 continue
             del self._held[key]
             series = self._series.get(key)
