@@ -47,10 +47,12 @@ class _FindingHead(msgspec.Struct, gc=False):
 class _FlowHead(msgspec.Struct, gc=False):
     bytes_toserver: int = 0
     bytes_toclient: int = 0
-    pkts_toserver: int = 0
-    pkts_toclient: int = 0
-    start: str | None = None
-    end: str | None = None
+    # Read for the traffic rollups, not indexed: any value is accepted here (a record is
+    # never refused for them) and checked where it is used.
+    pkts_toserver: Any = 0
+    pkts_toclient: Any = 0
+    start: Any = None
+    end: Any = None
 
 
 class EveHead(msgspec.Struct, gc=False):
@@ -69,8 +71,8 @@ class EveHead(msgspec.Struct, gc=False):
     alert: _AlertHead | None = None
     finding: _FindingHead | None = None
     flow: _FlowHead | None = None
-    app_proto: str | None = None
-    in_iface: str | None = None
+    app_proto: Any = None  # for the rollups, like the flow's packets and times
+    in_iface: Any = None
 
 
 _decoder = msgspec.json.Decoder(EveHead)

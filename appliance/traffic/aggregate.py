@@ -16,6 +16,10 @@ from appliance.traffic.settings import DAY, MINUTE
 
 #: A flow longer than this is spread over its last week only (the sums stay exact).
 MAX_SPAN = 7 * DAY
+def _text(value: Any) -> str | None:
+    return value if type(value) is str else None
+
+
 _PROTOS: dict[str, int] = {"TCP": 6, "UDP": 17, "ICMP": 1, "IPv6-ICMP": 58, "IPV6-ICMP": 58,
                            "SCTP": 132, "GRE": 47}
 #: (key, flows) per flow record: key = (minute, iface, app, proto, port, src, dest);
@@ -78,7 +82,10 @@ def compound(flows: Sequence[EveRecord]) -> Compound:
         detail = head.flow
         if detail is None:
             continue
-        app, iface = head.app_proto, head.in_iface
+        pts, ptc = detail.pkts_toserver, detail.pkts_toclient
+        if type(pts) is not int or type(ptc) is not int:
+            continue  # the event is stored all the same; it just cannot be counted here
+        app, iface = _text(head.app_proto), _text(head.in_iface)
         name = head.proto
         if isinstance(name, int):
             proto = name
@@ -88,7 +95,7 @@ def compound(flows: Sequence[EveRecord]) -> Compound:
             found = _PROTOS.get(name)
             proto = found if found is not None else (proto_number(name) or 0)
         port = head.dest_port
-        start_s, end_s = detail.start, detail.end
+        start_s, end_s = _text(detail.start), _text(detail.end)
         span: tuple[int, int] | None = None
         try:
             minute = _minute(start_s) if start_s is not None else record.ts - record.ts % MINUTE
@@ -102,19 +109,17 @@ def compound(flows: Sequence[EveRecord]) -> Compound:
                    head.src_ip or "", head.dest_ip or "")  # fmt: skip
             sums = get(key)
             if sums is None:
-                out[key] = [detail.bytes_toserver, detail.bytes_toclient, detail.pkts_toserver,
-                            detail.pkts_toclient, 1]  # fmt: skip
+                out[key] = [detail.bytes_toserver, detail.bytes_toclient, pts, ptc, 1]
             else:
                 sums[0] += detail.bytes_toserver
                 sums[1] += detail.bytes_toclient
-                sums[2] += detail.pkts_toserver
-                sums[3] += detail.pkts_toclient
+                sums[2] += pts
+                sums[3] += ptc
                 sums[4] += 1
             continue
         base = (iface or "", app or "unknown", proto, -1 if port is None else port,
                 head.src_ip or "", head.dest_ip or "")  # fmt: skip
-        values = (detail.bytes_toserver, detail.bytes_toclient, detail.pkts_toserver,
-                  detail.pkts_toclient)  # fmt: skip
+        values = (detail.bytes_toserver, detail.bytes_toclient, pts, ptc)
         parts = spread(span[0], span[1], values)
         for n, (part_minute, shares) in enumerate(parts):
             key = (part_minute, *base)

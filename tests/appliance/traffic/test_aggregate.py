@@ -85,3 +85,13 @@ def test_a_flow_with_a_malformed_start_or_end_counts_in_its_record_minute() -> N
         (T0 + 5 * MINUTE, "", "tls", 6, 443, "10.0.0.5", "203.0.113.9"): [1000, 5000, 10, 20, 1],
         (T0 + 9 * MINUTE, "", "tls", 6, 443, "10.0.0.6", "203.0.113.9"): [1000, 5000, 10, 20, 1],
     }
+
+
+def test_a_flow_with_odd_counters_is_stored_but_not_counted() -> None:
+    # Only the store's indexed fields can make a record malformed; the rollup skips a flow
+    # whose packet counts it cannot add.
+    odd = _flow("2026-01-01T00:00:05.000000+0000", "2026-01-01T00:00:10.000000+0000")
+    odd["flow"]["pkts_toserver"] = "many"
+    odd["app_proto"] = ["not", "a", "name"]
+    (record,) = synthetic_records([odd])
+    assert compound([record]) == {}
