@@ -118,10 +118,12 @@ Sums = Mapping[tuple[Any, ...], list[int]]
 
 
 def write_minutes(conn: sqlite3.Connection, tables: Mapping[str, Sums],
-                  settings: RollupSettings) -> None:  # fmt: skip
+                  settings: RollupSettings) -> int:  # fmt: skip
     """Add minute rows ({table: {(minute, *key): sums}}); those before the hour watermark
-    (already folded minutes) are also appended to the late rows, for :func:`fold_late`."""
+    (already folded minutes) are also appended to the late rows, for :func:`fold_late`.
+    Returns the number of late rows appended."""
     hour_mark = watermarks(conn).get(RES_HOUR, 0)
+    appended = 0
     for table, rows in tables.items():
         if not rows:
             continue
@@ -130,6 +132,8 @@ def write_minutes(conn: sqlite3.Connection, tables: Mapping[str, Sums],
             late = {k: v for k, v in rows.items() if k[0] < hour_mark}
             if late:
                 append_late(conn, table, late)
+                appended += len(late)
+    return appended
 
 
 def fold_late(conn: sqlite3.Connection, settings: RollupSettings,

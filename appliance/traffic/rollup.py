@@ -27,7 +27,13 @@ import orjson
 from appliance.events import EveRecord, pack_ip
 from appliance.traffic.aggregate import Compound, compound
 from appliance.traffic.capture import add_stats
-from appliance.traffic.fold import maintain, run_maintenance, write_minutes
+from appliance.traffic.fold import (
+    fold_late,
+    maintain,
+    run_maintenance,
+    watermarks,
+    write_minutes,
+)
 from appliance.traffic.geo import GeoDatabase, shared_database
 from appliance.traffic.settings import (
     RollupSettings,
@@ -39,6 +45,9 @@ logger = logging.getLogger(__name__)
 
 #: How often (wall clock) the ingest transaction also folds and expires buckets.
 MAINTAIN_SECONDS = 60.0
+#: Late rows appended before they are folded sooner than that (an old capture being read:
+#: a small late table keeps the views' reads of it cheap and the file from growing).
+LATE_FOLD_ROWS = 50_000
 
 
 class Rollup:
@@ -47,6 +56,7 @@ class Rollup:
     def __init__(self, conn: sqlite3.Connection, geo: GeoDatabase | None = None) -> None:
         self._geo = geo
         self._last_maintain = 0.0
+        self._late = 0  # late rows appended since the last fold
         self._where: dict[str, tuple[bytes | None, bool]] = {}
         self._nets: list[tuple[int, int, int]] = []
         self.settings = RollupSettings()
@@ -90,24 +100,29 @@ class Rollup:
         if flows is None:
             flows = compound([r for r in records if r.head.event_type == "flow"])
         if flows:
-            self._add_flows(conn, flows, sensor_id)
+            self._late += self._add_flows(conn, flows, sensor_id)
         stats = [r for r in records if r.head.event_type == "stats"]
         if stats:
             add_stats(conn, stats, sensor_id, self.settings)
         if due:
-            self._last_maintain = now
+            self._last_maintain, self._late = now, 0
             maintain(conn, self.settings)
+        elif self._late >= LATE_FOLD_ROWS:
+            self._late = 0
+            fold_late(conn, self.settings, watermarks(conn))
 
     def _add_flows(self, conn: sqlite3.Connection, flows: Compound | Summed, sensor_id: int,
-                   *, contacts: bool = True) -> None:
-        """Sum the compound rows per dimension (unless summed already), upsert each one."""
+                   *, contacts: bool = True) -> int:
+        """Sum the compound rows per dimension (unless summed already), upsert each one;
+        return the number of late rows appended."""
         summed = flows if isinstance(flows, Summed) else self.sum_flows(flows)
         dims = dict(summed.dims)
         dims["traffic_iface"] = {(minute, sensor_id, iface): sums
                                  for (minute, iface), sums in summed.iface.items()}  # fmt: skip
-        write_minutes(conn, dims, self.settings)
+        late = write_minutes(conn, dims, self.settings)
         if summed.seen and contacts:
             conn.executemany(SEEN_UPSERT, [(*k, v) for k, v in summed.seen.items()])
+        return late
 
     def sum_flows(self, flows: Compound) -> Summed:
         """The compound rows summed per dimension (pure Python: any thread may do it)."""
