@@ -177,3 +177,25 @@ def test_the_ingest_transaction_folds_once_a_minute(tmp_path: Path) -> None:
         assert watermarks(conn)[RES_HOUR] == T0 + 2 * HOUR
     finally:
         store.close()
+
+
+def test_many_late_rows_are_folded_before_the_minute_is_up(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from appliance.events import decode_line
+    from appliance.traffic import rollup
+    from tests.appliance.traffic.test_rollup import _flow_line
+
+    monkeypatch.setattr(rollup, "LATE_FOLD_ROWS", 2)  # instead of 50,000 rows
+    store = open_store(tmp_path / "s.db")
+    conn = store.connection  # type: ignore[attr-defined]
+    try:
+        # The first batch maintains at once and sets the watermarks past the late flows.
+        store.add_events([decode_line(_flow_line(1, T0 + 2 * DAY, T0 + 2 * DAY + 1), 1)], "s")
+        late = [decode_line(_flow_line(i, T0 + i * MINUTE, T0 + i * MINUTE + 1), i)
+                for i in range(2, 5)]  # fmt: skip
+        store.add_events(late, "s")
+        assert conn.execute("SELECT count(*) FROM traffic_iface_late").fetchone()[0] == 0
+        row = conn.execute("SELECT sum(bytes) FROM traffic_iface WHERE res = 2 AND bucket < ?",
+                           (T0 + DAY,)).fetchone()  # fmt: skip
+        assert row[0] == 3 * 610_000
+    finally:
+        store.close()
