@@ -69,15 +69,12 @@ def maintain(
     # Late rows first: they lie before the current watermarks, where the folds below stop.
     report.late = fold_late(conn, settings, marks)
     hour_to = newest - newest % HOUR
-    _fold(conn, RES_HOUR, marks.get(RES_HOUR, 0), hour_to, "bucket - bucket % " + str(HOUR),
-          report)  # fmt: skip
+    _fold(conn, RES_HOUR, marks.get(RES_HOUR, 0), hour_to, settings.bucket_sql(RES_HOUR), report)
     marks[RES_HOUR] = max(hour_to, marks.get(RES_HOUR, 0))
     # Days take every folded hour, the current day's too: its row then covers the day up to
     # the hour watermark, and a long top reads one row per key and day.
     day_to = marks[RES_HOUR]
-    off = settings.day_offset_us
-    _fold(conn, RES_DAY, marks.get(RES_DAY, 0), day_to,
-          f"(bucket + {off}) / {DAY} * {DAY} - {off}", report)  # fmt: skip
+    _fold(conn, RES_DAY, marks.get(RES_DAY, 0), day_to, settings.bucket_sql(RES_DAY), report)
     marks[RES_DAY] = max(day_to, marks.get(RES_DAY, 0))
     limits = {RES_MINUTE: marks[RES_HOUR], RES_HOUR: marks[RES_DAY], RES_DAY: newest + DAY}
     for res, days in settings.retention_days.items():
@@ -141,16 +138,14 @@ def fold_late(conn: sqlite3.Connection, settings: RollupSettings,
     """Add the late minute rows to the hours, and to the days where days are folded
     already (the rest reach the days with their hours); empty the late tables. Returns
     the number of late rows folded."""
-    off = settings.day_offset_us
     folded = 0
     for table in FOLDED_TABLES:
         count = conn.execute(f"SELECT count(*) FROM {table}_late").fetchone()[0]
         if not count:
             continue
         folded += count
-        conn.execute(fold_sql(table, RES_HOUR, f"bucket - bucket % {HOUR}", late=True),
-                     (_EARLIEST, marks.get(RES_HOUR, 0)))  # fmt: skip
-        conn.execute(fold_sql(table, RES_DAY, f"(bucket + {off}) / {DAY} * {DAY} - {off}",
-                              late=True), (_EARLIEST, marks.get(RES_DAY, 0)))  # fmt: skip
+        for res in (RES_HOUR, RES_DAY):
+            conn.execute(fold_sql(table, res, settings.bucket_sql(res), late=True),
+                         (_EARLIEST, marks.get(res, 0)))  # fmt: skip
         conn.execute(f"DELETE FROM {table}_late")
     return folded

@@ -98,16 +98,6 @@ def steps(since: int, until: int, res: int, marks: dict[int, int]) -> list[Segme
     return [p for p in parts if p.start < p.end]
 
 
-def bucket_expr(res: int, settings: RollupSettings) -> str:
-    """SQL mapping a row's ``bucket`` to the start of its bucket at resolution ``res``."""
-    if res == RES_MINUTE:
-        return "bucket"
-    if res == RES_HOUR:
-        return f"bucket - bucket % {HOUR}"
-    off = settings.day_offset_us
-    return f"(bucket + {off}) / {DAY} * {DAY} - {off}"
-
-
 def late_span(seg: Segment) -> tuple[int, int] | None:
     """The time span of the late minute rows a segment of hours or days must also read
     (they are not folded into its rows yet; see :func:`.fold.fold_late`); None for minutes."""

@@ -16,7 +16,6 @@ from appliance.config import AppConfig
 from appliance.events import unpack_ip
 from appliance.store import EventStore
 from appliance.traffic.query import (
-    bucket_expr,
     current_marks,
     late_span,
     steps,
@@ -125,7 +124,7 @@ class TrafficReader:
         start = self.settings.bucket(res, since_us)
         segments = steps(start, until_us, res, self._marks())
         where, extra = ("iface = ?", [iface]) if iface is not None else ("", [])
-        expr = bucket_expr(res, self.settings)
+        expr = self.settings.bucket_sql(res)
         inner, args = union("traffic_iface", f"{expr} AS b, bytes, pkts, flows", segments,
                             where, extra)  # fmt: skip
         sums = {b: (by, p, f) for b, by, p, f in self._query(

@@ -15,7 +15,7 @@ from appliance.config import AppConfig
 from appliance.errors import ApplianceError
 from appliance.events import pack_ip, proto_number, unpack_ip
 from appliance.store import EventQuery
-from appliance.traffic.query import bucket_expr, steps, tiles, union
+from appliance.traffic.query import steps, tiles, union
 from appliance.traffic.reader import (
     DIMENSIONS,
     Point,
@@ -98,7 +98,7 @@ class TrafficService(TrafficReader):
         res = pick_step(since_us, until_us)
         seconds = RES_WIDTH[res] / 1_000_000
         segments = steps(self.settings.bucket(res, since_us), until_us, res, self._marks())
-        expr = bucket_expr(res, self.settings)
+        expr = self.settings.bucket_sql(res)
         inner, args = union("traffic_host", f"{expr} AS b, bytes_in, bytes_out", segments,
                             "ip = ?", [packed])  # fmt: skip
         for b, bin_, bout in self._query(

@@ -53,6 +53,16 @@ class RollupSettings:
         width = RES_WIDTH[res]
         return ts_us - ts_us % width
 
+    def bucket_sql(self, res: int) -> str:
+        """:meth:`bucket` in SQL: a row's ``bucket`` mapped to the start of its bucket at
+        resolution ``res`` (folds, late rows and the views' steps all use it)."""
+        if res == RES_MINUTE:
+            return "bucket"
+        if res == RES_HOUR:
+            return f"bucket - bucket % {HOUR}"
+        off = self.day_offset_us
+        return f"(bucket + {off}) / {DAY} * {DAY} - {off}"
+
     def networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         """HOME_NET as network objects."""
         return [ipaddress.ip_network(n, strict=False) for n in self.home]
