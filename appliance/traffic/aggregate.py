@@ -16,6 +16,8 @@ from appliance.traffic.settings import DAY, MINUTE
 
 #: A flow longer than this is spread over its last week only (the sums stay exact).
 MAX_SPAN = 7 * DAY
+
+
 def _text(value: Any) -> str | None:
     return value if type(value) is str else None
 
@@ -73,14 +75,15 @@ def _minute(stamp: str) -> int:
     return found
 
 
-def compound(flows: Sequence[EveRecord]) -> Compound:
-    """Flow records summed per (minute, iface, app, proto, port, src, dest)."""
+def compound(records: Sequence[EveRecord]) -> Compound:
+    """The flow records among ``records`` summed per (minute, iface, app, proto, port, src,
+    dest); other records (alerts carry a ``flow`` object too) are passed over."""
     out: Compound = {}
     get = out.get
-    for record in flows:
+    for record in records:
         head = record.head
         detail = head.flow
-        if detail is None:
+        if detail is None or head.event_type != "flow":
             continue
         pts, ptc = detail.pkts_toserver, detail.pkts_toclient
         if type(pts) is not int or type(ptc) is not int:

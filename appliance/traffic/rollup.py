@@ -98,7 +98,7 @@ class Rollup:
         if not self.settings.enabled:
             return
         if flows is None:
-            flows = compound([r for r in records if r.head.event_type == "flow"])
+            flows = compound(records)
         if flows:
             self._late += self._add_flows(conn, flows, sensor_id)
         stats = [r for r in records if r.head.event_type == "stats"]
@@ -244,7 +244,7 @@ def presum(store: Any, records: Sequence[EveRecord]) -> Summed | None:
     rollup = _rollups.get(store)
     if rollup is None or not rollup.settings.enabled:
         return None
-    flows = compound([r for r in records if r.head.event_type == "flow"])
+    flows = compound(records)
     return rollup.sum_flows(flows) if flows else None
 
 

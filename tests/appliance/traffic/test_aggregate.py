@@ -95,3 +95,10 @@ def test_a_flow_with_odd_counters_is_stored_but_not_counted() -> None:
     odd["app_proto"] = ["not", "a", "name"]
     (record,) = synthetic_records([odd])
     assert compound([record]) == {}
+
+
+def test_compound_counts_flow_records_only() -> None:
+    # Alerts carry the flow's counters so far: counting them would count the flow twice.
+    alert = _flow("2026-01-01T00:00:05.000000+0000", "2026-01-01T00:00:10.000000+0000")
+    alert["event_type"] = "alert"
+    assert compound(synthetic_records([alert])) == {}
