@@ -236,7 +236,9 @@ class EveRunner:
 
     def _finish(self, nested: bool) -> None:
         findings = [] if nested else self._findings(self.analyzers.shutdown())
-        if findings and self.reader.is_open:
+        # Findings belong to the last file opened, even when it was closed since (rotated
+        # away at the very end); with no file ever opened there are none.
+        if findings and self._findings_source:
             self.stats.stored += self.sink.write(findings, None, {})
             self.stats.findings += len(findings)
         self.stats.stored += self.sink.flush()

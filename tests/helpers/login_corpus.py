@@ -36,6 +36,12 @@ class CorpusRun:
     by_capture: dict[str, list[dict[str, Any]]]  # capture path -> [{type, src_ip, ...}]
     records: list[dict[str, Any]]  # full finding records from the store
     store_path: Path  # every record of the run
+    parts: dict[str, dict[str, Any]]  # capture path -> its whole ``--json`` summary
+
+    def seen(self, capture: Path) -> str:
+        """What the run saw of one capture, for an assertion's message."""
+        part = self.parts[str(capture)]
+        return f"{capture.name}: events {part['events_by_type']}, findings {part['findings']}"
 
     def summary(self, capture: Path, types: set[str]) -> set[tuple[str, str, str]]:
         """{(type, src_ip, dest_ip)} of the given types found in one capture."""
@@ -96,7 +102,8 @@ def _analyze(name: str, captures: list[Path]) -> CorpusRun:
                          *captures, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout)["captures"]
-    by_capture = {str(part["file"]): part["findings"] for part in result}
+    parts = {str(part["file"]): part for part in result}
+    by_capture = {file: part["findings"] for file, part in parts.items()}
     assert set(by_capture) == {str(c) for c in captures}
     store_path = work / "data" / "spanwatch.db"
     store = open_store(store_path, readonly=True)
@@ -104,4 +111,4 @@ def _analyze(name: str, captures: list[Path]) -> CorpusRun:
         records = list(store.events(EventQuery(event_type="finding")))
     finally:
         store.close()
-    return CorpusRun(by_capture, records, store_path)
+    return CorpusRun(by_capture, records, store_path, parts)

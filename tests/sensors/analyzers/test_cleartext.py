@@ -307,7 +307,10 @@ def test_each_cleartext_capture_names_protocol_server_and_user(capture: Any) -> 
         assert corpus_run().summary(capture, TYPE) == set()
         pytest.xfail(NEEDS_RULE[capture.name])
     client, server, protocol, user = EXPECTED[capture.name]
-    assert corpus_run().summary(capture, TYPE) == {("cleartext-credentials", client, server)}
+    run = corpus_run()
+    assert run.summary(capture, TYPE) == {("cleartext-credentials", client, server)}, run.seen(
+        capture
+    )
     users = user if isinstance(user, frozenset) else {user}
     assert _users(capture) == {(protocol, u) for u in users}
 
