@@ -84,3 +84,39 @@ def eve_file(n_lines: int) -> Path:
     write_eve_file(partial, n_lines, pool)
     partial.rename(path)
     return path
+
+
+def live_like(path: Path) -> Path:
+    """``path`` with every flow's start and end moved to its record's time (cached).
+
+    The shared EVE file repeats old captures with new timestamps but keeps each flow's
+    original start and end (years apart); on a live link flows end when they are logged.
+    """
+    out = path.with_name(path.stem + "-live.json")
+    if out.exists():
+        return out
+    import orjson
+
+    from appliance.events import parse_timestamp
+
+    partial = out.with_suffix(".partial")
+    with open(path, "rb") as src, open(partial, "wb") as dst:
+        for line in src:
+            record = orjson.loads(line)
+            flow = record.get("flow") if record.get("event_type") == "flow" else None
+            if isinstance(flow, dict) and flow.get("start") and flow.get("end"):
+                span = parse_timestamp(flow["end"]) - parse_timestamp(flow["start"])
+                end = parse_timestamp(record["timestamp"])
+                flow["end"] = iso(end)
+                flow["start"] = iso(end - max(span, 0))
+            dst.write(orjson.dumps(record) + b"\n")
+    partial.rename(out)
+    return out
+
+
+def iso(us: int) -> str:
+    """An EVE timestamp (UTC) of ``us`` microseconds since the epoch."""
+    import datetime as dt
+
+    stamp = dt.datetime.fromtimestamp(us / 1e6, dt.timezone.utc)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.%f") + "+0000"

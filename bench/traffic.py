@@ -24,43 +24,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.evefile import eve_file  # noqa: E402
+from bench.evefile import eve_file, iso, live_like  # noqa: E402
 from bench.ingest import run_spanwatch  # noqa: E402
-
-
-def live_like(path: Path) -> Path:
-    """``path`` with every flow's start and end moved to its record's time (cached).
-
-    The shared EVE file repeats old captures with new timestamps but keeps each flow's
-    original start and end (years apart); on a live link flows end when they are logged.
-    """
-    out = path.with_name(path.stem + "-live.json")
-    if out.exists():
-        return out
-    import orjson
-
-    from appliance.events import parse_timestamp
-
-    partial = out.with_suffix(".partial")
-    with open(path, "rb") as src, open(partial, "wb") as dst:
-        for line in src:
-            record = orjson.loads(line)
-            flow = record.get("flow") if record.get("event_type") == "flow" else None
-            if isinstance(flow, dict) and flow.get("start") and flow.get("end"):
-                span = parse_timestamp(flow["end"]) - parse_timestamp(flow["start"])
-                end = parse_timestamp(record["timestamp"])
-                flow["end"] = _iso(end)
-                flow["start"] = _iso(end - max(span, 0))
-            dst.write(orjson.dumps(record) + b"\n")
-    partial.rename(out)
-    return out
-
-
-def _iso(us: int) -> str:
-    import datetime as dt
-
-    stamp = dt.datetime.fromtimestamp(us / 1e6, dt.timezone.utc)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.%f") + "+0000"
 
 
 def demo_eve(n_lines: int, copies: int = 1) -> Path:
@@ -112,13 +77,13 @@ def _shifted(record: dict[str, Any], ts: int, shift: int, rnd: int) -> bytes:
 
     from appliance.events import parse_timestamp
 
-    copy = dict(record, timestamp=_iso(ts + shift))
+    copy = dict(record, timestamp=iso(ts + shift))
     if "flow_id" in copy:
         copy["flow_id"] = int(copy["flow_id"]) + rnd
     flow = copy.get("flow")
     if copy.get("event_type") == "flow" and isinstance(flow, dict):
-        copy["flow"] = dict(flow, start=_iso(parse_timestamp(flow["start"]) + shift),
-                            end=_iso(parse_timestamp(flow["end"]) + shift))
+        copy["flow"] = dict(flow, start=iso(parse_timestamp(flow["start"]) + shift),
+                            end=iso(parse_timestamp(flow["end"]) + shift))
     return orjson.dumps(copy) + b"\n"
 
 

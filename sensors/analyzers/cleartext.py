@@ -365,7 +365,7 @@ def redact_credentials(record: EveRecord) -> EveRecord:
     if kind == "alert":  # the payload is base64: no hint shows in the line
         if not _has_payload(record.raw):
             return record
-    elif not any(hint in record.raw.lower() for hint in _HINTS):
+    elif not _has_hint(record.raw.lower()):
         return record
     data = orjson.loads(record.raw)  # a copy: the analyzers' view stays as it was
     changed = _redact_ftp(data.get("ftp"))
@@ -434,6 +434,11 @@ def _redact_blob(holder: dict[str, Any], key: str, printable_key: str | None) ->
             holder[printable_key] = clean_text  # type: ignore[index]
             return True
     return False
+
+
+def _has_hint(low: bytes) -> bool:
+    """Whether a lower-cased line holds a word found near every secret redacted here."""
+    return any(hint in low for hint in _HINTS)
 
 
 def _redact_bytes(data: bytes) -> bytes:
