@@ -109,6 +109,10 @@ class Tally:
         self.community_ids.extend(other.community_ids[: EVIDENCE_IDS - len(self.community_ids)])
 
 
+#: A bucket: its tally, or the observation of its only flow.
+Bucket = Union[Tally, Obs]
+
+
 @dataclass(frozen=True, slots=True)
 class Threshold:
     """When a window's tally is an episode: minimums, then ``accept`` on the whole tally."""
@@ -160,7 +164,7 @@ class EpisodeTracker:
         self._single_may_cross = (threshold.min_flows <= 1 and threshold.min_failed <= 1
                                   and threshold.min_items <= 1)  # fmt: skip
         # Per key, least recently used first: its buckets, or its only observation.
-        self._keys: dict[Hashable, dict[int, Tally] | Obs] = {}
+        self._keys: dict[Hashable, dict[int, Bucket] | Obs] = {}
         self._episodes: dict[Hashable, list[Episode]] = {}
         self._dirty: dict[Hashable, int | set[int]] = {}
         self._open: list[Episode] = []
@@ -204,8 +208,12 @@ class EpisodeTracker:
             index = ts_us // self.bucket_us
             bucket = buckets.get(index)
             if bucket is None:
-                bucket = buckets[index] = Tally()
-            bucket.add(obs, BUCKET_ITEMS)
+                buckets[index] = obs  # most buckets hold one flow: no tally for it
+            elif bucket.__class__ is tuple:
+                buckets[index] = _tally(bucket, BUCKET_ITEMS)  # type: ignore[arg-type]
+                buckets[index].add(obs, BUCKET_ITEMS)  # type: ignore[union-attr]
+            else:
+                bucket.add(obs, BUCKET_ITEMS)  # type: ignore[union-attr]
         if obs[2] or not self._only_failures:
             # Mark the bucket as changed (a set of indexes once a key has two).
             index = ts_us // self.bucket_us
@@ -248,12 +256,10 @@ class EpisodeTracker:
             episode.reported = True
         return ready
 
-    def _buckets(self, entry: dict[int, Tally] | Obs) -> dict[int, Tally]:
+    def _buckets(self, entry: dict[int, Bucket] | Obs) -> dict[int, Bucket]:
         if isinstance(entry, dict):
             return entry
-        bucket = Tally()
-        bucket.add(entry, BUCKET_ITEMS)
-        return {entry[0] // self.bucket_us: bucket}
+        return {entry[0] // self.bucket_us: entry}
 
     def _joins(self, tally: Tally, lo: int, hi: int) -> bool:
         w = self.window_us
@@ -271,10 +277,16 @@ class EpisodeTracker:
             entry = self._keys[key] = self._buckets(entry)
         flows = failures = items = nbytes = 0
         for bucket in entry.values():
-            flows += bucket.flows
-            failures += bucket.failed
-            items += len(bucket.items)
-            nbytes += bucket.nbytes
+            if bucket.__class__ is tuple:
+                flows += 1
+                failures += bucket[2]  # type: ignore[index]
+                items += bucket[5] is not None  # type: ignore[index]
+                nbytes += bucket[3]  # type: ignore[index]
+                continue
+            flows += bucket.flows  # type: ignore[union-attr]
+            failures += bucket.failed  # type: ignore[union-attr]
+            items += len(bucket.items)  # type: ignore[union-attr]
+            nbytes += bucket.nbytes  # type: ignore[union-attr]
         if not self.threshold.could_cross(flows, failures, items, nbytes):
             return  # most keys never come close: skip the windows
         for index in sorted(dirty):
@@ -285,17 +297,17 @@ class EpisodeTracker:
                 continue
             tally = Tally()
             for i in window:
-                tally.merge(entry.pop(i), EPISODE_ITEMS)
+                _merge(tally, entry.pop(i), EPISODE_ITEMS)
             episode = Episode(key, tally, self.clock)
             self._absorb(entry, episode)
             self._episodes.setdefault(key, []).append(episode)
             self._open.append(episode)
 
-    def _crossing_window(self, buckets: dict[int, Tally], index: int) -> list[int] | None:
+    def _crossing_window(self, buckets: dict[int, Bucket], index: int) -> list[int] | None:
         """Indexes of the first window around ``index`` that crosses the threshold."""
         for start in range(index - SPAN + 1, index + 1):
             present = [i for i in range(start, start + SPAN) if i in buckets]
-            parts = [buckets[i] for i in present]
+            parts = [_tally(buckets[i], BUCKET_ITEMS) for i in present]
             if not self.threshold.could_cross(
                 sum(p.flows for p in parts), sum(p.failed for p in parts),
                 sum(len(p.items) for p in parts), sum(p.nbytes for p in parts),
@@ -308,7 +320,7 @@ class EpisodeTracker:
                 return present
         return None
 
-    def _absorb(self, buckets: dict[int, Tally], episode: Episode) -> None:
+    def _absorb(self, buckets: dict[int, Bucket], episode: Episode) -> None:
         """Move the key's buckets near the episode into it."""
         changed = True
         while changed:
@@ -316,7 +328,7 @@ class EpisodeTracker:
             for index in sorted(buckets):
                 lo = index * self.bucket_us
                 if self._joins(episode.tally, lo, lo + self.bucket_us - 1):
-                    episode.tally.merge(buckets.pop(index), EPISODE_ITEMS)
+                    _merge(episode.tally, buckets.pop(index), EPISODE_ITEMS)
                     changed = True
 
     def _sweep(self) -> None:
@@ -352,6 +364,23 @@ def format_us(us: int) -> str:
     """Microseconds since the epoch as an EVE timestamp (UTC)."""
     moment = datetime.datetime.fromtimestamp(us / 1_000_000, tz=datetime.timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f+0000")
+
+
+def _tally(bucket: Bucket, cap: int) -> Tally:
+    """A bucket as a tally (a bucket of one flow is kept as its observation)."""
+    if isinstance(bucket, Tally):
+        return bucket
+    tally = Tally()
+    tally.add(bucket, cap)
+    return tally
+
+
+def _merge(tally: Tally, bucket: Bucket, cap: int) -> None:
+    """Add a bucket's counts to ``tally``."""
+    if isinstance(bucket, Tally):
+        tally.merge(bucket, cap)
+    else:
+        tally.add(bucket, cap)
 
 
 def _union(target: set[Hashable], source: set[Hashable], cap: int) -> set[Hashable]:
