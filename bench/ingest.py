@@ -75,14 +75,16 @@ def run_spanwatch(
     """The sensor's ingest path; returns (seconds, CPU seconds, events stored)."""
     from appliance.config import load_config
     from appliance.store import open_store
-    from sensors.analyzers import AnalyzerSet, load_analyzers
+    from sensors.analyzer_pipe import close_analyzers, runner_analyzers
+    from sensors.analyzers import AnalyzerSet
     from sensors.deadletter import DeadLetterFile
     from sensors.runner import EveRunner
     from sensors.ship import store_writer
 
     cfg = load_config(None, overrides={"data_dir": str(data_dir)}, environ={})
+    # As the sensor runs them: in a process of their own (forked before the store opens).
+    analyzers = runner_analyzers(cfg) if with_analyzers else AnalyzerSet([])
     store = open_store(cfg.store_path)
-    analyzers = load_analyzers(cfg) if with_analyzers else AnalyzerSet([])
     sink = store_writer(cfg.store_path, "bench")
     runner = EveRunner(
         path, store=store, sink=sink, analyzers=analyzers,
@@ -92,6 +94,7 @@ def run_spanwatch(
     start, cpu = time.perf_counter(), time.process_time()
     stats = runner.run()
     sink.close()
+    close_analyzers(analyzers)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     store.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[attr-defined]
     store.close()

@@ -227,19 +227,21 @@ def run_ingest(args: argparse.Namespace, cfg: AppConfig) -> int:
 def _ingest_one(cfg: AppConfig, path: Path, follow: bool, stop: threading.Event) -> None:
     from appliance.store import open_store
     from appliance.traffic.settings import sync_settings
-    from sensors.analyzers import load_analyzers
+    from sensors.analyzer_pipe import close_analyzers, runner_analyzers
     from sensors.deadletter import DeadLetterFile
     from sensors.remote import make_sink
     from sensors.runner import EveRunner
     from sensors.ship import close_quietly
 
+    # In a process of their own where one can be forked (one file: no other thread runs).
+    analyzers = runner_analyzers(cfg)
     store = open_store(cfg.store_path)
     sync_settings(store, cfg)
     dead_letters = DeadLetterFile(cfg.data_dir / "dead-letter.jsonl")
     sink = make_sink(cfg)  # the local store, or the center (center.remote.url)
     try:
         runner = EveRunner(
-            path, store=store, sink=sink, analyzers=load_analyzers(cfg),
+            path, store=store, sink=sink, analyzers=analyzers,
             dead_letters=dead_letters, cfg=cfg.ingest, follow=follow, stop=stop,
         )  # fmt: skip
         stats = runner.run()
@@ -247,6 +249,7 @@ def _ingest_one(cfg: AppConfig, path: Path, follow: bool, stop: threading.Event)
         stats.stored += sink.flush()  # a remote sink's batches acknowledged while closing
     finally:
         close_quietly(sink)
+        close_analyzers(analyzers)
         dead_letters.close()
         store.close()
     see = f" (see {dead_letters.path})" if stats.bad_total else ""

@@ -14,7 +14,8 @@ from appliance.intel.cli import intel_rules
 from appliance.store import open_store
 from appliance.suricata import command, render
 from appliance.traffic.settings import sync_settings
-from sensors.analyzers import load_analyzers
+from sensors.analyzer_pipe import close_analyzers, runner_analyzers
+from sensors.analyzers import AnalyzerSet
 from sensors.capture import LivePacketCapture
 from sensors.deadletter import DeadLetterFile
 from sensors.remote import make_sink
@@ -79,6 +80,14 @@ class LiveSensor:
     def run(self) -> int:
         """Run until stopped; returns an exit code."""
         out_dir = self.cfg.sensor_dir(self.iface)
+        # Forked first: before any thread starts or database opens.
+        analyzers = runner_analyzers(self.cfg)
+        try:
+            return self._run(out_dir, analyzers)
+        finally:
+            close_analyzers(analyzers)
+
+    def _run(self, out_dir: Path, analyzers: AnalyzerSet) -> int:
         if not self.attach:
             self._start_suricata()
         store = open_store(self.cfg.store_path)
@@ -86,7 +95,7 @@ class LiveSensor:
         sink = make_sink(self.cfg)  # the local store, or the center (center.remote.url)
         runner = EveRunner(
             out_dir / render.EVE_FILENAME, store=store, sink=sink,
-            analyzers=load_analyzers(self.cfg),
+            analyzers=analyzers,
             dead_letters=DeadLetterFile(self.cfg.data_dir / "dead-letter.jsonl"),
             # Spawned: its own stop event, so on self.stop run() returns through `until`
             # only once our Suricata has exited and its last records are read. Attached:

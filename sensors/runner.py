@@ -17,7 +17,7 @@ from pathlib import Path
 
 from appliance.config import IngestConfig
 from appliance.events import EveDecodeError, EveRecord, decode_line
-from appliance.store import EventStore, event_id
+from appliance.store import Bookmark, EventStore, event_id
 from sensors.analyzers import AnalyzerSet
 from sensors.analyzers.cleartext import redact_credentials
 from sensors.deadletter import DeadLetterFile
@@ -44,6 +44,16 @@ class RunStats:
     def bad_total(self) -> int:
         """Lines sent to the dead letters."""
         return sum(self.bad.values())
+
+
+@dataclass
+class _Batch:
+    """A batch read and decoded, to be written with its findings."""
+
+    records: list[EveRecord]
+    bookmark: Bookmark
+    counters: dict[str, int]
+    lines: int
 
 
 class EveRunner:
@@ -83,6 +93,8 @@ class EveRunner:
         self.stats = RunStats()
         self._source = 0
         self._findings_source = 0
+        # Deferred analyzers: the batch whose findings are being made (written once they are).
+        self._pending: _Batch | None = None
         self._last_log = time.monotonic()
 
     def run(self, until: Callable[[], bool] | None = None, *, nested: bool = False) -> RunStats:
@@ -105,6 +117,7 @@ class EveRunner:
                 # offset. The old tail lives on only in the copy; the new file is a new
                 # source, read from its start.
                 logger.info("EVE file %s was truncated; reopening.", self.reader.path)
+                self._write_pending()
                 self.reader.close()
                 continue
             if result.lines or result.bad:
@@ -116,6 +129,7 @@ class EveRunner:
                 self._drain_rotated()
                 continue
             self._log_progress()
+            self._write_pending()
             # Idle: collect the writer's counts, and its error (a full disk) now rather
             # than at the next batch, which may never come.
             self.stats.stored += self.sink.flush()
@@ -133,6 +147,7 @@ class EveRunner:
     # -- steps -----------------------------------------------------------------------
 
     def _open(self, finishing: bool) -> bool:
+        self._write_pending()  # under the source it was read from
         if not self.reader.open():
             if finishing and self.reader.path.exists() and self.reader.path.stat().st_size:
                 logger.warning("EVE file %s has no complete line.", self.reader.path)
@@ -177,6 +192,7 @@ class EveRunner:
             if not (result.lines or result.bad):
                 break
             self._handle(result)
+        self._write_pending()
         self.reader.close()
 
     def _handle(self, result: ReadResult) -> None:
@@ -184,15 +200,32 @@ class EveRunner:
         records = self._decode(result, counters)
         for bad in result.bad:
             self._dead_letter(bad.offset, bad.reason, bad.head, bad.length, counters)
-        findings = self._findings(self.analyzers.process(records))
-        # Passwords Suricata wrote (FTP PASS, Authorization, payloads) never reach the store;
-        # the analyzers above saw them only to name the user.
-        records = [redact_credentials(r) for r in records]
         if counters:
             self.dead_letters.flush()
         bookmark = make_bookmark(self.reader, self._source, result, self.bookmark_path)
-        self.stats.stored += self.sink.write(records + findings, bookmark, counters)
-        self.stats.lines += len(result.lines)
+        batch = _Batch(records, bookmark, counters, len(result.lines))
+        if not self.analyzers.deferred:
+            self._write(batch, self.analyzers.process(records))
+            return
+        # The analyzers' process makes this batch's findings while the next batch is read;
+        # the previous batch, whose findings are in, is written now, with them.
+        self._write_pending()
+        self.analyzers.submit(records)
+        self._pending = batch
+
+    def _write_pending(self) -> None:
+        batch, self._pending = self._pending, None
+        if batch is not None:
+            self._write(batch, self.analyzers.collect())
+
+    def _write(self, batch: _Batch, raw_findings: Sequence[bytes]) -> None:
+        """A batch with its findings and its bookmark, in one transaction of the sink."""
+        findings = self._findings(raw_findings)
+        # Passwords Suricata wrote (FTP PASS, Authorization, payloads) never reach the store;
+        # the analyzers saw them only to name the user.
+        records = [redact_credentials(r) for r in batch.records]
+        self.stats.stored += self.sink.write(records + findings, batch.bookmark, batch.counters)
+        self.stats.lines += batch.lines
         self.stats.findings += len(findings)
         if self.on_batch is not None:
             self.on_batch(self.stats)
@@ -235,6 +268,7 @@ class EveRunner:
         return out
 
     def _finish(self, nested: bool) -> None:
+        self._write_pending()
         findings = [] if nested else self._findings(self.analyzers.shutdown())
         # Findings belong to the last file opened, even when it was closed since (rotated
         # away at the very end); with no file ever opened there are none.

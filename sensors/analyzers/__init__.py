@@ -35,9 +35,23 @@ class Analyzer(Protocol):
 class AnalyzerSet:
     """Runs analyzers safely: an exception is logged with the analyzer's name and counted."""
 
+    #: Whether a batch's findings come later: :meth:`submit` it, then :meth:`collect`
+    #: them (analyzers in a process of their own); else :meth:`process` gives them.
+    deferred = False
+
     def __init__(self, analyzers: Sequence[Analyzer]) -> None:
         self.analyzers = list(analyzers)
         self.errors: dict[str, int] = {}
+        self._submitted: list[bytes] = []
+
+    def submit(self, records: Sequence[EveRecord]) -> None:
+        """Hand a batch over (here: analyze it at once)."""
+        self._submitted = self.process(records)
+
+    def collect(self) -> list[bytes]:
+        """The findings of the batch handed over last."""
+        found, self._submitted = self._submitted, []
+        return found
 
     def init(self) -> None:
         """Initialise every analyzer; a failure here is fatal (a broken setup is a bug)."""

@@ -332,8 +332,9 @@ class EpisodeTracker:
                     changed = True
 
     def _sweep(self) -> None:
-        """Forget buckets and reported episodes older than the retention."""
-        self._next_sweep = self.watermark + self.bucket_us
+        """Forget buckets and reported episodes older than the retention (once a window:
+        a pass reads every key, so memory may hold one window more than the retention)."""
+        self._next_sweep = self.watermark + self.window_us
         cutoff = self.watermark - self.retention_us
         old = cutoff // self.bucket_us  # buckets before this index ended before the cutoff
         for key in list(self._keys):
