@@ -45,8 +45,9 @@ class _FindingHead(msgspec.Struct, gc=False):
 
 
 class _FlowHead(msgspec.Struct, gc=False):
-    bytes_toserver: int = 0
-    bytes_toclient: int = 0
+    # Stored (their sum, in the ``bytes`` column): 64-bit like the indexed fields.
+    bytes_toserver: Int64 = 0
+    bytes_toclient: Int64 = 0
     # Read for the traffic rollups, not indexed: any value is accepted here (a record is
     # never refused for them) and checked where it is used.
     pkts_toserver: Any = 0

@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 
 from appliance.config import AppConfig
-from appliance.events import EveHead, EveRecord
+from appliance.events import EveHead, EveRecord, decode_line
 from sensors.analyzers import REGISTRY, AnalyzerSet, load_analyzers
 from sensors.overlap import fork_context
 
@@ -93,10 +93,17 @@ class PipedAnalyzers(AnalyzerSet):
         assert self._in_flight is None, "collect() the batch in flight first"
         self._in_flight = records
         if self._local is None:
-            # Heads as msgpack (decoded without a second JSON parse), lines for what else
-            # an analyzer reads (``record.data``).
-            self._send(("batch", [r.id for r in records], [r.ts for r in records],
-                        _HEADS.encode([r.head for r in records]), [r.raw for r in records]))
+            ids, raws = [r.id for r in records], [r.raw for r in records]
+            try:
+                # Heads as msgpack (decoded without a second JSON parse), lines for what
+                # else an analyzer reads (``record.data``).
+                heads = _HEADS.encode([r.head for r in records])
+            except (msgspec.EncodeError, OverflowError, TypeError):
+                # A field msgpack cannot carry (an integer beyond 64 bits in a field kept
+                # as is): the process decodes the lines themselves.
+                self._send(("lines", ids, raws))
+                return
+            self._send(("batch", ids, [r.ts for r in records], heads, raws))
 
     def collect(self) -> list[bytes]:
         """The findings of the batch handed over last (waits for them)."""
@@ -180,6 +187,8 @@ def _serve(cfg: AppConfig, conn: Any, parent: int) -> None:
                 _, ids, stamps, heads, raws = message
                 records = list(map(EveRecord, ids, raws, _HEAD_LIST.decode(heads), stamps))
                 conn.send(analyzers.process(records))
+            elif kind == "lines":
+                conn.send(analyzers.process(list(map(decode_line, message[2], message[1]))))
             elif kind == "init":
                 analyzers.init()
             elif kind == "shutdown":

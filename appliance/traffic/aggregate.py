@@ -14,6 +14,8 @@ from typing import Any
 from appliance.events import EveRecord, parse_timestamp, proto_number
 from appliance.traffic.settings import DAY, MINUTE
 
+#: Packet counts beyond this are no real flow's (the rollups' columns are 64-bit).
+_MAX = 1 << 48
 #: A flow longer than this is spread over its last week only (the sums stay exact).
 MAX_SPAN = 7 * DAY
 
@@ -86,7 +88,7 @@ def compound(records: Sequence[EveRecord]) -> Compound:
         if detail is None or head.event_type != "flow":
             continue
         pts, ptc = detail.pkts_toserver, detail.pkts_toclient
-        if type(pts) is not int or type(ptc) is not int:
+        if type(pts) is not int or type(ptc) is not int or not 0 <= pts <= _MAX >= ptc >= 0:
             continue  # the event is stored all the same; it just cannot be counted here
         app, iface = _text(head.app_proto), _text(head.in_iface)
         name = head.proto

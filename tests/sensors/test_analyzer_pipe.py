@@ -124,3 +124,31 @@ def test_no_process_where_none_can_be_forked(tmp_path: Path) -> None:
         other.join()
     assert not isinstance(analyzers, PipedAnalyzers) and not analyzers.deferred
     assert not _children()
+
+
+def test_a_field_msgpack_cannot_carry_still_reaches_the_analyzers(tmp_path: Path) -> None:
+    # Packet counts are kept as Suricata (or a forger) wrote them: an integer beyond 64 bits
+    # travels as its line instead, and the batch's scan is still found.
+    lines = [
+        (b'{"timestamp":"2026-01-01T00:00:%02d.000000+0000","flow_id":%d,"event_type":"flow",'
+         b'"src_ip":"203.0.113.9","src_port":40000,"dest_ip":"10.0.0.5","dest_port":%d,'
+         b'"proto":"TCP","flow":{"pkts_toserver":%s,"pkts_toclient":0,"bytes_toserver":60,'
+         b'"bytes_toclient":0,"start":"2026-01-01T00:00:%02d.000000+0000",'
+         b'"end":"2026-01-01T00:00:%02d.000000+0000","state":"new","reason":"timeout"},'
+         b'"tcp":{"tcp_flags":"02","tcp_flags_ts":"02","tcp_flags_tc":"00","syn":true}}')
+        % (n // 20, n + 1, 1000 + n, b"1" if n else b"123456789012345678901234567890",
+           n // 20, n // 20)
+        for n in range(400)
+    ]  # fmt: skip
+    eve = tmp_path / "eve.json"
+    eve.write_bytes(b"\n".join(lines) + b"\n")
+    cfg = load_config(None, overrides={"data_dir": str(tmp_path)}, environ={})
+    piped = runner_analyzers(cfg)
+    assert isinstance(piped, PipedAnalyzers)
+    try:
+        stats, findings, total = ingest(tmp_path / "piped", eve, piped)
+    finally:
+        close_analyzers(piped)
+    assert stats.lines == total - len(findings) == 400
+    assert "port-scan" in {f["type"] for f in findings}
+    assert piped.pid is not None  # no fallback: the process served every batch

@@ -93,8 +93,13 @@ def test_a_flow_with_odd_counters_is_stored_but_not_counted() -> None:
     odd = _flow("2026-01-01T00:00:05.000000+0000", "2026-01-01T00:00:10.000000+0000")
     odd["flow"]["pkts_toserver"] = "many"
     odd["app_proto"] = ["not", "a", "name"]
-    (record,) = synthetic_records([odd])
-    assert compound([record]) == {}
+    absurd = _flow("2026-01-01T00:00:05.000000+0000", "2026-01-01T00:00:10.000000+0000")
+    absurd["flow"]["pkts_toclient"] = 2**60  # no link carries that many; sums would overflow
+    negative = _flow("2026-01-01T00:00:05.000000+0000", "2026-01-01T00:00:10.000000+0000")
+    negative["flow"]["pkts_toserver"] = -5
+    records = synthetic_records([odd, absurd, negative])
+    assert len(records) == 3
+    assert compound(records) == {}
 
 
 def test_compound_counts_flow_records_only() -> None:
