@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance.events import EveRecord
+from appliance.events import EveRecord, make_finding
 from appliance.store import Bookmark, EventQuery, EventStore, open_store
+from sensors.analyzers import AnalyzerSet
 from sensors.runner import EveRunner, RunStats
 from sensors.ship import Sink
 from tests.helpers.cli import REPO
@@ -417,3 +418,39 @@ def test_passwords_suricata_logs_never_reach_the_store(tmp_path: Path, testdata:
     store.close()
     assert any('"USER"' in r and "Admin" in r for r in stored)
     assert not [s for s in secrets if any(s in r for r in stored)]
+
+
+class _HoldsAFindingToTheEnd:
+    """An analyzer whose finding comes out at shutdown (an open time window)."""
+
+    name = "holds"
+    event_types: frozenset[str] = frozenset()
+
+    def init(self) -> None:
+        pass
+
+    def process(self, records: Sequence[EveRecord]) -> list[bytes]:
+        return []
+
+    def shutdown(self) -> list[bytes]:
+        return [make_finding(type="test-held", category="test", severity=3, confidence=1.0,
+                             timestamp="2026-01-01T00:00:00.000000+0000", src_ip="192.0.2.1",
+                             dest_ip="192.0.2.2", explanation={"en": "held", "vi": "held"},
+                             evidence={})]  # fmt: skip
+
+
+def test_findings_held_to_the_end_are_stored_after_the_file_was_rotated_away(
+    tmp_path: Path, data_dir: Path, store: EventStore, store_path: Path
+) -> None:
+    # The sensor stops after its EVE file was renamed and before Suricata opened a new
+    # one: the reader is closed, but the analyzers' last findings belong to what it read.
+    path = tmp_path / "eve.json"
+    EveGenerator(31).write(path, 120)
+    runner = make_runner(path, store, data_dir, follow=True)
+    runner.analyzers = AnalyzerSet([_HoldsAFindingToTheEnd()])
+    with Follower(runner):
+        wait_for(lambda: count_stored(store_path) == 120, what="the lines")
+        os.rename(path, tmp_path / "eve.json.1")
+        wait_for(lambda: not runner.reader.is_open, what="the rotation")
+    (finding,) = store.events(EventQuery(event_type="finding"))
+    assert finding["finding"]["type"] == "test-held"
