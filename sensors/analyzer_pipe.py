@@ -27,7 +27,7 @@ import msgspec
 from appliance.config import AppConfig
 from appliance.events import EveHead, EveRecord, decode_line
 from sensors.analyzers import REGISTRY, AnalyzerSet, load_analyzers
-from sensors.overlap import fork_context
+from sensors.overlap import fork_context, stop_helper
 
 logger = logging.getLogger(__name__)
 
@@ -129,16 +129,7 @@ class PipedAnalyzers(AnalyzerSet):
 
     def close(self) -> None:
         """Stop the process (when the sensor or the ingest stops)."""
-        if self._local is None:
-            try:
-                self._conn.send(("stop",))
-            except OSError:
-                pass
-        self._proc.join(timeout=5)
-        if self._proc.is_alive():
-            self._proc.terminate()
-            self._proc.join()
-        self._conn.close()
+        stop_helper(self._proc, self._conn, ("stop",), ask=self._local is None)
 
     # -- the pipe --------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from appliance.errors import ApplianceError
 from appliance.events import EveDecodeError, EveRecord, decode_line
 from sensors.analyzers import REGISTRY, AnalyzerSet
 from sensors.eve.reader import EveReader
-from sensors.overlap import fork_context, lower_priority
+from sensors.overlap import fork_context, lower_priority, stop_helper
 
 logger = logging.getLogger(__name__)
 
@@ -75,15 +75,7 @@ class AnalyzerProcess:
         """Stop the process (after the last file, or when the analysis failed)."""
         if self._proc is None:
             return
-        try:
-            self._conn.send(None)
-        except OSError:
-            pass
-        self._proc.join(timeout=5)
-        if self._proc.is_alive():
-            self._proc.terminate()
-            self._proc.join()
-        self._conn.close()
+        stop_helper(self._proc, self._conn, None)
         self._proc = None
 
 

@@ -98,6 +98,21 @@ def fork_context() -> Any:
     return multiprocessing.get_context("fork")
 
 
+def stop_helper(proc: Any, conn: Any, message: Any, *, ask: bool = True) -> None:
+    """Ask a helper process to stop (``message`` on its pipe, unless ``ask`` is false: it
+    is gone), give it a few seconds, then end it; close the pipe."""
+    if ask:
+        try:
+            conn.send(message)
+        except OSError:
+            pass
+    proc.join(timeout=5)
+    if proc.is_alive():
+        proc.terminate()
+        proc.join()
+    conn.close()
+
+
 class InventoryFollower:
     """The asset inventory and risk scores brought up to date with an analysis.
 
