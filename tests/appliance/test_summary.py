@@ -237,7 +237,12 @@ def test_format_summary_shows_what_a_user_looks_for(analysed: Analysed) -> None:
     lines = text.splitlines()
     assert lines[0] == "Capture iodine.pcap"
     assert "  packets: 438" in lines
-    assert "  events by type: alert 222, dns 434, flow 1, stats 1" in lines
+    # The counts of what Suricata wrote for this capture: in unix-socket mode it may split
+    # a flow, or log the last flow of the capture before into this one's file, now and then.
+    types = Counter(r["event_type"] for r in _eve(analysed.eve_files[1]))
+    assert types["alert"] == 222 and types["dns"] == 434 and types["flow"] >= 1
+    expected = ", ".join(f"{name} {n}" for name, n in sorted(types.items()))
+    assert f"  events by type: {expected}" in lines
     assert "  alerts by severity: medium 222" in lines
     assert "        222  [9100001] SPANWATCH TEST DNS query to pirate.sea (medium)" in lines
     assert "  top talkers (bytes):" in lines
