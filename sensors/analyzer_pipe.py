@@ -27,7 +27,7 @@ import msgspec
 from appliance.config import AppConfig
 from appliance.events import EveHead, EveRecord, decode_line
 from sensors.analyzers import REGISTRY, AnalyzerSet, load_analyzers
-from sensors.overlap import fork_context, stop_helper
+from sensors.overlap import fork_context, message_or_orphaned, stop_helper
 
 logger = logging.getLogger(__name__)
 
@@ -169,9 +169,8 @@ def _serve(cfg: AppConfig, conn: Any, parent: int) -> None:
     analyzers = load_analyzers(cfg)
     try:
         while True:
-            while not conn.poll(1.0):
-                if os.getppid() != parent:
-                    return
+            if not message_or_orphaned(conn, parent, 1.0):
+                return
             message = conn.recv()
             kind = message[0]
             if kind == "batch":

@@ -24,7 +24,7 @@ from appliance.errors import ApplianceError
 from appliance.events import EveDecodeError, EveRecord, decode_line
 from sensors.analyzers import REGISTRY, AnalyzerSet
 from sensors.eve.reader import EveReader
-from sensors.overlap import fork_context, lower_priority, stop_helper
+from sensors.overlap import fork_context, lower_priority, message_or_orphaned, stop_helper
 
 logger = logging.getLogger(__name__)
 
@@ -138,9 +138,8 @@ def _serve(cfg: AppConfig, conn: Any, parent: int) -> None:
     lower_priority()
     try:
         while True:
-            while not conn.poll(0.5):
-                if os.getppid() != parent:
-                    return
+            if not message_or_orphaned(conn, parent, 0.5):
+                return
             job = conn.recv()
             if job is None:
                 return

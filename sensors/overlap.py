@@ -98,6 +98,15 @@ def fork_context() -> Any:
     return multiprocessing.get_context("fork")
 
 
+def message_or_orphaned(conn: Any, parent: int, poll_s: float) -> bool:
+    """In a helper process: wait until a message is on ``conn`` (True), or until the
+    parent is gone (False), looking for it every ``poll_s`` seconds."""
+    while not conn.poll(poll_s):
+        if os.getppid() != parent:
+            return False
+    return True
+
+
 def stop_helper(proc: Any, conn: Any, message: Any, *, ask: bool = True) -> None:
     """Ask a helper process to stop (``message`` on its pipe, unless ``ask`` is false: it
     is gone), give it a few seconds, then end it; close the pipe."""

@@ -203,15 +203,15 @@ class EveRunner:
         if counters:
             self.dead_letters.flush()
         bookmark = make_bookmark(self.reader, self._source, result, self.bookmark_path)
-        batch = _Batch(records, bookmark, counters, len(result.lines))
-        if not self.analyzers.deferred:
-            self._write(batch, self.analyzers.process(records))
-            return
-        # The analyzers' process makes this batch's findings while the next batch is read;
-        # the previous batch, whose findings are in, is written now, with them.
-        self._write_pending()
+        deferred = self.analyzers.deferred
+        if deferred:
+            # The analyzers' process makes this batch's findings while the next batch is
+            # read; the previous batch, whose findings are in, is written now, with them.
+            self._write_pending()
         self.analyzers.submit(records)
-        self._pending = batch
+        self._pending = _Batch(records, bookmark, counters, len(result.lines))
+        if not deferred:
+            self._write_pending()  # in-process analyzers: the findings are in already
 
     def _write_pending(self) -> None:
         batch, self._pending = self._pending, None

@@ -210,8 +210,8 @@ class EpisodeTracker:
             if bucket is None:
                 buckets[index] = obs  # most buckets hold one flow: no tally for it
             elif bucket.__class__ is tuple:
-                buckets[index] = _tally(bucket, BUCKET_ITEMS)  # type: ignore[arg-type]
-                buckets[index].add(obs, BUCKET_ITEMS)  # type: ignore[union-attr]
+                tally = buckets[index] = _tally(bucket, BUCKET_ITEMS)  # type: ignore[arg-type]
+                tally.add(obs, BUCKET_ITEMS)
             else:
                 bucket.add(obs, BUCKET_ITEMS)  # type: ignore[union-attr]
         if obs[2] or not self._only_failures:
