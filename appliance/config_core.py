@@ -148,6 +148,9 @@ class CoreConfig(_Model):
 
     correlate_seconds: float = Field(default=5.0, gt=0, description="Correlation interval.")
     inventory_seconds: float = Field(default=30.0, gt=0, description="Asset inventory interval.")
+    rollup_seconds: float = Field(
+        default=2.0, gt=0, description="Traffic rollup interval: how far the traffic views may "
+        "lag behind the ingest.")
     risk_seconds: float = Field(default=300.0, gt=0, description="Risk recompute interval.")
     schedules: ScheduleConfig = Field(default_factory=ScheduleConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)

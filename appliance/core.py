@@ -1,10 +1,10 @@
 """spanwatch-core: the one long-running process of a center besides the sensors.
 
 It runs a list of components, each with ``start()`` and ``stop()``: the correlator
-(incidents), the asset inventory and risk scores, the requests the web UI submits
-(``Service.requests``), the job scheduler (reports, rules, retention, health, STIX) and
-the ingest API of remote sensors. SIGTERM or SIGINT stops them in reverse order, each
-finishing what it was doing, and the process exits 0.
+(incidents), the asset inventory and risk scores, the traffic rollups, the requests the
+web UI submits (``Service.requests``), the job scheduler (reports, rules, retention,
+health, STIX) and the ingest API of remote sensors. SIGTERM or SIGINT stops them in
+reverse order, each finishing what it was doing, and the process exits 0.
 """
 
 from __future__ import annotations
@@ -186,6 +186,7 @@ def build_components(service: Service) -> list[Component]:
     from appliance.incidents.correlate import Correlator
     from appliance.jobs import JobScheduler
     from appliance.notify.watch import IncidentWatch
+    from appliance.traffic.follow import StoreRollups
 
     cfg = service.cfg.core
     scheduler = JobScheduler(service)
@@ -194,6 +195,7 @@ def build_components(service: Service) -> list[Component]:
         Periodic("requests", 1.0, worker.run_once),
         Periodic("correlator", cfg.correlate_seconds, Correlator(service).run_once),
         Periodic("inventory", cfg.inventory_seconds, Inventory(service).run_once),
+        Periodic("rollups", cfg.rollup_seconds, StoreRollups(service.cfg.store_path).run_once),
         Periodic("risk", cfg.risk_seconds, service.risk.recompute),
         Periodic("alerts", 5.0, service.alerts.refresh),
         scheduler,

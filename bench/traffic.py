@@ -1,12 +1,14 @@
-"""Benchmark: traffic rollups at ingest, and the traffic views over 30 days of rollups.
+"""Benchmark: traffic rollups beside the ingest, and the traffic views over 30 days of rollups.
 
     python bench/traffic.py [--lines 200000] [--hosts 2000] [--days 30]
 
-1. Ingest rate of the sensor path (EVE reader, store writer) with rollups on, beside the
-   rate with rollups off, in the same run on the same EVE file, for three inputs: the
-   demo capture's data-center traffic as a busy link and as a quiet one, and the shared
-   attack corpus (its spoofed floods make nearly every flow a new conversation, the
-   worst case for rollups). Target: >= 80%.
+1. Ingest rate of the sensor path (EVE reader, store writer; the rollups follow the store
+   from a process of their own, as ``spanwatch ingest`` runs them, and the clock stops
+   when they are up to date) with rollups on, beside the rate with rollups off, in the
+   same run on the same EVE file, for three inputs: the demo capture's data-center
+   traffic as a busy link and as a quiet one, and the shared attack corpus (its spoofed
+   floods make nearly every flow a new conversation, the worst case for rollups).
+   Target: >= 80%.
 2. 30 days of minute rollups for ``--hosts`` internal hosts, folded into hours and days;
    then the throughput chart and the top talkers over the 30 days (and over the last day,
    the last hour), repeated. Target: p95 < 200 ms.
@@ -90,7 +92,8 @@ def _shifted(record: dict[str, Any], ts: int, shift: int, rnd: int) -> bytes:
 def ingest_rates(path: Path, tmp: Path, rounds: int, analyzers: bool = False
                  ) -> tuple[float, float, float, float]:  # fmt: skip
     """Best events/s over ``rounds`` runs each, rollups off and on (interleaved), by the
-    wall clock and per CPU second (all threads; steadier on a shared machine)."""
+    wall clock and per CPU second (all threads and helper processes; steadier on a shared
+    machine)."""
     from appliance.store import open_store
     from appliance.traffic.settings import RollupSettings, write_settings
 

@@ -5,9 +5,10 @@ captures start Suricata once in unix-socket mode, so the rules load once, and qu
 files one by one, each into its own output directory, so each is summarized on its own.
 A capture that fails leaves nothing in the store.
 
-Suricata starts first: the helper processes are forked (the EVE analyzers, the asset
-inventory), the store opened, the captures checked and the packet analyzers run
-(:mod:`sensors.overlap`, :mod:`sensors.analyzer_process`) while it loads its rules.
+Suricata starts first: the helper processes are forked (the EVE analyzers; the traffic
+rollups and the asset inventory), the store opened, the captures checked and the packet
+analyzers run (:mod:`sensors.overlap`, :mod:`sensors.analyzer_process`) while it loads
+its rules.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from appliance.store import EventStore
     from sensors.analyzer_process import AnalyzerProcess
     from sensors.deadletter import DeadLetterFile
-    from sensors.overlap import InventoryFollower, PacketPass
+    from sensors.overlap import PacketPass, StoreFollower
     from sensors.runner import RunStats
 
 # Only what starting Suricata needs is imported with this module; the ingest's modules
@@ -63,8 +64,9 @@ class AnalyzeOptions:
     # missed on some runs); the sensor's ingest uses the other core.
     runmode: str = "single"
     progress: Callable[[str, float | None, RunStats], None] | None = None
-    #: The EVE analyzers and the asset inventory in processes of their own, beside the
-    #: ingest (off: in this process, the inventory left to :meth:`Analysis.finish`).
+    #: The EVE analyzers, the traffic rollups and the asset inventory in processes of their
+    #: own, beside the ingest (off: in this process, the rollups and the inventory left to
+    #: :meth:`Analysis.finish`).
     helpers: bool = True
 
 
@@ -97,7 +99,7 @@ class Analysis:
     def __init__(self, cfg: AppConfig, opts: AnalyzeOptions) -> None:
         self.cfg, self.opts = cfg, opts
         self._store: EventStore | None = None
-        self.inventory: InventoryFollower | None = None
+        self.follower: StoreFollower | None = None
         self._analyzers: AnalyzerProcess | None = None
         self.run_dir = cfg.data_dir / "runs" / time.strftime("%Y%m%dT%H%M%S")
         suffix = 1
@@ -120,8 +122,8 @@ class Analysis:
                 return [self._run_single(config, self.opts.captures[0])]
             return self._run_socket(config, self.opts.captures)
         except BaseException:
-            if self.inventory is not None:
-                self.inventory.cancel()
+            if self.follower is not None:
+                self.follower.cancel()
             raise
         finally:
             if self._analyzers is not None:
@@ -130,13 +132,14 @@ class Analysis:
                 self._store.close()
 
     def finish(self) -> None:
-        """After correlation: bring the asset inventory and risk scores up to date (A2)."""
-        if self.inventory is None:
-            from appliance.assets.inventory import update_inventory
+        """After correlation: bring the traffic rollups, the asset inventory and the risk
+        scores up to date (A2)."""
+        if self.follower is None:
+            from sensors.overlap import catch_up_in_process
 
-            update_inventory(self.cfg)
+            catch_up_in_process(self.cfg, inventory=True)
         else:
-            self.inventory.finish()
+            self.follower.finish()
 
     @property
     def dead_letters(self) -> DeadLetterFile:
@@ -157,24 +160,21 @@ class Analysis:
         from appliance.traffic.settings import sync_settings
         from sensors.analyzer_process import AnalyzerProcess
         from sensors.deadletter import DeadLetterFile
-        from sensors.overlap import InventoryFollower
+        from sensors.overlap import StoreFollower
 
         self._dead_letters = DeadLetterFile(self.cfg.data_dir / "dead-letter.jsonl")
         if self.opts.helpers:
-            self.inventory = InventoryFollower(self.cfg)
+            self.follower = StoreFollower(self.cfg)
             self._analyzers = AnalyzerProcess(self.cfg)
         self._store = open_store(self.cfg.store_path)
         # The configured rollup settings (HOME_NET, day start) before the first batch.
         sync_settings(self._store, self.cfg)
-        if self.cfg.traffic.enabled and self.cfg.traffic.geo:
-            # The country/AS tables load at the first flow (~0.2 s): load them now instead.
-            threading.Thread(target=_load_geo, name="geo-load", daemon=True).start()
 
     def _suricata_done(self) -> None:
         """Suricata has read every capture: the helpers run at the usual priority again."""
         from sensors.overlap import restore_priority
 
-        helpers = (self.inventory, self._analyzers)
+        helpers = (self.follower, self._analyzers)
         restore_priority([h.pid if h is not None else None for h in helpers])
 
     def _inspect(self, paths: Sequence[Path], proc: subprocess.Popen[bytes]) -> list[CaptureInfo]:
@@ -348,10 +348,10 @@ class Analysis:
             def on_batch(stats: RunStats) -> None:
                 progress(str(info.path), read_share(pid, info), stats)
         eve = out_dir / self._eve_name()
-        if self.inventory is not None:
+        if self.follower is not None:
             # From the first batch on, as `spanwatch core` would; a failed analysis stops
             # it, though what it read before stays in the inventory (not in the store).
-            self.inventory.start()
+            self.follower.start()
         if self._analyzers is not None:
             analyzers = self._analyzers.analyzers_for(
                 eve, max_line_bytes=self.cfg.ingest.max_line_bytes,
@@ -404,9 +404,3 @@ class Analysis:
         if stats.source_ids:
             removed = self.store.delete_sources(stats.source_ids)
             logger.info("Removed %d events of a failed analysis from the store.", removed)
-
-
-def _load_geo() -> None:
-    from appliance.traffic.geo import shared_database
-
-    shared_database().lookup("192.0.2.1")

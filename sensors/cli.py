@@ -225,15 +225,19 @@ def run_ingest(args: argparse.Namespace, cfg: AppConfig) -> int:
 
 
 def _ingest_one(cfg: AppConfig, path: Path, follow: bool, stop: threading.Event) -> None:
+    local = cfg.center.remote.url is None
     from appliance.store import open_store
     from appliance.traffic.settings import sync_settings
     from sensors.analyzer_pipe import close_analyzers, runner_analyzers
     from sensors.deadletter import DeadLetterFile
+    from sensors.overlap import StoreFollower
     from sensors.remote import make_sink
     from sensors.runner import EveRunner
     from sensors.ship import close_quietly
 
-    # In a process of their own where one can be forked (one file: no other thread runs).
+    # In processes of their own where they can be forked (one file: no other thread runs):
+    # the analyzers, and the traffic rollups of a local store (a center makes its own).
+    follower = StoreFollower(cfg, inventory=False, nice=False) if local else None
     analyzers = runner_analyzers(cfg)
     store = open_store(cfg.store_path)
     sync_settings(store, cfg)
@@ -244,10 +248,16 @@ def _ingest_one(cfg: AppConfig, path: Path, follow: bool, stop: threading.Event)
             path, store=store, sink=sink, analyzers=analyzers,
             dead_letters=dead_letters, cfg=cfg.ingest, follow=follow, stop=stop,
         )  # fmt: skip
+        if follower is not None:
+            follower.start()
         stats = runner.run()
         sink.close()
         stats.stored += sink.flush()  # a remote sink's batches acknowledged while closing
+        if follower is not None:
+            follower.finish()
     finally:
+        if follower is not None:
+            follower.cancel()  # nothing left to do after finish()
         close_quietly(sink)
         close_analyzers(analyzers)
         dead_letters.close()

@@ -2,10 +2,10 @@
 
 ``spanwatch analyze`` is measured against ``suricata -r`` alone, so what does not need
 Suricata's output starts as soon as Suricata does: the packet analyzers read the capture
-file itself (:class:`PacketPass`, a thread). The asset inventory, which reads the store
-by a cursor as ``spanwatch core`` does, follows the ingest from a process of its own
-(:class:`InventoryFollower`), so it uses the core the ingest leaves idle instead of
-running after it.
+file itself (:class:`PacketPass`, a thread). The traffic rollups and the asset
+inventory, which read the store by a cursor as ``spanwatch core`` does, follow the ingest
+from a process of their own (:class:`StoreFollower`, also beside ``spanwatch ingest``), so
+they use the core the ingest leaves idle instead of running after it.
 """
 
 from __future__ import annotations
@@ -122,30 +122,34 @@ def stop_helper(proc: Any, conn: Any, message: Any, *, ask: bool = True) -> None
     conn.close()
 
 
-class InventoryFollower:
-    """The asset inventory and risk scores brought up to date with an analysis.
+class StoreFollower:
+    """The traffic rollups (and, for an analysis, the asset inventory and risk scores)
+    brought up to date with an ingest, from a process of their own.
 
-    The process is forked when the analysis begins, before it opens any database or starts
-    a thread (a forked SQLite connection is unsafe), and waits. :meth:`start` (the ingest
-    begins) lets it follow the store, chunk by chunk, as ``spanwatch core`` would;
-    :meth:`finish` (after correlation: risk scores read incidents) lets it read the rest,
-    recompute the risk scores, and waits for it. An analysis that fails before
-    :meth:`start` never reaches the inventory; :meth:`cancel` stops it (what it had read
-    stays in the inventory, not in the event store). Where forking is not possible
-    (another thread runs), :meth:`finish` does it all in-process. A failure of the
-    inventory is logged and never fails the analysis.
+    The process is forked when the ingest begins, before it opens any database or starts a
+    thread (a forked SQLite connection is unsafe), and waits. :meth:`start` (the first
+    batch is near) lets it follow the store, chunk by chunk, as ``spanwatch core`` would;
+    :meth:`finish` (for an analysis, after correlation: risk scores read incidents) lets
+    it read the rest, recompute the risk scores, and waits for it. An analysis that fails
+    before :meth:`start` never reaches them; :meth:`cancel` stops the process (what the
+    inventory had read stays in it, not in the event store; the rollups keep no trace of
+    deleted events). Where forking is not possible (another thread runs), :meth:`finish`
+    does it all in-process. A failure is logged and never fails the ingest.
     """
 
-    def __init__(self, cfg: AppConfig) -> None:
+    def __init__(self, cfg: AppConfig, *, inventory: bool = True, nice: bool = True) -> None:
         self.cfg = cfg
+        self.inventory = inventory and cfg.assets.enabled
         self._proc: Any = None
         self._cancelled = False
         ctx = fork_context()
-        if not cfg.assets.enabled or ctx is None:
+        if ctx is None:
             return
         self._go, self._done = ctx.Event(), ctx.Event()
-        self._proc = ctx.Process(target=_follow, args=(cfg, self._go, self._done, os.getpid()),
-                                 name="spanwatch-inventory", daemon=True)  # fmt: skip
+        self._proc = ctx.Process(
+            target=_follow, args=(cfg, self.inventory, nice, self._go, self._done, os.getpid()),
+            name="spanwatch-follow", daemon=True,
+        )  # fmt: skip
         self._proc.start()
 
     @property
@@ -161,21 +165,20 @@ class InventoryFollower:
     def finish(self) -> None:
         """Read what is left, recompute the risk scores, and wait until that is done."""
         if self._proc is None:
-            from appliance.assets.inventory import update_inventory
-
-            if self.cfg.assets.enabled and not self._cancelled:
-                update_inventory(self.cfg)
+            if not self._cancelled:
+                catch_up_in_process(self.cfg, self.inventory)
             return
         self._go.set()
         self._done.set()
         self._proc.join()
         if self._proc.exitcode not in (0, 1):  # 1: it logged why
-            logger.error("The asset inventory could not be updated (exit status %s); run "
-                         "`spanwatch assets`.", self._proc.exitcode)  # fmt: skip
+            logger.error("The traffic rollups or the asset inventory could not be updated "
+                         "(exit status %s); `spanwatch core` will catch up.",
+                         self._proc.exitcode)  # fmt: skip
         self._proc = None
 
     def cancel(self) -> None:
-        """The analysis failed: stop the process; :meth:`finish` does nothing now."""
+        """The ingest failed: stop the process; :meth:`finish` does nothing now."""
         self._cancelled = True
         if self._proc is not None:
             self._proc.terminate()
@@ -183,34 +186,69 @@ class InventoryFollower:
             self._proc = None
 
 
-def _follow(cfg: AppConfig, go: Any, done: Any, parent: int) -> None:
-    """The inventory process: wait for the go, then read new chunks until done.
+def catch_up_in_process(cfg: AppConfig, inventory: bool) -> None:
+    """In-process: the rollups, then the inventory (and risk scores), up to date."""
+    from appliance.store import open_store
+    from appliance.traffic.follow import catch_up
+
+    try:
+        store = open_store(cfg.store_path)
+        try:
+            catch_up(store)
+        finally:
+            store.close()
+    except Exception:
+        logger.exception("The traffic rollups could not be updated; `spanwatch core` will "
+                         "catch up.")  # fmt: skip
+    if inventory:
+        from appliance.assets.inventory import update_inventory
+
+        update_inventory(cfg)
+
+
+def _follow(cfg: AppConfig, inventory: bool, nice: bool, go: Any, done: Any, parent: int
+            ) -> None:  # fmt: skip
+    """The follower process: wait for the go, then read new chunks until done.
 
     It ends when its parent does (Ctrl-C and kills are the parent's to handle).
     """
     from appliance.assets.inventory import Inventory
     from appliance.service import Service
+    from appliance.traffic.follow import RollupFollower
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    lower_priority()
+    # The parent's handler (`spanwatch ingest` stops on SIGTERM) is not this process's:
+    # cancel() ends it with SIGTERM.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if nice:
+        lower_priority()
+    if cfg.traffic.enabled and cfg.traffic.geo:
+        from appliance.traffic.geo import shared_database
+
+        shared_database().lookup("192.0.2.1")  # load the country/AS tables (~0.2 s) now
     while not go.wait(0.5):
         if os.getppid() != parent:
             return
     service = Service(cfg)
     try:
-        inventory = Inventory(service)
+        rollups = RollupFollower(service.store)
+        assets = Inventory(service) if inventory else None
         chunks = 0
         while True:
             last = done.is_set()
-            chunks += inventory.run_once().chunks
+            rollups.run_once()
+            if assets is not None:
+                chunks += assets.run_once().chunks
             if last:
                 break
             if not done.wait(FOLLOW_POLL_S) and os.getppid() != parent:
                 return
+        rollups.finish()
         if chunks:
             service.risk.recompute()
     except Exception:
-        logger.exception("The asset inventory could not be updated; run `spanwatch assets`.")
+        logger.exception("The traffic rollups or the asset inventory could not be updated; "
+                         "`spanwatch core` will catch up.")  # fmt: skip
         raise SystemExit(1) from None
     finally:
         service.close()

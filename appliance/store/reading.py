@@ -118,6 +118,62 @@ class EventReading:
                 out.append(record)
         return chunks[-1][0], out
 
+    def lines_after_chunk(
+        self, after: int, event_types: Sequence[str], *, max_chunks: int = 64
+    ) -> tuple[int, list[tuple[int, int, bytes]]]:
+        """The stored lines of ``event_types`` in the chunks after ``after`` (a cursor; at
+        most ``max_chunks`` chunks), in order: ``(cursor, [(event id, sensor id, line)])``.
+
+        For readers that decode only what they use (the traffic rollups: flows and stats).
+        """
+        chunks = self._conn.execute(
+            "SELECT id, min_id, max_id FROM chunks WHERE id > ? ORDER BY id LIMIT ?",
+            (after, max_chunks),
+        ).fetchall()
+        if not chunks:
+            return after, []
+        etypes = self._etype_ids(event_types)
+        marks = ",".join("?" * len(etypes))
+        rows: list[tuple[int, int, int, int]] = []
+        for chunk, lo, hi in chunks if etypes else ():
+            rows += self._conn.execute(
+                f"SELECT chunk, id, sensor, pos FROM events WHERE id BETWEEN ? AND ? "
+                f"AND chunk = ? AND etype IN ({marks}) ORDER BY pos", (lo, hi, chunk, *etypes)
+            ).fetchall()  # fmt: skip
+        return chunks[-1][0], self._chunk_lines(rows)
+
+    def source_lines(
+        self, source_ids: Sequence[int], event_types: Sequence[str], *, upto_chunk: int
+    ) -> list[tuple[int, int, bytes]]:
+        """The stored lines of ``event_types`` from these sources, in chunks up to
+        ``upto_chunk``: ``[(event id, sensor id, line)]``."""
+        etypes = self._etype_ids(event_types)
+        marks = ",".join("?" * len(etypes))
+        rows: list[tuple[int, int, int, int]] = []
+        for sid in source_ids if etypes else ():
+            rows += self._conn.execute(
+                f"SELECT chunk, id, sensor, pos FROM events WHERE id BETWEEN ? AND ? "
+                f"AND chunk <= ? AND etype IN ({marks}) ORDER BY id",
+                (event_id(sid, 0), event_id(sid + 1, 0) - 1, upto_chunk, *etypes),
+            ).fetchall()  # fmt: skip
+        return self._chunk_lines(rows)
+
+    def _etype_ids(self, names: Sequence[str]) -> list[int]:
+        """Ids of the event types among ``names`` the store has seen."""
+        return [i for i in map(self._etype_id, names) if i >= 0]
+
+    def _chunk_lines(self, rows: list[tuple[int, int, int, int]]) -> list[tuple[int, int, bytes]]:
+        """``(event id, sensor id, line)`` of ``(chunk, event id, sensor id, pos)`` rows."""
+        out: list[tuple[int, int, bytes]] = []
+        lines: list[bytes] = []
+        current = None
+        for chunk, eid, sensor, pos in rows:
+            if chunk != current:
+                blob = self._conn.execute("SELECT data FROM chunks WHERE id = ?", (chunk,))
+                lines, current = self._zd.decompress(blob.fetchone()[0]).split(b"\n"), chunk
+            out.append((eid, sensor, lines[pos]))
+        return out
+
     def alert_counts(self, source_ids: Sequence[int] | None = None) -> dict[int, int]:
         """Alerts per signature id."""
         where, args = self._where(EventQuery(event_type="alert", source_ids=source_ids))

@@ -30,7 +30,7 @@ from appliance.store.rows import (
     PreparedBatch,
     prepare,
 )
-from appliance.traffic.rollup import finish_rollups, presum, rollup_batch, unroll_sources
+from appliance.traffic.follow import unroll_sources
 
 logger = logging.getLogger(__name__)
 
@@ -196,11 +196,9 @@ class SqliteEventStore(EventReading, CaptureRecords):
         return len(fresh)
 
     def prepare(self, records: Sequence[EveRecord]) -> PreparedBatch:
-        """The rows of ``records`` and their traffic sums, built outside the write
-        transaction (in the reader's thread; nothing here touches the connection)."""
-        batch = prepare(records)
-        batch.flows = presum(self, records)
-        return batch
+        """The rows of ``records``, built outside the write transaction (in the reader's
+        thread; nothing here touches the connection)."""
+        return prepare(records)
 
     def _forget_uncommitted(self) -> None:
         """Drop cached ids of names and signatures the rolled-back batch had inserted.
@@ -234,13 +232,17 @@ class SqliteEventStore(EventReading, CaptureRecords):
     def _insert(self, batch: PreparedBatch, sensor_id: int) -> None:
         etypes, name_id = self._etypes, self._name_id
         for rows in batch.chunks:
+            # Numbered after the highest id ever given (see migration 0005): the cursors of
+            # the readers that follow the store never point past a new chunk.
             cur = self._conn.execute(
-                "INSERT INTO chunks(kind, min_ts, max_ts, ingested_at, n, data, min_id, max_id) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO chunks(id, kind, min_ts, max_ts, ingested_at, n, data, min_id, "
+                "max_id) VALUES ((SELECT chunk + 1 FROM cursors WHERE name = 'chunks'), "
+                "?, ?, ?, ?, ?, ?, ?, ?)",
                 (rows.kind, rows.min_ts, rows.max_ts, time.time_ns() // 1000, len(rows.records),
                  rows.blob, rows.min_id, rows.max_id),
             )  # fmt: skip
             chunk = cur.lastrowid or 0
+            self._conn.execute("UPDATE cursors SET chunk = ? WHERE name = 'chunks'", (chunk,))
             # A copy: a batch retried after a failed transaction starts from names again.
             values, n = list(rows.values), len(rows.records)
             values[SENSOR_SLOT::COLUMNS] = [sensor_id] * n
@@ -253,8 +255,6 @@ class SqliteEventStore(EventReading, CaptureRecords):
                 self._note_signature(record)
             _insert_rows(self._conn, values)
             _insert_hosts(self._conn, rows.hosts, chunk)
-        # Traffic rollups, in the same transaction (flows summed beforehand by prepare).
-        rollup_batch(self, batch.records, sensor_id, batch.flows)
 
     def _note_signature(self, record: EveRecord) -> None:
         alert = record.head.alert
@@ -324,6 +324,5 @@ class SqliteEventStore(EventReading, CaptureRecords):
         return self._conn
 
     def close(self) -> None:
-        """Close the connection (a writer first folds the late traffic rows it left)."""
-        finish_rollups(self)
+        """Close the connection."""
         self._conn.close()

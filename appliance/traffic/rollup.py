@@ -1,11 +1,11 @@
-"""Traffic rollups at ingest: bytes, packets and flows per minute from flow and stats records.
+"""Traffic rollups: bytes, packets and flows per minute from flow and stats records.
 
-:func:`rollup_batch` is called by the event store inside the transaction that writes a
-batch, with only the records new to the store, so every record is counted exactly once.
-A batch is first summed per minute and flow key in Python (:mod:`.aggregate`; one row per
-minute and key, never one per flow); those rows go to a temporary table, and one
-``INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE`` per dimension adds them to the
-rollups (SQLite's work, outside the GIL). A flow's bytes and packets are spread over the
+A :class:`Rollup` adds records to the rollups inside a write transaction of the store; a
+:class:`~appliance.traffic.follow.RollupFollower` feeds it the records of each new chunk,
+with its cursor in the same transaction, so every record is counted exactly once, off
+the ingest's path. A batch is first summed per minute and flow key in Python
+(:mod:`.aggregate`; one row per minute and key, never one per flow), then per dimension,
+and each dimension's rows are upserted. A flow's bytes and packets are spread over the
 minutes it spans; the flow itself counts in the minute it started. Minutes older than a
 fold watermark (late flows, old captures) are added to the hours and days too, so every
 resolution keeps exact totals.
@@ -17,12 +17,9 @@ import ipaddress
 import logging
 import sqlite3
 import time
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import orjson
 
 from appliance.events import EveRecord, pack_ip
 from appliance.traffic.aggregate import Compound, compound
@@ -30,7 +27,6 @@ from appliance.traffic.capture import add_stats
 from appliance.traffic.fold import (
     fold_late,
     maintain,
-    run_maintenance,
     watermarks,
     write_minutes,
 )
@@ -43,7 +39,7 @@ from appliance.traffic.sql import SEEN_UPSERT
 
 logger = logging.getLogger(__name__)
 
-#: How often (wall clock) the ingest transaction also folds and expires buckets.
+#: How often (wall clock) the rollups also fold and expire buckets, and read their settings.
 MAINTAIN_SECONDS = 60.0
 #: Late rows appended before they are folded sooner than that (an old capture being read:
 #: a small late table keeps the views' reads of it cheap and the file from growing).
@@ -88,28 +84,44 @@ class Rollup:
             self._where[ip] = found
         return found
 
+    def due(self, conn: sqlite3.Connection) -> bool:
+        """Whether a minute has passed since the last fold; if so, read the settings again
+        (another process may have changed them) before the next records are summed."""
+        if time.monotonic() - self._last_maintain < MAINTAIN_SECONDS:
+            return False
+        self.reload(conn)
+        return True
+
     def add(self, conn: sqlite3.Connection, records: Sequence[EveRecord], sensor_id: int,
-            flows: Compound | Summed | None = None) -> None:  # fmt: skip
-        """Roll up ``records`` (in the store's open transaction); ``flows``: their compound."""
-        now = time.monotonic()
-        due = now - self._last_maintain >= MAINTAIN_SECONDS
-        if due:
-            self.reload(conn)
+            flows: Summed | None = None) -> None:  # fmt: skip
+        """Roll up ``records`` (in the store's open transaction); ``flows``: their flows
+        summed by :meth:`sum_flows` beforehand (outside the transaction)."""
         if not self.settings.enabled:
             return
         if flows is None:
-            flows = compound(records)
-        if flows:
+            compounded = compound(records)
+            flows = self.sum_flows(compounded) if compounded else None
+        if flows is not None:
             self._late += self._add_flows(conn, flows, sensor_id)
         stats = [r for r in records if r.head.event_type == "stats"]
         if stats:
             add_stats(conn, stats, sensor_id, self.settings)
+
+    def tend(self, conn: sqlite3.Connection, due: bool) -> None:
+        """After adding (in the same transaction): fold and expire when ``due``
+        (:meth:`due`), or fold the late rows sooner when many have piled up."""
         if due:
-            self._last_maintain, self._late = now, 0
-            maintain(conn, self.settings)
+            self._last_maintain, self._late = time.monotonic(), 0
+            if self.settings.enabled:
+                maintain(conn, self.settings)
         elif self._late >= LATE_FOLD_ROWS:
             self._late = 0
             fold_late(conn, self.settings, watermarks(conn))
+
+    @property
+    def late(self) -> int:
+        """Late rows appended since the last fold."""
+        return self._late
 
     def _add_flows(self, conn: sqlite3.Connection, flows: Compound | Summed, sensor_id: int,
                    *, contacts: bool = True) -> int:
@@ -237,17 +249,6 @@ class Summed:
     seen: dict[tuple[bytes, str, str], int]
 
 
-def presum(store: Any, records: Sequence[EveRecord]) -> Summed | None:
-    """The flows of ``records`` summed per dimension by ``store``'s rollup (outside the write
-    transaction, in the reader's thread); None when the rollups are off or the rollup is
-    not made yet (the writer then sums them itself, if they are on)."""
-    rollup = _rollups.get(store)
-    if rollup is None or not rollup.settings.enabled:
-        return None
-    flows = compound(records)
-    return rollup.sum_flows(flows) if flows else None
-
-
 def _first_contacts(hosts: Sums, served: dict[tuple[bytes, int, int], int],
                     remote: dict[tuple[bytes, str, str], int]
                     ) -> dict[tuple[bytes, str, str], int]:  # fmt: skip
@@ -268,79 +269,3 @@ def _first_contacts(hosts: Sums, served: dict[tuple[bytes, int, int], int],
             if minute < seen.get(key, minute + 1):
                 seen[key] = minute
     return seen
-
-
-_rollups: weakref.WeakKeyDictionary[Any, Rollup] = weakref.WeakKeyDictionary()
-
-
-def rollup_batch(store: Any, records: Sequence[EveRecord], sensor_id: int,
-                 flows: Compound | Summed | None = None) -> None:  # fmt: skip
-    """Roll up the new ``records`` of a batch, in the store's open write transaction.
-
-    The store calls this from ``_insert``; ``flows`` is :func:`.aggregate.compound` of the
-    records' flows when the caller built it beforehand (outside the transaction). A
-    failure other than SQLite's own is logged and leaves the rollups short of this batch
-    rather than losing its events.
-    """
-    if not records:
-        return
-    conn: sqlite3.Connection = store.connection
-    try:
-        rollup = _rollups.get(store)
-        if rollup is None:
-            rollup = _rollups[store] = Rollup(conn)
-        rollup.add(conn, records, sensor_id, flows)
-    except sqlite3.Error:
-        raise
-    except Exception:
-        logger.exception("Traffic rollup failed for a batch of %d records.", len(records))
-
-
-def finish_rollups(store: Any) -> None:
-    """Fold the late rows the store's last batches left (when a writer closes the store), so
-    they do not wait for the next writer. A failure leaves them to that writer; the
-    queries read late rows meanwhile, so no total is wrong."""
-    rollup = _rollups.pop(store, None)
-    if rollup is None or not rollup.settings.enabled:
-        return
-    try:
-        run_maintenance(store.connection, rollup.settings)
-    except sqlite3.Error as err:
-        logger.warning("Traffic rollups: the late rows stay for the next writer: %s", err)
-
-
-def unroll_sources(store: Any, source_ids: Sequence[int]) -> None:
-    """Take the flows of these sources back out of the rollups.
-
-    For the store's ``delete_sources`` (a failed analysis leaves nothing behind), inside its
-    transaction and before the events go: their flows are rolled up again with negated
-    sums, so a later analysis of the same capture is not counted twice. First contacts
-    stay (they only say a pair was seen).
-    """
-    from appliance.events import decode_line
-    from appliance.store import EventQuery
-
-    conn: sqlite3.Connection = store.connection
-    rollup = _rollups.get(store)
-    if rollup is None:
-        rollup = _rollups[store] = Rollup(conn)
-    if not rollup.settings.enabled:
-        return
-    for sid in source_ids:
-        lo, hi = sid << 40, ((sid + 1) << 40) - 1
-        sensors = dict(conn.execute(
-            "SELECT e.id, e.sensor FROM events e JOIN event_types t ON t.id = e.etype "
-            "WHERE e.id BETWEEN ? AND ? AND t.name = 'flow'", (lo, hi)).fetchall())  # fmt: skip
-        if not sensors:
-            continue
-        by_sensor: dict[int, list[EveRecord]] = {}
-        for record in store.events(EventQuery(event_type="flow", source_ids=[sid])):
-            eid = int(record.pop("_id"))
-            line = orjson.dumps(record)
-            by_sensor.setdefault(int(sensors.get(eid, 0)), []).append(decode_line(line, eid))
-        for sensor_id, records in by_sensor.items():
-            flows = compound(records)
-            for sums in flows.values():
-                for i, value in enumerate(sums):
-                    sums[i] = -value
-            rollup._add_flows(conn, flows, sensor_id, contacts=False)

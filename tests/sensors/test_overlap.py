@@ -1,4 +1,5 @@
-"""Work beside Suricata: the packet pass in a thread, the inventory in a process of its own."""
+"""Work beside Suricata: the packet pass in a thread; the traffic rollups and the inventory in
+a process of their own."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from appliance.service import Service
 from appliance.store import event_id, open_store
 from sensors.analyzers.packet import load_packet_analyzers
 from sensors.capture import analyze_packets
-from sensors.overlap import InventoryFollower, PacketPass
+from sensors.overlap import PacketPass, StoreFollower
 from tests.helpers import cli
 from tests.helpers.analysis import synthetic_records
 from tests.helpers.eve import wait_for
@@ -30,7 +31,7 @@ def test_packet_pass_gives_each_capture_its_findings_in_order() -> None:
     assert passes.findings(2) == expected
 
 
-# -- the inventory -------------------------------------------------------------------------
+# -- the rollups and the inventory ----------------------------------------------------------
 
 
 def _config(tmp_path: Path) -> AppConfig:
@@ -59,6 +60,17 @@ def _store_flows(cfg: AppConfig, first: int, hosts: int, source: int) -> None:
         store.close()
 
 
+def _rolled_up(cfg: AppConfig) -> int:
+    """Flows counted by the traffic rollups."""
+    from appliance.traffic.service import TrafficService
+
+    store = open_store(cfg.store_path)
+    try:
+        return TrafficService(store).totals(0, 1 << 62)["flows"]
+    finally:
+        store.close()
+
+
 def _inventory(cfg: AppConfig) -> set[str]:
     service = Service(cfg)
     try:
@@ -69,24 +81,27 @@ def _inventory(cfg: AppConfig) -> set[str]:
 
 def test_inventory_follows_the_ingest_and_ends_with_all_of_it(tmp_path: Path) -> None:
     cfg = _config(tmp_path)
-    follower = InventoryFollower(cfg)  # before any database is open, as analyze does
+    follower = StoreFollower(cfg)  # before any database is open, as analyze does
     _store_flows(cfg, 1, 5, source=1)
     follower.start()
     # It reads what is stored while the analysis goes on, not only at the end.
     wait_for(lambda: len(_inventory(cfg)) == 5, timeout=20, what="the first hosts")
+    wait_for(lambda: _rolled_up(cfg) == 5, timeout=20, what="the first flows rolled up")
     _store_flows(cfg, 6, 5, source=2)
     follower.finish()
     assert _inventory(cfg) == {f"10.0.0.{i}" for i in range(1, 11)}
+    assert _rolled_up(cfg) == 10
 
 
 def test_a_cancelled_analysis_never_reaches_the_inventory(tmp_path: Path) -> None:
     cfg = _config(tmp_path)
-    follower = InventoryFollower(cfg)
+    follower = StoreFollower(cfg)
     _store_flows(cfg, 1, 5, source=1)
     follower.cancel()
     follower.start()
     follower.finish()
     assert _inventory(cfg) == set()
+    assert _rolled_up(cfg) == 0  # `spanwatch core` counts them later, if they stay
 
 
 def test_with_another_thread_running_the_inventory_is_made_at_the_end(tmp_path: Path) -> None:
@@ -95,22 +110,35 @@ def test_with_another_thread_running_the_inventory_is_made_at_the_end(tmp_path: 
     other = threading.Thread(target=release.wait)
     other.start()
     try:
-        follower = InventoryFollower(cfg)  # no fork beside a running thread
+        follower = StoreFollower(cfg)  # no fork beside a running thread
         _store_flows(cfg, 1, 3, source=1)
         follower.start()
         assert _inventory(cfg) == set()
+        assert _rolled_up(cfg) == 0
         follower.finish()
     finally:
         release.set()
         other.join()
     assert _inventory(cfg) == {"10.0.0.1", "10.0.0.2", "10.0.0.3"}
+    assert _rolled_up(cfg) == 3
 
 
-def test_a_disabled_inventory_stays_empty(tmp_path: Path) -> None:
+def test_a_disabled_inventory_stays_empty_and_the_rollups_are_made(tmp_path: Path) -> None:
     cfg = _config(tmp_path)
     cfg = cfg.model_copy(update={"assets": cfg.assets.model_copy(update={"enabled": False})})
-    follower = InventoryFollower(cfg)
+    follower = StoreFollower(cfg)
     _store_flows(cfg, 1, 3, source=1)
     follower.start()
     follower.finish()
     assert _inventory(cfg) == set()
+    assert _rolled_up(cfg) == 3
+
+
+def test_beside_spanwatch_ingest_only_the_rollups_are_made(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    follower = StoreFollower(cfg, inventory=False, nice=False)
+    _store_flows(cfg, 1, 4, source=1)
+    follower.start()
+    follower.finish()
+    assert _inventory(cfg) == set()
+    assert _rolled_up(cfg) == 4

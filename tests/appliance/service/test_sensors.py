@@ -12,6 +12,7 @@ from appliance.center.registry import EnrolmentError, SensorRegistry
 from appliance.config import AppConfig
 from appliance.service import Service
 from appliance.store import open_store
+from appliance.traffic.follow import catch_up
 from tests.helpers.eve import make_runner, write_eve_file
 
 NOW = int(time.time() * 1_000_000)
@@ -45,6 +46,7 @@ def test_a_local_sensor_shows_its_records_packets_and_interfaces(
     write_eve_file(eve, 3000, seed=7)
     store = open_store(service.cfg.store_path)
     make_runner(eve, store, tmp_path / "sensor").run()
+    catch_up(store)  # the packets and drops of the stats records: `spanwatch core` does it
     store.close()
     (local,) = service.sensors.list()
     assert (local.name, local.kind, local.status) == ("test-sensor", "local", "ok")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from appliance.store import open_store
 from appliance.traffic.fold import maintain, run_maintenance, watermarks
+from appliance.traffic.follow import RollupFollower, catch_up
 from appliance.traffic.rollup import Rollup
 from appliance.traffic.settings import (
     DAY,
@@ -89,13 +90,17 @@ def test_late_minutes_before_the_watermark_reach_hours_and_days(tmp_path: Path) 
     store = open_store(tmp_path / "s.db")
     conn = store.connection  # type: ignore[attr-defined]
     views = TrafficReader(store)
+    follower = RollupFollower(store)
     try:
         store.add_events([decode_line(_flow_line(1, T0 + 2 * DAY, T0 + 2 * DAY + 1), 1)], "s")
+        follower.run_once()
         run_maintenance(conn, RollupSettings())
         assert watermarks(conn)[RES_DAY] == T0 + 2 * DAY
         # A flow logged late, two days back: every view counts it at once, whether the range
         # is read from days, hours or minutes.
         store.add_events([decode_line(_flow_line(2, T0 + 5 * MINUTE, T0 + 6 * MINUTE), 2)], "s")
+        follower.run_once()
+        assert conn.execute("SELECT count(*) FROM traffic_iface_late").fetchone()[0] == 1
         for since, until in ((T0, T0 + DAY), (T0, T0 + HOUR), (T0 + 5 * MINUTE, T0 + 7 * MINUTE),
                              (T0 - DAY, T0 + 3 * DAY)):  # fmt: skip
             expected = 610_000 + (610_000 if until > T0 + 2 * DAY else 0)
@@ -113,14 +118,16 @@ def test_late_minutes_before_the_watermark_reach_hours_and_days(tmp_path: Path) 
         store.close()
 
 
-def test_a_writer_closing_the_store_folds_the_late_rows_it_left(tmp_path: Path) -> None:
+def test_a_follower_finishing_folds_the_late_rows_it_left(tmp_path: Path) -> None:
     from appliance.events import decode_line
     from tests.appliance.traffic.test_rollup import _flow_line
 
     store = open_store(tmp_path / "s.db")
     store.add_events([decode_line(_flow_line(1, T0 + 2 * DAY, T0 + 2 * DAY + 1), 1)], "s")
+    catch_up(store)
     run_maintenance(store.connection, RollupSettings())  # type: ignore[attr-defined]
     store.add_events([decode_line(_flow_line(2, T0 + 5 * MINUTE, T0 + 6 * MINUTE), 2)], "s")
+    catch_up(store)  # as `spanwatch analyze` or `ingest` end: nothing left for the next fold
     store.close()
     store = open_store(tmp_path / "s.db", readonly=True)
     conn = store.connection  # type: ignore[attr-defined]
@@ -187,12 +194,15 @@ def test_many_late_rows_are_folded_before_the_minute_is_up(tmp_path: Path, monke
     monkeypatch.setattr(rollup, "LATE_FOLD_ROWS", 2)  # instead of 50,000 rows
     store = open_store(tmp_path / "s.db")
     conn = store.connection  # type: ignore[attr-defined]
+    follower = RollupFollower(store)
     try:
-        # The first batch maintains at once and sets the watermarks past the late flows.
+        # The first round maintains at once and sets the watermarks past the late flows.
         store.add_events([decode_line(_flow_line(1, T0 + 2 * DAY, T0 + 2 * DAY + 1), 1)], "s")
+        follower.run_once()
         late = [decode_line(_flow_line(i, T0 + i * MINUTE, T0 + i * MINUTE + 1), i)
                 for i in range(2, 5)]  # fmt: skip
         store.add_events(late, "s")
+        follower.run_once()
         assert conn.execute("SELECT count(*) FROM traffic_iface_late").fetchone()[0] == 0
         row = conn.execute("SELECT sum(bytes) FROM traffic_iface WHERE res = 2 AND bucket < ?",
                            (T0 + DAY,)).fetchone()  # fmt: skip

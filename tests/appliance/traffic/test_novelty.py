@@ -11,6 +11,7 @@ import pytest
 from appliance.config import load_config
 from appliance.events import decode_line
 from appliance.store import EventQuery, open_store
+from appliance.traffic.follow import catch_up
 from appliance.traffic.novelty import NoveltyDetector
 from appliance.traffic.settings import DAY, HOUR, MINUTE
 from tests.appliance.traffic.test_service import T0, flow
@@ -20,6 +21,7 @@ def _store_flows(store: Any, records: list[dict[str, Any]], first_id: int = 0) -
     lines = [decode_line(orjson.dumps(r), (first_id + n) * 1000) for n, r in enumerate(records)]
     for start in range(0, len(lines), 1000):
         store.add_events(lines[start:start + 1000], "dc-core")
+    catch_up(store)  # as spanwatch-core does
 
 
 def _history(days: int) -> list[dict[str, Any]]:

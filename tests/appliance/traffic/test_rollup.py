@@ -13,6 +13,7 @@ import yaml
 from appliance.events import decode_line
 from appliance.store import EventQuery, open_store
 from appliance.traffic.fold import run_maintenance
+from appliance.traffic.follow import catch_up
 from appliance.traffic.query import current_marks
 from appliance.traffic.service import TrafficService
 from appliance.traffic.settings import DAY, MINUTE, RollupSettings, load_settings, write_settings
@@ -131,7 +132,9 @@ def test_a_batch_stored_twice_is_counted_once(tmp_path: Path) -> None:
         records = [decode_line(_flow_line(i, T0 + i * MINUTE, T0 + i * MINUTE + 5_000_000), i)
                    for i in range(50)]  # fmt: skip
         assert store.add_events(records, "s1") == 50
+        catch_up(store)
         assert store.add_events(records, "s1") == 0  # read again after a crash
+        catch_up(store)
         service = TrafficService(store)
         assert _all_time(service) == {"bytes": 50 * 610_000, "packets": 50 * 300, "flows": 50}
     finally:
@@ -143,6 +146,7 @@ def test_a_long_flow_lands_in_the_minutes_it_spans(tmp_path: Path) -> None:
     try:
         line = _flow_line(1, T0, T0 + 10 * MINUTE)
         store.add_events([decode_line(line, 1)], "s1")
+        catch_up(store)
         points = TrafficService(store).throughput(T0 - MINUTE, T0 + 12 * MINUTE, step=0)
         assert [pt.ts for pt in points] == [T0 + i * MINUTE for i in range(10)]
         assert sum(pt.bits_per_s * 60 / 8 for pt in points) == pytest.approx(610_000)
@@ -156,6 +160,7 @@ def test_rollups_can_be_turned_off(tmp_path: Path) -> None:
     try:
         write_settings(store.connection, RollupSettings(enabled=False))  # type: ignore[attr-defined]
         store.add_events([decode_line(_flow_line(1, T0, T0 + 1), 1)], "s1")
+        assert catch_up(store).cursor == 1  # passed over
         assert _all_time(TrafficService(store))["flows"] == 0
     finally:
         store.close()
@@ -177,7 +182,7 @@ def test_cli_prints_the_same_tops_as_json(analysed: Path) -> None:
 
 
 def test_deleting_a_failed_analysis_takes_its_flows_out_of_the_rollups(tmp_path: Path) -> None:
-    from appliance.traffic.rollup import unroll_sources
+    from appliance.traffic.follow import unroll_sources
 
     store = open_store(tmp_path / "s.db")
     try:
@@ -187,6 +192,7 @@ def test_deleting_a_failed_analysis_takes_its_flows_out_of_the_rollups(tmp_path:
                              | i) for i in range(20)]  # fmt: skip
         other = [decode_line(_flow_line(99, T0, T0 + 3 * MINUTE), (keep << 40) | 1)]
         store.add_events(lines + other, "s1")
+        catch_up(store)
         conn = store.connection  # type: ignore[attr-defined]
         conn.execute("BEGIN IMMEDIATE")
         unroll_sources(store, [source])  # what delete_sources does first, in its transaction

@@ -13,6 +13,7 @@ from appliance.errors import ApplianceError
 from appliance.events import decode_line
 from appliance.store import open_store
 from appliance.traffic.fold import run_maintenance
+from appliance.traffic.follow import catch_up
 from appliance.traffic.service import TrafficService
 from appliance.traffic.settings import DAY, HOUR, MINUTE, RollupSettings
 
@@ -64,6 +65,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrafficService
     lines = [decode_line(orjson.dumps(r), n * 1000) for n, r in enumerate(records)]
     for start in range(0, len(lines), 500):
         store.add_events(lines[start:start + 500], "dc-core")
+    catch_up(store)
     run_maintenance(store.connection, RollupSettings())  # type: ignore[attr-defined]
     yield TrafficService(store)
     store.close()
