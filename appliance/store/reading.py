@@ -120,9 +120,10 @@ class EventReading:
 
     def lines_after_chunk(
         self, after: int, event_types: Sequence[str], *, max_chunks: int = 64
-    ) -> tuple[int, list[tuple[int, int, bytes]]]:
+    ) -> tuple[int, list[tuple[int, int, str, bytes]]]:
         """The stored lines of ``event_types`` in the chunks after ``after`` (a cursor; at
-        most ``max_chunks`` chunks), in order: ``(cursor, [(event id, sensor id, line)])``.
+        most ``max_chunks`` chunks), in order:
+        ``(cursor, [(event id, sensor id, event type, line)])``.
 
         For readers that decode only what they use (the traffic rollups: flows and stats).
         """
@@ -134,25 +135,25 @@ class EventReading:
             return after, []
         etypes = self._etype_ids(event_types)
         marks = ",".join("?" * len(etypes))
-        rows: list[tuple[int, int, int, int]] = []
+        rows: list[tuple[int, int, int, int, int]] = []
         for chunk, lo, hi in chunks if etypes else ():
             rows += self._conn.execute(
-                f"SELECT chunk, id, sensor, pos FROM events WHERE id BETWEEN ? AND ? "
-                f"AND chunk = ? AND etype IN ({marks}) ORDER BY pos", (lo, hi, chunk, *etypes)
+                f"SELECT chunk, id, sensor, pos, etype FROM events WHERE id BETWEEN ? AND ? "
+                f"AND chunk = ? AND etype IN ({marks}) ORDER BY id", (lo, hi, chunk, *etypes)
             ).fetchall()  # fmt: skip
         return chunks[-1][0], self._chunk_lines(rows)
 
     def source_lines(
         self, source_ids: Sequence[int], event_types: Sequence[str], *, upto_chunk: int
-    ) -> list[tuple[int, int, bytes]]:
+    ) -> list[tuple[int, int, str, bytes]]:
         """The stored lines of ``event_types`` from these sources, in chunks up to
-        ``upto_chunk``: ``[(event id, sensor id, line)]``."""
+        ``upto_chunk``: ``[(event id, sensor id, event type, line)]``."""
         etypes = self._etype_ids(event_types)
         marks = ",".join("?" * len(etypes))
-        rows: list[tuple[int, int, int, int]] = []
+        rows: list[tuple[int, int, int, int, int]] = []
         for sid in source_ids if etypes else ():
             rows += self._conn.execute(
-                f"SELECT chunk, id, sensor, pos FROM events WHERE id BETWEEN ? AND ? "
+                f"SELECT chunk, id, sensor, pos, etype FROM events WHERE id BETWEEN ? AND ? "
                 f"AND chunk <= ? AND etype IN ({marks}) ORDER BY id",
                 (event_id(sid, 0), event_id(sid + 1, 0) - 1, upto_chunk, *etypes),
             ).fetchall()  # fmt: skip
@@ -162,16 +163,19 @@ class EventReading:
         """Ids of the event types among ``names`` the store has seen."""
         return [i for i in map(self._etype_id, names) if i >= 0]
 
-    def _chunk_lines(self, rows: list[tuple[int, int, int, int]]) -> list[tuple[int, int, bytes]]:
-        """``(event id, sensor id, line)`` of ``(chunk, event id, sensor id, pos)`` rows."""
-        out: list[tuple[int, int, bytes]] = []
+    def _chunk_lines(self, rows: list[tuple[int, int, int, int, int]]
+                     ) -> list[tuple[int, int, str, bytes]]:  # fmt: skip
+        """``(event id, sensor id, event type, line)`` of ``(chunk, event id, sensor id,
+        pos, event type id)`` rows (the ids were just looked up: their names are known)."""
+        out: list[tuple[int, int, str, bytes]] = []
+        names = self._etype_names
         lines: list[bytes] = []
         current = None
-        for chunk, eid, sensor, pos in rows:
+        for chunk, eid, sensor, pos, etype in rows:
             if chunk != current:
                 blob = self._conn.execute("SELECT data FROM chunks WHERE id = ?", (chunk,))
                 lines, current = self._zd.decompress(blob.fetchone()[0]).split(b"\n"), chunk
-            out.append((eid, sensor, lines[pos]))
+            out.append((eid, sensor, names[etype], lines[pos]))
         return out
 
     def alert_counts(self, source_ids: Sequence[int] | None = None) -> dict[int, int]:

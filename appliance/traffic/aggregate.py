@@ -1,27 +1,22 @@
 """The per-flow step of the rollup: a batch's flow records summed per minute and key.
 
-Pure and settings-free, so it can run wherever the batch is prepared. The hot loop of
-the rollup: the flow's fields come from the record's head (decoded once, with the indexed
-fields), a cached minute for the flow's start, and one dictionary update per flow (more
-only for flows that cross a minute).
+Pure and settings-free. The hot loop of the rollup: the flow's fields come from the
+record's head (the indexed fields), a cached minute for the flow's start, and one
+dictionary update per flow (more only for flows that cross a minute).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from appliance.events import EveRecord, parse_timestamp, proto_number
+from appliance.events import EveHead, parse_timestamp, proto_number
 from appliance.traffic.settings import DAY, MINUTE
 
 #: Packet counts beyond this are no real flow's (the rollups' columns are 64-bit).
 _MAX = 1 << 48
 #: A flow longer than this is spread over its last week only (the sums stay exact).
 MAX_SPAN = 7 * DAY
-
-
-def _text(value: Any) -> str | None:
-    return value if type(value) is str else None
 
 
 _PROTOS: dict[str, int] = {"TCP": 6, "UDP": 17, "ICMP": 1, "IPv6-ICMP": 58, "IPV6-ICMP": 58,
@@ -77,20 +72,24 @@ def _minute(stamp: str) -> int:
     return found
 
 
-def compound(records: Sequence[EveRecord]) -> Compound:
-    """The flow records among ``records`` summed per (minute, iface, app, proto, port, src,
+def compound(heads: Iterable[EveHead]) -> Compound:
+    """The flow records among ``heads`` summed per (minute, iface, app, proto, port, src,
     dest); other records (alerts carry a ``flow`` object too) are passed over."""
     out: Compound = {}
     get = out.get
-    for record in records:
-        head = record.head
+    for head in heads:
         detail = head.flow
         if detail is None or head.event_type != "flow":
             continue
         pts, ptc = detail.pkts_toserver, detail.pkts_toclient
         if type(pts) is not int or type(ptc) is not int or not 0 <= pts <= _MAX >= ptc >= 0:
             continue  # the event is stored all the same; it just cannot be counted here
-        app, iface = _text(head.app_proto), _text(head.in_iface)
+        # Strings only (EVE from any producer may carry anything); inlined: the hot loop.
+        app, iface = head.app_proto, head.in_iface
+        if type(app) is not str:
+            app = None
+        if type(iface) is not str:
+            iface = None
         name = head.proto
         if isinstance(name, int):
             proto = name
@@ -100,15 +99,19 @@ def compound(records: Sequence[EveRecord]) -> Compound:
             found = _PROTOS.get(name)
             proto = found if found is not None else (proto_number(name) or 0)
         port = head.dest_port
-        start_s, end_s = _text(detail.start), _text(detail.end)
+        start_s, end_s = detail.start, detail.end
+        if type(start_s) is not str:
+            start_s = None
+        if type(end_s) is not str:
+            end_s = None
         span: tuple[int, int] | None = None
         try:
-            minute = _minute(start_s) if start_s is not None else record.ts - record.ts % MINUTE
+            minute = _minute(start_s if start_s is not None else head.timestamp)
             if end_s is not None and start_s is not None and (end_s[:16] != start_s[:16]
                                                               or end_s[-5:] != start_s[-5:]):
                 span = parse_timestamp(start_s), parse_timestamp(end_s)
         except ValueError:  # a malformed start or end: the flow counts in its record's minute
-            minute, span = record.ts - record.ts % MINUTE, None
+            minute, span = _minute(head.timestamp), None
         if span is None:
             key = (minute, iface or "", app or "unknown", proto, -1 if port is None else port,
                    head.src_ip or "", head.dest_ip or "")  # fmt: skip

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.errors import StoreError
-from appliance.events import EveRecord, decode_line
+from appliance.events import EveHead, EveRecord, decode_head, decode_line
 from appliance.traffic.aggregate import compound
 from appliance.traffic.fold import run_maintenance
 from appliance.traffic.geo import GeoDatabase
@@ -87,8 +87,8 @@ class RollupFollower:
                 if read_cursor(conn) != after or read_cursor(conn, DELETIONS) != deletions:
                     conn.execute("ROLLBACK")  # counted by another follower, or deleted
                     continue
-                for sensor_id, (records, summed) in groups.items():
-                    self.rollup.add(conn, records, sensor_id, summed)
+                for sensor_id, (stats, summed) in groups.items():
+                    self.rollup.add(conn, sensor_id, summed, stats)
                 self.rollup.tend(conn, due)
                 _write_cursor(conn, cursor)
                 conn.execute("COMMIT")
@@ -106,17 +106,25 @@ class RollupFollower:
             result.cursor = cursor
         return result
 
-    def _summed(self, lines: list[tuple[int, int, bytes]]
+    def _summed(self, lines: list[tuple[int, int, str, bytes]]
                 ) -> dict[int, tuple[list[EveRecord], Summed | None]]:  # fmt: skip
-        """The records of ``lines`` by sensor, each sensor's flows summed (outside the
-        write transaction)."""
-        by_sensor: dict[int, list[EveRecord]] = {}
-        for eid, sensor, line in lines:
-            by_sensor.setdefault(sensor, []).append(decode_line(line, eid))
+        """Each sensor's stats records and summed flows (outside the write transaction).
+
+        Flows are decoded to their indexed fields only: the store checked every line as
+        it stored it, and a flow's minutes come from its own start and end.
+        """
+        flows: dict[int, list[EveHead]] = {}
+        stats: dict[int, list[EveRecord]] = {}
+        for eid, sensor, etype, line in lines:
+            if etype == "flow":
+                flows.setdefault(sensor, []).append(decode_head(line))
+            else:
+                stats.setdefault(sensor, []).append(decode_line(line, eid))
         out: dict[int, tuple[list[EveRecord], Summed | None]] = {}
-        for sensor, records in by_sensor.items():
-            flows = compound(records)
-            out[sensor] = (records, self.rollup.sum_flows(flows) if flows else None)
+        for sensor in flows.keys() | stats.keys():
+            compounded = compound(flows.get(sensor, ()))
+            summed = self.rollup.sum_flows(compounded) if compounded else None
+            out[sensor] = (stats.get(sensor, []), summed)
         return out
 
     def finish(self) -> None:
@@ -179,12 +187,12 @@ def unroll_sources(store: Any, source_ids: Sequence[int]) -> None:
     rollup = Rollup(conn)
     if not rollup.settings.enabled:
         return
-    by_sensor: dict[int, list[EveRecord]] = {}
-    for eid, sensor, line in store.source_lines(source_ids, ("flow",),
-                                                upto_chunk=read_cursor(conn)):  # fmt: skip
-        by_sensor.setdefault(sensor, []).append(decode_line(line, eid))
-    for sensor_id, records in by_sensor.items():
-        flows = compound(records)
+    by_sensor: dict[int, list[EveHead]] = {}
+    for _eid, sensor, _etype, line in store.source_lines(source_ids, ("flow",),
+                                                         upto_chunk=read_cursor(conn)):
+        by_sensor.setdefault(sensor, []).append(decode_head(line))
+    for sensor_id, heads in by_sensor.items():
+        flows = compound(heads)
         for sums in flows.values():
             for i, value in enumerate(sums):
                 sums[i] = -value

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.events import EveRecord, pack_ip
-from appliance.traffic.aggregate import Compound, compound
+from appliance.traffic.aggregate import Compound
 from appliance.traffic.capture import add_stats
 from appliance.traffic.fold import (
     fold_late,
@@ -30,7 +30,7 @@ from appliance.traffic.fold import (
     watermarks,
     write_minutes,
 )
-from appliance.traffic.geo import GeoDatabase, shared_database
+from appliance.traffic.geo import GeoDatabase, Place, shared_database
 from appliance.traffic.settings import (
     RollupSettings,
     load_settings,
@@ -53,7 +53,7 @@ class Rollup:
         self._geo = geo
         self._last_maintain = 0.0
         self._late = 0  # late rows appended since the last fold
-        self._where: dict[str, tuple[bytes | None, bool]] = {}
+        self._where: dict[str, tuple[bytes | None, bool, Place | None]] = {}
         self._nets: list[tuple[int, int, int]] = []
         self.settings = RollupSettings()
         self.reload(conn, force=True)
@@ -69,16 +69,22 @@ class Rollup:
                 self._nets.append((size, int(net.network_address), int(net.netmask)))
             self._where.clear()
 
-    def _locate(self, ip: str) -> tuple[bytes | None, bool]:
-        """Packed address and whether it is inside HOME_NET (integer masks; cached)."""
+    def _locate(self, ip: str) -> tuple[bytes | None, bool, Place | None]:
+        """Packed address, whether it is inside HOME_NET (integer masks), and for an
+        outside one its country and AS when those are on (cached)."""
         found = self._where.get(ip)
         if found is None:
             packed = pack_ip(ip) if ip else None
             inside = False
+            place = None
             if packed is not None:
                 n, size = int.from_bytes(packed, "big"), len(packed) * 8
                 inside = any(s == size and n & mask == net for s, net, mask in self._nets)
-            found = (packed, inside)
+                geo = self._geo if self._geo is not None else (
+                    shared_database() if self.settings.geo else None)  # fmt: skip
+                if not inside and geo is not None:
+                    place = geo.lookup(ip)
+            found = (packed, inside, place)
             if len(self._where) > 200_000:
                 self._where.clear()
             self._where[ip] = found
@@ -92,18 +98,14 @@ class Rollup:
         self.reload(conn)
         return True
 
-    def add(self, conn: sqlite3.Connection, records: Sequence[EveRecord], sensor_id: int,
-            flows: Summed | None = None) -> None:  # fmt: skip
-        """Roll up ``records`` (in the store's open transaction); ``flows``: their flows
-        summed by :meth:`sum_flows` beforehand (outside the transaction)."""
+    def add(self, conn: sqlite3.Connection, sensor_id: int, flows: Summed | None,
+            stats: Sequence[EveRecord] = ()) -> None:  # fmt: skip
+        """Add a sensor's ``flows`` (summed by :meth:`sum_flows`, outside the transaction)
+        and ``stats`` records to the rollups, in the store's open transaction."""
         if not self.settings.enabled:
             return
-        if flows is None:
-            compounded = compound(records)
-            flows = self.sum_flows(compounded) if compounded else None
         if flows is not None:
             self._late += self._add_flows(conn, flows, sensor_id)
-        stats = [r for r in records if r.head.event_type == "stats"]
         if stats:
             add_stats(conn, stats, sensor_id, self.settings)
 
@@ -138,10 +140,7 @@ class Rollup:
 
     def sum_flows(self, flows: Compound) -> Summed:
         """The compound rows summed per dimension (pure Python: any thread may do it)."""
-        geo = self._geo if self._geo is not None else (
-            shared_database() if self.settings.geo else None)  # fmt: skip
         locate, where = self._locate, self._where
-        lookup = geo.lookup if geo is not None else None
         served: dict[tuple[bytes, int, int], int] = {}
         remote: dict[tuple[bytes, str, str], int] = {}
         iface_d: Sums = {}
@@ -177,8 +176,8 @@ class Rollup:
                 sums[0] += b
                 sums[1] += p
                 sums[2] += n
-            src_b, src_in = where.get(src) or locate(src)
-            dest_b, dest_in = where.get(dest) or locate(dest)
+            src_b, src_in, src_place = where.get(src) or locate(src)
+            dest_b, dest_in, dest_place = where.get(dest) or locate(dest)
             if src_b is None or dest_b is None:
                 continue
             key = (minute, src_b, dest_b)
@@ -215,18 +214,27 @@ class Rollup:
                     skey = (dest_b, proto, port)
                     if minute < served.get(skey, minute + 1):
                         served[skey] = minute
-            if src_in == dest_in or geo is None:
+            if src_in == dest_in:
                 continue
-            assert lookup is not None
-            inner, place = (src_b, lookup(dest)) if src_in else (dest_b, lookup(src))
-            for table, key in ((cc_d, (minute, place.country)), (asn_d, (minute, place.asn))):
-                sums = table.get(key)
-                if sums is None:
-                    table[key] = [b, p, n]
-                else:
-                    sums[0] += b
-                    sums[1] += p
-                    sums[2] += n
+            inner, place = (src_b, dest_place) if src_in else (dest_b, src_place)
+            if place is None:  # countries and AS are off
+                continue
+            key = (minute, place.country)
+            sums = cc_d.get(key)
+            if sums is None:
+                cc_d[key] = [b, p, n]
+            else:
+                sums[0] += b
+                sums[1] += p
+                sums[2] += n
+            key = (minute, place.asn)
+            sums = asn_d.get(key)
+            if sums is None:
+                asn_d[key] = [b, p, n]
+            else:
+                sums[0] += b
+                sums[1] += p
+                sums[2] += n
             rkey = (inner, place.country, place.asn)
             if minute < remote.get(rkey, minute + 1):
                 remote[rkey] = minute
