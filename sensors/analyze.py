@@ -174,8 +174,8 @@ class Analysis:
         """Suricata has read every capture: the helpers run at the usual priority again."""
         from sensors.overlap import restore_priority
 
-        helpers = (self.follower, self._analyzers)
-        restore_priority([h.pid if h is not None else None for h in helpers])
+        pids = self.follower.pids if self.follower is not None else []
+        restore_priority([*pids, self._analyzers.pid if self._analyzers is not None else None])
 
     def _inspect(self, paths: Sequence[Path], proc: subprocess.Popen[bytes]) -> list[CaptureInfo]:
         """Every capture checked (Suricata, already started, is stopped if one is bad)."""

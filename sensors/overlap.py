@@ -140,50 +140,57 @@ class StoreFollower:
     def __init__(self, cfg: AppConfig, *, inventory: bool = True, nice: bool = True) -> None:
         self.cfg = cfg
         self.inventory = inventory and cfg.assets.enabled
-        self._proc: Any = None
+        self._procs: list[Any] = []
         self._cancelled = False
         ctx = fork_context()
         if ctx is None:
             return
         self._go, self._done = ctx.Event(), ctx.Event()
-        self._proc = ctx.Process(
-            target=_follow, args=(cfg, self.inventory, nice, self._go, self._done, os.getpid()),
-            name="spanwatch-follow", daemon=True,
-        )  # fmt: skip
-        self._proc.start()
+        # One process each: at the end of an analysis both catch up at once, on two cores.
+        for part in ("rollups", "inventory") if self.inventory else ("rollups",):
+            proc = ctx.Process(
+                target=_follow, args=(cfg, part, nice, self._go, self._done, os.getpid()),
+                name=f"spanwatch-{part}", daemon=True,
+            )  # fmt: skip
+            proc.start()
+            self._procs.append(proc)
 
     @property
-    def pid(self) -> int | None:
-        """The process's id while it runs."""
-        return None if self._proc is None else int(self._proc.pid)
+    def pids(self) -> list[int]:
+        """The ids of its processes while they run."""
+        return [int(proc.pid) for proc in self._procs]
 
     def start(self) -> None:
         """Follow the store from now on."""
-        if self._proc is not None:
+        if self._procs:
             self._go.set()
 
     def finish(self) -> None:
         """Read what is left, recompute the risk scores, and wait until that is done."""
-        if self._proc is None:
+        if not self._procs:
             if not self._cancelled:
                 catch_up_in_process(self.cfg, self.inventory)
             return
         self._go.set()
         self._done.set()
-        self._proc.join()
-        if self._proc.exitcode not in (0, 1):  # 1: it logged why
-            logger.error("The traffic rollups or the asset inventory could not be updated "
-                         "(exit status %s); `spanwatch core` will catch up.",
-                         self._proc.exitcode)  # fmt: skip
-        self._proc = None
+        for proc in self._procs:
+            proc.join()
+            if proc.exitcode not in (0, 1):  # 1: it logged why
+                logger.error("%s could not be updated (exit status %s); `spanwatch core` will "
+                             "catch up.", _PARTS[proc.name], proc.exitcode)  # fmt: skip
+        self._procs = []
 
     def cancel(self) -> None:
-        """The ingest failed: stop the process; :meth:`finish` does nothing now."""
+        """The ingest failed: stop the processes; :meth:`finish` does nothing now."""
         self._cancelled = True
-        if self._proc is not None:
-            self._proc.terminate()
-            self._proc.join()
-            self._proc = None
+        for proc in self._procs:
+            proc.terminate()
+            proc.join()
+        self._procs = []
+
+
+_PARTS = {"spanwatch-rollups": "The traffic rollups",
+          "spanwatch-inventory": "The asset inventory"}
 
 
 def catch_up_in_process(cfg: AppConfig, inventory: bool) -> None:
@@ -206,9 +213,10 @@ def catch_up_in_process(cfg: AppConfig, inventory: bool) -> None:
         update_inventory(cfg)
 
 
-def _follow(cfg: AppConfig, inventory: bool, nice: bool, go: Any, done: Any, parent: int
+def _follow(cfg: AppConfig, part: str, nice: bool, go: Any, done: Any, parent: int
             ) -> None:  # fmt: skip
-    """The follower process: wait for the go, then read new chunks until done.
+    """A follower process (``part``: the rollups or the inventory): wait for the go, then
+    read new chunks until done.
 
     It ends when its parent does (Ctrl-C and kills are the parent's to handle).
     """
@@ -222,7 +230,7 @@ def _follow(cfg: AppConfig, inventory: bool, nice: bool, go: Any, done: Any, par
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if nice:
         lower_priority()
-    if cfg.traffic.enabled and cfg.traffic.geo:
+    if part == "rollups" and cfg.traffic.enabled and cfg.traffic.geo:
         from appliance.traffic.geo import shared_database
 
         shared_database().lookup("192.0.2.1")  # load the country/AS tables (~0.2 s) now
@@ -231,24 +239,26 @@ def _follow(cfg: AppConfig, inventory: bool, nice: bool, go: Any, done: Any, par
             return
     service = Service(cfg)
     try:
-        rollups = RollupFollower(service.store)
-        assets = Inventory(service) if inventory else None
+        rollups = RollupFollower(service.store) if part == "rollups" else None
+        assets = Inventory(service) if part == "inventory" else None
         chunks = 0
         while True:
             last = done.is_set()
-            rollups.run_once()
+            if rollups is not None:
+                rollups.run_once()
             if assets is not None:
                 chunks += assets.run_once().chunks
             if last:
                 break
             if not done.wait(FOLLOW_POLL_S) and os.getppid() != parent:
                 return
-        rollups.finish()
+        if rollups is not None:
+            rollups.finish()
         if chunks:
             service.risk.recompute()
     except Exception:
-        logger.exception("The traffic rollups or the asset inventory could not be updated; "
-                         "`spanwatch core` will catch up.")  # fmt: skip
+        logger.exception("%s could not be updated; `spanwatch core` will catch up.",
+                         _PARTS[f"spanwatch-{part}"])  # fmt: skip
         raise SystemExit(1) from None
     finally:
         service.close()
