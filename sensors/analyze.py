@@ -137,7 +137,7 @@ class Analysis:
         if self.follower is None:
             from sensors.overlap import catch_up_in_process
 
-            catch_up_in_process(self.cfg, inventory=True)
+            catch_up_in_process(self.cfg, inventory=self.cfg.assets.enabled)
         else:
             self.follower.finish()
 

@@ -22,7 +22,6 @@ from typing import Any
 from appliance.errors import StoreError
 from appliance.events import EveHead, EveRecord, decode_head, decode_line
 from appliance.traffic.aggregate import compound
-from appliance.traffic.fold import run_maintenance
 from appliance.traffic.geo import GeoDatabase
 from appliance.traffic.rollup import Rollup, Summed
 
@@ -35,8 +34,9 @@ CURSOR = "traffic"
 DELETIONS = "deletions"
 #: Event types the rollups read.
 EVENT_TYPES = ("flow", "stats")
-#: Chunks per round (one transaction): about 64,000 events at most.
-ROUND_CHUNKS = 64
+#: Chunks per round (one transaction; a chunk holds up to ``ingest.batch_size`` records):
+#: a follower that lags holds the store's write lock for a moment, not for seconds.
+ROUND_CHUNKS = 16
 
 
 def read_cursor(conn: sqlite3.Connection, name: str = CURSOR) -> int:
@@ -128,15 +128,9 @@ class RollupFollower:
         return out
 
     def finish(self) -> None:
-        """Fold the late rows the last rounds left (an old capture), so the hours and days
-        need not read them. A failure leaves them to the next fold; the queries read late
-        rows meanwhile, so no total is wrong."""
-        if not self.rollup.late or not self.rollup.settings.enabled:
-            return
-        try:
-            run_maintenance(self.store.connection, self.rollup.settings)
-        except sqlite3.Error as err:
-            logger.warning("Traffic rollups: the late rows stay for the next fold: %s", err)
+        """Fold the late rows the last rounds left (an old capture) now, rather than at
+        the next fold of whoever follows next."""
+        self.rollup.fold_late(self.store.connection)
 
 
 class StoreRollups:
@@ -154,8 +148,7 @@ class StoreRollups:
             from appliance.store import open_store
 
             self._follower = RollupFollower(open_store(self.path))
-        result = self._follower.run_once()
-        self._follower.finish()
+        result = self._follower.run_once()  # late rows: folded within the minute
         if result.lines:
             logger.debug("Traffic rollups: %d lines counted, cursor=%d.", result.lines,
                          result.cursor)  # fmt: skip
@@ -182,8 +175,8 @@ def unroll_sources(store: Any, source_ids: Sequence[int]) -> None:
     only say a pair was seen).
     """
     conn: sqlite3.Connection = store.connection
-    conn.execute(f"INSERT INTO cursors VALUES ('{DELETIONS}', 1) "
-                 "ON CONFLICT(name) DO UPDATE SET chunk = chunk + 1")  # fmt: skip
+    conn.execute("INSERT INTO cursors VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET "
+                 "chunk = chunk + 1", (DELETIONS,))  # fmt: skip
     rollup = Rollup(conn)
     if not rollup.settings.enabled:
         return
@@ -196,4 +189,4 @@ def unroll_sources(store: Any, source_ids: Sequence[int]) -> None:
         for sums in flows.values():
             for i, value in enumerate(sums):
                 sums[i] = -value
-        rollup._add_flows(conn, flows, sensor_id, contacts=False)
+        rollup.add_flows(conn, flows, sensor_id, contacts=False)

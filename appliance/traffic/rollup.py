@@ -27,6 +27,7 @@ from appliance.traffic.capture import add_stats
 from appliance.traffic.fold import (
     fold_late,
     maintain,
+    run_maintenance,
     watermarks,
     write_minutes,
 )
@@ -105,7 +106,7 @@ class Rollup:
         if not self.settings.enabled:
             return
         if flows is not None:
-            self._late += self._add_flows(conn, flows, sensor_id)
+            self._late += self.add_flows(conn, flows, sensor_id)
         if stats:
             add_stats(conn, stats, sensor_id, self.settings)
 
@@ -120,12 +121,21 @@ class Rollup:
             self._late = 0
             fold_late(conn, self.settings, watermarks(conn))
 
-    @property
-    def late(self) -> int:
-        """Late rows appended since the last fold."""
-        return self._late
+    def fold_late(self, conn: sqlite3.Connection) -> None:
+        """Fold and expire now, in a transaction of its own, if late rows were appended
+        since the last fold (when a follower finishes: the hours and days need not read
+        them). A failure leaves them to the next fold; the queries read late rows
+        meanwhile, so no total is wrong."""
+        if not self._late or not self.settings.enabled:
+            return
+        try:
+            run_maintenance(conn, self.settings)
+        except sqlite3.Error as err:
+            logger.warning("Traffic rollups: the late rows stay for the next fold: %s", err)
+            return
+        self._late = 0
 
-    def _add_flows(self, conn: sqlite3.Connection, flows: Compound | Summed, sensor_id: int,
+    def add_flows(self, conn: sqlite3.Connection, flows: Compound | Summed, sensor_id: int,
                    *, contacts: bool = True) -> int:
         """Sum the compound rows per dimension (unless summed already), upsert each one;
         return the number of late rows appended."""
