@@ -192,3 +192,54 @@ def test_core_keeps_the_rollups_up_to_date(tmp_path: Path) -> None:
         assert _all_time(TrafficService(store))["flows"] == 6
     finally:
         store.close()
+
+
+_FOLLOW_SLOWLY = """
+import sys
+import appliance.traffic.follow as follow
+from appliance.store import open_store
+follow.ROUND_CHUNKS = 1  # one transaction per chunk: many points to be killed at
+from appliance.traffic.geo import shared_database
+shared_database().lookup("192.0.2.1")  # the country tables load before, not during, the work
+store = open_store(sys.argv[1])
+print("ready", flush=True)
+follow.catch_up(store)
+"""
+
+
+def test_a_follower_killed_at_any_point_leaves_nothing_counted_twice(tmp_path: Path) -> None:
+    import random
+    import signal
+    import subprocess
+    import sys
+
+    db = tmp_path / "s.db"
+    store = open_store(db)
+    conn = store.connection  # type: ignore[attr-defined]
+    try:
+        source = store.source_id(b"eve", "eve.json")
+        for batch in range(120):  # a chunk each
+            store.add_events(_flows(source, 50, first=batch * 50), "s1")
+        last = conn.execute("SELECT max(id) FROM chunks").fetchone()[0]
+        rng = random.Random(7)
+        cursors = []
+        for _ in range(4):
+            proc = subprocess.Popen([sys.executable, "-c", _FOLLOW_SLOWLY, str(db)],
+                                    stdout=subprocess.PIPE, text=True)  # fmt: skip
+            assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+            before, deadline = read_cursor(conn), time.monotonic() + 30
+            while read_cursor(conn) == before and proc.poll() is None:  # once it has begun
+                assert time.monotonic() < deadline, "the follower made no progress"
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0.0, 0.02))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            proc.stdout.close()
+            cursors.append(read_cursor(conn))
+        assert any(0 < c < last for c in cursors), f"no kill fell mid-way: {cursors}"
+        catch_up(store)
+        assert read_cursor(conn) == last
+        assert _all_time(TrafficService(store)) == {"bytes": 6000 * 610_000,
+                                                    "packets": 6000 * 300, "flows": 6000}
+    finally:
+        store.close()
