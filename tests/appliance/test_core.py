@@ -121,6 +121,39 @@ def test_spanwatch_core_runs_requests_and_stops_on_sigterm(appliance_config: Pat
     assert "Reloading the configuration on SIGHUP." in err
 
 
+def test_spanwatch_core_rolls_up_the_traffic_a_sensor_stored(appliance_config: Path) -> None:
+    from appliance.store import open_store
+    from appliance.traffic.service import TrafficService
+    from tests.appliance.traffic.test_follow import _flows
+
+    store = open_store(load_config(appliance_config).store_path)
+    source = store.source_id(b"eve", "eve.json")
+    store.add_events(_flows(source, 25), "test-sensor")  # a sensor only stores them
+    proc = subprocess.Popen(spanwatch_argv("core", "--config", appliance_config),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while TrafficService(store).totals(0, 1 << 62)["flows"] < 25:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        store.add_events(_flows(source, 5, first=25), "test-sensor")  # and keeps following
+        while TrafficService(store).totals(0, 1 << 62)["flows"] < 30:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        store.close()
+    assert proc.returncode == 0, err
+    store = open_store(load_config(appliance_config).store_path, readonly=True)
+    try:
+        assert TrafficService(store).totals(0, 1 << 62)["flows"] == 30
+    finally:
+        store.close()
+
+
 def unit_value(key: str) -> list[str]:
     return [
         line.split("=", 1)[1]

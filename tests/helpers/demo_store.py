@@ -146,14 +146,17 @@ def demo_web_app(config: Path) -> Any:
 
 
 def run_core_once(config: Path) -> None:
-    """What ``spanwatch core`` does in the background, once: the asset inventory, risk
-    scores and the alert index catch up with the store (and incidents, when present)."""
+    """What ``spanwatch core`` does in the background, once: the traffic rollups, the asset
+    inventory, risk scores and the alert index catch up with the store (and incidents,
+    when present)."""
     from appliance.assets.inventory import Inventory
     from appliance.config import load_config
     from appliance.service import Service
+    from appliance.traffic.follow import catch_up
 
     service = Service(load_config(config))
     try:
+        catch_up(service.store)
         service.alerts.sync()
         Inventory(service).run_once()
         if "incidents" in dir(service):
