@@ -124,23 +124,23 @@ def stop_helper(proc: Any, conn: Any, message: Any, *, ask: bool = True) -> None
 
 class StoreFollower:
     """The traffic rollups (and, for an analysis, the asset inventory and risk scores)
-    brought up to date with an ingest, from a process of their own.
+    brought up to date with an ingest, each from a process of its own.
 
-    The process is forked when the ingest begins, before it opens any database or starts a
-    thread (a forked SQLite connection is unsafe), and waits. :meth:`start` (the first
-    batch is near) lets it follow the store, chunk by chunk, as ``spanwatch core`` would;
-    :meth:`finish` (for an analysis, after correlation: risk scores read incidents) lets
-    it read the rest, recompute the risk scores, and waits for it. An analysis that fails
-    before :meth:`start` never reaches them; :meth:`cancel` stops the process (what the
-    inventory had read stays in it, not in the event store; the rollups keep no trace of
-    deleted events). Where forking is not possible (another thread runs), :meth:`finish`
+    The processes are forked when the ingest begins, before it opens any database or
+    starts a thread (a forked SQLite connection is unsafe), and wait. :meth:`start` (the
+    first batch is near) lets them follow the store, chunk by chunk, as ``spanwatch core``
+    would; :meth:`finish` (for an analysis, after correlation: risk scores read incidents)
+    lets them read the rest, recompute the risk scores, and waits for them. An analysis
+    that fails before :meth:`start` never reaches them; :meth:`cancel` stops them (what
+    the inventory had read stays in it, not in the event store; the rollups keep no trace
+    of deleted events). Where forking is not possible (another thread runs), :meth:`finish`
     does it all in-process. A failure is logged and never fails the ingest.
     """
 
     def __init__(self, cfg: AppConfig, *, inventory: bool = True, nice: bool = True) -> None:
         self.cfg = cfg
         self.inventory = inventory and cfg.assets.enabled
-        self._procs: list[Any] = []
+        self._procs: list[tuple[str, Any]] = []  # (part, process)
         self._cancelled = False
         ctx = fork_context()
         if ctx is None:
@@ -153,12 +153,12 @@ class StoreFollower:
                 name=f"spanwatch-{part}", daemon=True,
             )  # fmt: skip
             proc.start()
-            self._procs.append(proc)
+            self._procs.append((part, proc))
 
     @property
     def pids(self) -> list[int]:
         """The ids of its processes while they run."""
-        return [int(proc.pid) for proc in self._procs]
+        return [int(proc.pid) for _part, proc in self._procs]
 
     def start(self) -> None:
         """Follow the store from now on."""
@@ -173,24 +173,23 @@ class StoreFollower:
             return
         self._go.set()
         self._done.set()
-        for proc in self._procs:
+        for part, proc in self._procs:
             proc.join()
             if proc.exitcode not in (0, 1):  # 1: it logged why
                 logger.error("%s could not be updated (exit status %s); `spanwatch core` will "
-                             "catch up.", _PARTS[proc.name], proc.exitcode)  # fmt: skip
+                             "catch up.", _PARTS[part], proc.exitcode)  # fmt: skip
         self._procs = []
 
     def cancel(self) -> None:
         """The ingest failed: stop the processes; :meth:`finish` does nothing now."""
         self._cancelled = True
-        for proc in self._procs:
+        for _part, proc in self._procs:
             proc.terminate()
             proc.join()
         self._procs = []
 
 
-_PARTS = {"spanwatch-rollups": "The traffic rollups",
-          "spanwatch-inventory": "The asset inventory"}
+_PARTS = {"rollups": "The traffic rollups", "inventory": "The asset inventory"}
 
 
 def catch_up_in_process(cfg: AppConfig, inventory: bool) -> None:
@@ -258,7 +257,7 @@ def _follow(cfg: AppConfig, part: str, nice: bool, go: Any, done: Any, parent: i
             service.risk.recompute()
     except Exception:
         logger.exception("%s could not be updated; `spanwatch core` will catch up.",
-                         _PARTS[f"spanwatch-{part}"])  # fmt: skip
+                         _PARTS[part])  # fmt: skip
         raise SystemExit(1) from None
     finally:
         service.close()

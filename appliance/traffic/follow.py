@@ -81,7 +81,12 @@ class RollupFollower:
             cursor, lines = self.store.lines_after_chunk(after, types, max_chunks=ROUND_CHUNKS)
             if cursor == after and not due:
                 break
-            groups = self._summed(lines)
+            try:
+                groups = self._summed(lines)
+            except Exception:  # a bug or a record no test foresaw: never stall the rollups
+                logger.exception("Traffic rollups: chunks %d-%d could not be summed and are "
+                                 "left out.", after + 1, cursor)  # fmt: skip
+                groups = {}
             conn.execute("BEGIN IMMEDIATE")
             try:
                 if read_cursor(conn) != after or read_cursor(conn, DELETIONS) != deletions:

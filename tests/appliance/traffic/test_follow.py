@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from appliance.events import decode_line
 from appliance.store import open_store
 from appliance.traffic.follow import RollupFollower, catch_up, read_cursor
@@ -241,5 +243,29 @@ def test_a_follower_killed_at_any_point_leaves_nothing_counted_twice(tmp_path: P
         assert read_cursor(conn) == last
         assert _all_time(TrafficService(store)) == {"bytes": 6000 * 610_000,
                                                     "packets": 6000 * 300, "flows": 6000}
+    finally:
+        store.close()
+
+
+def test_chunks_that_cannot_be_summed_are_logged_and_do_not_stall_the_rollups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from appliance.traffic import follow
+
+    store = open_store(tmp_path / "s.db")
+    try:
+        source = store.source_id(b"eve", "eve.json")
+        store.add_events(_flows(source, 3), "s1")
+
+        def broken(heads: Any) -> Any:
+            raise TypeError("a record no test foresaw")
+
+        monkeypatch.setattr(follow, "compound", broken)  # a fault no capture produces
+        assert catch_up(store).cursor == 1
+        assert "chunks 1-1 could not be summed" in caplog.text
+        monkeypatch.undo()
+        store.add_events(_flows(source, 2, first=3), "s1")
+        catch_up(store)
+        assert _all_time(TrafficService(store))["flows"] == 2  # the next chunks count
     finally:
         store.close()
