@@ -25,8 +25,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "traffic", parents=[common], help="traffic volume, peaks and top lists",
         description="Volume, peak, capture health and the top applications, services, "
-        "talkers, conversations, countries and autonomous systems, from the rollups kept at "
-        "ingest. Relative times count back from the newest traffic in the store.")  # fmt: skip
+        "talkers, conversations, countries and autonomous systems, from the rollups "
+        "(spanwatch core keeps them up to date with the store). Relative times count back "
+        "from the newest traffic in the store.")  # fmt: skip
     p.add_argument("--since", default="24h",
                    help="start: 30m, 24h, 7d (before the newest traffic), an ISO time, or all")
     p.add_argument("--until", default=None, help="end: an ISO time (default: the newest traffic)")
@@ -65,6 +66,17 @@ def _range(args: argparse.Namespace, conn: Any, tz: ZoneInfo) -> tuple[int, int]
     return since, until
 
 
+def _note_lag(conn: Any, cfg: AppConfig) -> None:
+    """Say so (on stderr) when stored events are not in the rollups yet."""
+    behind = conn.execute(
+        "SELECT count(*) FROM chunks WHERE id > "
+        "(SELECT coalesce(max(chunk), 0) FROM cursors WHERE name = 'traffic')").fetchone()[0]
+    if behind:
+        print(f"spanwatch: note: {behind:,} stored chunks of events are not in the traffic "
+              f"rollups yet; spanwatch core adds them every {cfg.core.rollup_seconds:g} s "
+              "(is it running?).", file=sys.stderr)  # fmt: skip
+
+
 def _when(us: int, tz: ZoneInfo) -> str:
     return datetime.datetime.fromtimestamp(us / 1e6, tz).strftime("%Y-%m-%d %H:%M")
 
@@ -93,6 +105,7 @@ def run_traffic(args: argparse.Namespace, cfg: AppConfig) -> int:
     service = Service(cfg, readonly=True)
     try:
         traffic = service.traffic
+        _note_lag(traffic.conn, cfg)
         since, until = _range(args, traffic.conn, tz)
         if args.host:
             return _print_host(traffic, args, since, until, tz)

@@ -181,6 +181,28 @@ def test_cli_prints_the_same_tops_as_json(analysed: Path) -> None:
     assert all(len(items) <= 3 for items in report["top"].values())
 
 
+def test_the_cli_says_when_stored_events_are_not_rolled_up_yet(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    data = yaml.safe_load(config.read_text())["data_dir"]
+    store = open_store(Path(data) / "spanwatch.db")
+    try:
+        store.add_events([decode_line(_flow_line(1, T0, T0 + 1), 1)], "s1")  # a sensor's
+    finally:
+        store.close()
+    behind = run_spanwatch("traffic", "--config", config, "--since", "all")
+    assert behind.returncode == 0, behind.stderr
+    assert "1 stored chunks of events are not in the traffic rollups yet" in behind.stderr
+    assert "spanwatch core" in behind.stderr
+    store = open_store(Path(data) / "spanwatch.db")
+    try:
+        catch_up(store)
+    finally:
+        store.close()
+    done = run_spanwatch("traffic", "--config", config, "--since", "all", "--json")
+    assert done.returncode == 0 and "not in the traffic rollups" not in done.stderr
+    assert json.loads(done.stdout)["totals"]["flows"] == 1
+
+
 def test_deleting_a_failed_analysis_takes_its_flows_out_of_the_rollups(tmp_path: Path) -> None:
     from appliance.traffic.follow import unroll_sources
 
