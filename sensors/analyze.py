@@ -13,6 +13,7 @@ its rules.
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import subprocess
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from appliance.store import EventStore
     from sensors.analyzer_process import AnalyzerProcess
     from sensors.deadletter import DeadLetterFile
-    from sensors.overlap import PacketPass, StoreFollower
+    from sensors.overlap import StoreFollower
     from sensors.runner import RunStats
 
 # Only what starting Suricata needs is imported with this module; the ingest's modules
@@ -277,21 +278,26 @@ class Analysis:
         argv += command.set_args(self._extra_sets())
         log = open(self.run_dir / "suricata.stdout", "wb")  # noqa: SIM115 - closed below
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        results: list[CaptureResult] = []
+        results: dict[int, CaptureResult] = {}
         try:
             self._started()
             infos = self._inspect(paths, proc)
             from sensors.overlap import PacketPass
 
-            packets = PacketPass(self.cfg, [i.path for i in infos])
+            queue = queue_order(infos)
+            packets = PacketPass(self.cfg, [infos[i].path for i in queue])
             control = wait_for_socket(sock, proc, self.run_dir)
             with control:
-                for index, info in enumerate(infos):
-                    results.append(self._socket_capture(control, proc, index, info, packets))
+                for position, index in enumerate(queue):
+                    results[index] = self._socket_capture(
+                        control, proc, index, infos[index],
+                        functools.partial(packets.findings, position),
+                        last=position == len(queue) - 1,
+                    )  # fmt: skip
                 control.shutdown()
             proc.wait(timeout=60)
         except BaseException:
-            for result in results:
+            for result in results.values():
                 self._discard(result.stats)
             raise
         finally:
@@ -300,10 +306,11 @@ class Analysis:
                 proc.wait()
             log.close()
             sock.unlink(missing_ok=True)
-        return results
+        return [results[i] for i in range(len(infos))]
 
     def _socket_capture(self, control: Any, proc: subprocess.Popen[bytes], index: int,
-                        info: CaptureInfo, packets: PacketPass) -> CaptureResult:  # fmt: skip
+                        info: CaptureInfo, packet_findings: Callable[[], list[bytes]], *,
+                        last: bool) -> CaptureResult:  # fmt: skip
         out_dir = output_dir(self.run_dir / str(index))
         control.pcap_file(str(info.path.absolute()), str(out_dir))
         logger.info("Queued %s in Suricata.", info.path)
@@ -314,11 +321,11 @@ class Analysis:
             # The queue length first: the file leaves the queue as it becomes current.
             if control.pcap_file_number() != 0 or control.pcap_current() not in (None, "None"):
                 return False
-            if index == len(self.opts.captures) - 1:
+            if last:
                 self._suricata_done()
             return True
 
-        stats = self._ingest(out_dir, info, done, None, lambda: packets.findings(index))
+        stats = self._ingest(out_dir, info, done, None, packet_findings)
         self._check_eve(out_dir, info, stats)
         return self._result(info, stats)
 
@@ -404,3 +411,18 @@ class Analysis:
         if stats.source_ids:
             removed = self.store.delete_sources(stats.source_ids)
             logger.info("Removed %d events of a failed analysis from the store.", removed)
+
+
+def queue_order(infos: Sequence[CaptureInfo]) -> list[int]:
+    """The order to queue captures in Suricata's unix-socket mode: oldest traffic first.
+
+    Suricata keeps its clock from one file to the next. A capture older than the one
+    before it sends that clock backwards, and the flow manager, still at the later time,
+    may time out the older capture's flows mid-stream: a flow is split, a protocol record
+    is logged twice or lost (seen: an extra http record and a stream anomaly, a flow
+    logged twice, a POP3 login missing). In time order no flow looks older than it is.
+    Captures whose time the headers do not give (pcapng) keep their turn at the end.
+    Summaries are still reported in the order given.
+    """
+    return sorted(range(len(infos)), key=lambda i: (infos[i].first_ts is None,
+                                                     infos[i].first_ts or 0.0))  # fmt: skip

@@ -184,6 +184,33 @@ def test_bad_capture_exit_status_through_the_console_script(tmp_path: Path, conf
 # -- several captures ----------------------------------------------------------------------
 
 
+def test_captures_are_queued_oldest_first() -> None:
+    from sensors.analyze import queue_order
+    from sensors.capturefile import CaptureInfo
+
+    def info(name: str, first: float | None) -> CaptureInfo:
+        return CaptureInfo(Path(name), "pcap" if first else "pcapng", 1, 100, first, first)
+
+    infos = [info("2024.pcap", 1.7e9), info("a.pcapng", None), info("2021.pcap", 1.6e9),
+             info("2020.pcap", 1.59e9), info("b.pcapng", None)]  # fmt: skip
+    # Oldest traffic first; captures with no time in their headers keep their turn, last.
+    assert queue_order(infos) == [3, 2, 0, 1, 4]
+
+
+@pytest.mark.suricata
+def test_captures_given_newest_first_are_queued_oldest_first_and_reported_as_given(
+    config: Path, capsys: Any
+) -> None:
+    captures = [BASIC_AUTH, LOG4J, DNS_TXT]  # 2024, 2021, 2020
+    code, out, err = analyze(config, capsys, "--json", "--checksum", "none", *captures)
+    assert code == 0, err
+    assert [c["file"] for c in json.loads(out)["captures"]] == [str(p) for p in captures]
+    data = Path(yaml.safe_load(config.read_text())["data_dir"])
+    (log,) = data.glob("runs/*/suricata.log")
+    started = re.findall(r"Starting run for '([^']+)'", log.read_text())
+    assert started == [str(p.absolute()) for p in reversed(captures)]
+
+
 @pytest.mark.suricata
 def test_several_captures_are_summarized_one_by_one(
     tmp_path: Path, config: Path, et_rules: Path, capsys: Any
