@@ -421,8 +421,8 @@ def queue_order(infos: Sequence[CaptureInfo]) -> list[int]:
     may time out the older capture's flows mid-stream: a flow is split, a protocol record
     is logged twice or lost (seen: an extra http record and a stream anomaly, a flow
     logged twice, a POP3 login missing). In time order no flow looks older than it is.
-    Captures whose time the headers do not give (pcapng) keep their turn at the end.
-    Summaries are still reported in the order given.
+    Captures with no packet time (pcapng of simple packet blocks only) keep their turn at
+    the end. Summaries are still reported in the order given.
     """
     return sorted(range(len(infos)), key=lambda i: (infos[i].first_ts is None,
                                                      infos[i].first_ts or 0.0))  # fmt: skip

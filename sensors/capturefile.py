@@ -31,8 +31,8 @@ class CaptureInfo:
     format: str
     packets: int
     size: int
-    first_ts: float | None  # earliest packet time (pcap only)
-    last_ts: float | None  # latest packet time (pcap only)
+    first_ts: float | None  # earliest packet time (None: no packet has one)
+    last_ts: float | None  # latest packet time
 
 
 def inspect_capture(path: Path) -> CaptureInfo:
@@ -99,6 +99,8 @@ def _inspect_pcapng(path: Path, data: mmap.mmap, size: int) -> CaptureInfo:
         raise CaptureError(f"{path}: corrupt pcapng section header (byte-order magic)")
     header = struct.Struct(endian + "II")
     pos, packets = 0, 0
+    units: list[float] = []  # seconds per timestamp unit, by interface of the section
+    first = last = None
     while pos < size:
         if pos + 12 > size:
             raise _truncated(path, packets, pos)
@@ -108,17 +110,44 @@ def _inspect_pcapng(path: Path, data: mmap.mmap, size: int) -> CaptureInfo:
             endian = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
             header = struct.Struct(endian + "II")
             block_type, length = header.unpack_from(data, pos)
+            units = []
         if length < 12 or length % 4:
             raise CaptureError(f"{path}: corrupt pcapng block after packet {packets} "
                                f"(offset {pos}, length {length})")  # fmt: skip
         if pos + length > size:
             raise _truncated(path, packets, pos)
-        if block_type in _PCAPNG_PACKET_BLOCKS:
+        if block_type == 1:
+            units.append(_pcapng_unit(data, pos, length, endian))
+        elif block_type in _PCAPNG_PACKET_BLOCKS:
             packets += 1
+            if block_type != 3 and length >= 24:  # simple packets carry no time
+                if block_type == 6:
+                    iface, high, low = struct.unpack_from(endian + "III", data, pos + 8)
+                else:  # obsolete packet block: 16-bit interface id and drop count
+                    iface, _drops, high, low = struct.unpack_from(endian + "HHII", data, pos + 8)
+                unit = units[iface] if iface < len(units) else 1e-6
+                ts = ((high << 32) | low) * unit
+                first = ts if first is None else min(first, ts)
+                last = ts if last is None else max(last, ts)
         pos += length
     if packets == 0:
         raise CaptureError(f"{path}: the capture holds no packets")
-    return CaptureInfo(path, "pcapng", packets, size, None, None)
+    return CaptureInfo(path, "pcapng", packets, size, first, last)
+
+
+def _pcapng_unit(data: mmap.mmap, pos: int, length: int, endian: str) -> float:
+    """Seconds per timestamp unit of an interface description block (``if_tsresol``,
+    option 9; microseconds when absent or unreadable)."""
+    opt, end = pos + 16, pos + length - 4
+    while opt + 4 <= end:
+        code, size = struct.unpack_from(endian + "HH", data, opt)
+        if code == 0:
+            break
+        if code == 9 and size >= 1 and opt + 5 <= end:
+            value = data[opt + 4]
+            return 2.0 ** -(value & 0x7F) if value & 0x80 else 10.0 ** -value
+        opt += 4 + (size + 3) // 4 * 4
+    return 1e-6
 
 
 def _truncated(path: Path, packets: int, offset: int) -> CaptureError:

@@ -189,11 +189,11 @@ def test_captures_are_queued_oldest_first() -> None:
     from sensors.capturefile import CaptureInfo
 
     def info(name: str, first: float | None) -> CaptureInfo:
-        return CaptureInfo(Path(name), "pcap" if first else "pcapng", 1, 100, first, first)
+        return CaptureInfo(Path(name), name.rsplit(".")[-1], 1, 100, first, first)
 
-    infos = [info("2024.pcap", 1.7e9), info("a.pcapng", None), info("2021.pcap", 1.6e9),
-             info("2020.pcap", 1.59e9), info("b.pcapng", None)]  # fmt: skip
-    # Oldest traffic first; captures with no time in their headers keep their turn, last.
+    infos = [info("2024.pcap", 1.7e9), info("simple.pcapng", None), info("2021.pcapng", 1.6e9),
+             info("2020.pcap", 1.59e9), info("simple-too.pcapng", None)]  # fmt: skip
+    # Oldest traffic first; captures with no packet time keep their turn, last.
     assert queue_order(infos) == [3, 2, 0, 1, 4]
 
 

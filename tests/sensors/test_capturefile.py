@@ -122,11 +122,41 @@ def test_every_corpus_capture_has_the_packet_count_capinfos_reports(testdata: Pa
 
 
 @pytest.mark.parametrize("name", PCAPNGS)
-def test_pcapng_packet_count_equals_capinfos(testdata: Path, name: str) -> None:
+def test_pcapng_packet_count_and_time_span_equal_capinfos(testdata: Path, name: str) -> None:
     path = testdata / name
     info = inspect_capture(path)
     assert (info.format, info.path, info.size) == ("pcapng", path, path.stat().st_size)
-    assert info.packets == _capinfos(path)[path][0]
+    packets, first, last = _capinfos(path)[path]
+    assert info.packets == packets
+    assert info.first_ts == pytest.approx(first, abs=1e-6)
+    assert info.last_ts == pytest.approx(last, abs=1e-6)
+
+
+@pytest.mark.parametrize("endian", ["<", ">"])
+def test_pcapng_times_follow_each_interfaces_resolution(
+    tmp_path: Path, frames: list[bytes], endian: str
+) -> None:
+    # if_tsresol (option 9): interface 0 counts nanoseconds, interface 1 2^-10 s units.
+    shb = _block(endian, 0x0A0D0D0A, struct.pack(endian + "IHHq", PCAPNG_LE_BOM, 1, 0, -1))
+    nano = struct.pack(endian + "HHB", 9, 1, 9) + b"\0" * 3 + struct.pack(endian + "HH", 0, 0)
+    binary = struct.pack(endian + "HHB", 9, 1, 0x80 | 10) + b"\0" * 3
+    idbs = [_block(endian, 1, struct.pack(endian + "HHI", 1, 0, 65535) + opts)
+            for opts in (nano, binary)]  # fmt: skip
+
+    def packet(iface: int, units: int) -> bytes:
+        head = struct.pack(endian + "IIIII", iface, units >> 32, units & 0xFFFFFFFF,
+                           len(frames[0]), len(frames[0]))  # fmt: skip
+        return _block(endian, 6, head + frames[0])
+
+    path = tmp_path / "resolutions.pcapng"
+    path.write_bytes(shb + b"".join(idbs) + packet(0, 1_700_000_000_250_000_000)
+                     + packet(1, 1_600_000_000 * 1024 + 512))  # fmt: skip
+    info = inspect_capture(path)
+    assert info.first_ts == pytest.approx(1_600_000_000.5)
+    assert info.last_ts == pytest.approx(1_700_000_000.25)
+    packets, first, last = _capinfos(path)[path]
+    assert (info.packets, info.first_ts, info.last_ts) == (packets, pytest.approx(first),
+                                                          pytest.approx(last))  # fmt: skip
 
 
 @pytest.mark.parametrize("name", [SMALL_PCAP, UNORDERED_PCAP, "pcaps/portscan/zeek_nmap-vsn.pcap"])
@@ -180,7 +210,11 @@ def test_pcapng_in_either_byte_order_and_block_kind(
 ) -> None:
     path = tmp_path / "synthetic.pcapng"
     path.write_bytes(_pcapng_section(endian, frames[:7], simple=simple))
-    assert inspect_capture(path).packets == 7 == _capinfos(path)[path][0]
+    info = inspect_capture(path)
+    assert info.packets == 7 == _capinfos(path)[path][0]
+    # Simple packet blocks carry no time; enhanced ones do (microseconds by default).
+    assert (info.first_ts, info.last_ts) == ((None, None) if simple else
+                                             (pytest.approx(1.0), pytest.approx(1.000006)))
 
 
 def test_pcapng_with_sections_of_both_byte_orders(tmp_path: Path, frames: list[bytes]) -> None:
