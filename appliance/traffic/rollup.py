@@ -229,22 +229,14 @@ class Rollup:
             inner, place = (src_b, dest_place) if src_in else (dest_b, src_place)
             if place is None:  # countries and AS are off
                 continue
-            key = (minute, place.country)
-            sums = cc_d.get(key)
-            if sums is None:
-                cc_d[key] = [b, p, n]
-            else:
-                sums[0] += b
-                sums[1] += p
-                sums[2] += n
-            key = (minute, place.asn)
-            sums = asn_d.get(key)
-            if sums is None:
-                asn_d[key] = [b, p, n]
-            else:
-                sums[0] += b
-                sums[1] += p
-                sums[2] += n
+            for table, key in ((cc_d, (minute, place.country)), (asn_d, (minute, place.asn))):
+                sums = table.get(key)
+                if sums is None:
+                    table[key] = [b, p, n]
+                else:
+                    sums[0] += b
+                    sums[1] += p
+                    sums[2] += n
             rkey = (inner, place.country, place.asn)
             if minute < remote.get(rkey, minute + 1):
                 remote[rkey] = minute

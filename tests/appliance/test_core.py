@@ -3,10 +3,12 @@ ends the daemon cleanly, web requests are executed, and its systemd unit is soun
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,33 +90,47 @@ def test_the_worker_executes_requests_and_records_outcomes(service: Service) -> 
     assert outcome[unknown].status == "failed"  # type: ignore[union-attr]
 
 
+@contextlib.contextmanager
+def _core(config: Path) -> Iterator[subprocess.Popen[str]]:
+    """``spanwatch core`` running; killed on the way out unless the test stopped it."""
+    proc = subprocess.Popen(spanwatch_argv("core", "--config", config),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    """Stop ``spanwatch core`` with SIGTERM as systemd does; return its stderr."""
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=60)
+    return err
+
+
 def test_spanwatch_core_runs_requests_and_stops_on_sigterm(appliance_config: Path) -> None:
     cfg = load_config(appliance_config)
     svc = Service(cfg)
     rid = svc.requests.submit("no-such-thing", actor="admin")
-    proc = subprocess.Popen(
-        spanwatch_argv("core", "--config", appliance_config),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            req = svc.requests.get(rid)
-            if req is not None and req.status == "failed":
-                break
-            time.sleep(0.2)
-        assert svc.requests.get(rid).status == "failed"  # type: ignore[union-attr]
-        proc.send_signal(signal.SIGHUP)  # components restart with the file read again
-        again = svc.requests.submit("still-nothing", actor="admin")
-        deadline = time.monotonic() + 60
-        while svc.requests.get(again).status != "failed":  # type: ignore[union-attr]
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=60)
+        with _core(appliance_config) as proc:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                req = svc.requests.get(rid)
+                if req is not None and req.status == "failed":
+                    break
+                time.sleep(0.2)
+            assert svc.requests.get(rid).status == "failed"  # type: ignore[union-attr]
+            proc.send_signal(signal.SIGHUP)  # components restart with the file read again
+            again = svc.requests.submit("still-nothing", actor="admin")
+            deadline = time.monotonic() + 60
+            while svc.requests.get(again).status != "failed":  # type: ignore[union-attr]
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+            err = _stop(proc)
     finally:
-        if proc.poll() is None:
-            proc.kill()
         svc.close()
     assert proc.returncode == 0, err
     assert "spanwatch-core stopped." in err
@@ -129,22 +145,18 @@ def test_spanwatch_core_rolls_up_the_traffic_a_sensor_stored(appliance_config: P
     store = open_store(load_config(appliance_config).store_path)
     source = store.source_id(b"eve", "eve.json")
     store.add_events(_flows(source, 25), "test-sensor")  # a sensor only stores them
-    proc = subprocess.Popen(spanwatch_argv("core", "--config", appliance_config),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while TrafficService(store).totals(0, 1 << 62)["flows"] < 25:
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.2)
-        store.add_events(_flows(source, 5, first=25), "test-sensor")  # and keeps following
-        while TrafficService(store).totals(0, 1 << 62)["flows"] < 30:
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=60)
+        with _core(appliance_config) as proc:
+            deadline = time.monotonic() + 60
+            while TrafficService(store).totals(0, 1 << 62)["flows"] < 25:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+            store.add_events(_flows(source, 5, first=25), "test-sensor")  # and keeps following
+            while TrafficService(store).totals(0, 1 << 62)["flows"] < 30:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+            err = _stop(proc)
     finally:
-        if proc.poll() is None:
-            proc.kill()
         store.close()
     assert proc.returncode == 0, err
     store = open_store(load_config(appliance_config).store_path, readonly=True)
