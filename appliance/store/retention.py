@@ -16,6 +16,7 @@ from pathlib import Path
 
 from appliance.config import RetentionBudget, RetentionConfig
 from appliance.events import KIND_ALERTS, KIND_METADATA
+from appliance.store.turns import begin_immediate
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ def _delete_chunks(conn: sqlite3.Connection, chunk_ids: list[int]) -> int:
     for start in range(0, len(chunk_ids), 200):
         part = chunk_ids[start : start + 200]
         marks = ",".join("?" * len(part))
-        conn.execute("BEGIN IMMEDIATE")
+        begin_immediate(conn)
         try:
             # Each chunk's rows through its id range (the primary key), not a chunk index.
             removed += sum(conn.execute(

@@ -30,6 +30,7 @@ from appliance.store.rows import (
     PreparedBatch,
     prepare,
 )
+from appliance.store.turns import begin_immediate, give_turn
 from appliance.traffic.follow import unroll_sources
 
 logger = logging.getLogger(__name__)
@@ -171,7 +172,7 @@ class SqliteEventStore(EventReading, CaptureRecords):
         """
         conn = self._conn
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            begin_immediate(conn, self.path)
             fresh = self._unseen(records)
             if prepared is None or prepared.records is not records or len(fresh) != len(records):
                 prepared = prepare(fresh)
@@ -193,6 +194,9 @@ class SqliteEventStore(EventReading, CaptureRecords):
             if isinstance(err, sqlite3.Error):
                 raise StoreError(write_error(self.path, err)) from err
             raise
+        # Batches follow one another at once: a writer of another process that waits
+        # (the traffic rollups, retention) gets its turn now, not seconds later.
+        give_turn(self.path)
         return len(fresh)
 
     def prepare(self, records: Sequence[EveRecord]) -> PreparedBatch:
@@ -285,7 +289,7 @@ class SqliteEventStore(EventReading, CaptureRecords):
         """Remove every event of these sources (a failed analysis leaves nothing behind)."""
         removed = 0
         try:
-            self._conn.execute("BEGIN IMMEDIATE")
+            begin_immediate(self._conn, self.path)
             unroll_sources(self, source_ids)  # their flows leave the traffic rollups too
             for sid in source_ids:
                 lo, hi = event_id(sid, 0), event_id(sid + 1, 0) - 1

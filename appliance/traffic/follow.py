@@ -21,6 +21,7 @@ from typing import Any
 
 from appliance.errors import StoreError
 from appliance.events import EveHead, EveRecord, decode_head, decode_line
+from appliance.store.turns import begin_immediate
 from appliance.traffic.aggregate import compound
 from appliance.traffic.geo import GeoDatabase
 from appliance.traffic.rollup import Rollup, Summed
@@ -87,7 +88,7 @@ class RollupFollower:
                 logger.exception("Traffic rollups: chunks %d-%d could not be summed and are "
                                  "left out.", after + 1, cursor)  # fmt: skip
                 groups = {}
-            conn.execute("BEGIN IMMEDIATE")
+            begin_immediate(conn, self.store.path)
             try:
                 if read_cursor(conn) != after or read_cursor(conn, DELETIONS) != deletions:
                     conn.execute("ROLLBACK")  # counted by another follower, or deleted

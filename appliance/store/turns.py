@@ -1,0 +1,106 @@
+"""Turns at the store's write lock, fair between processes.
+
+SQLite lets one writer at a time into a database. A writer that finds it locked sleeps
+and retries (its busy handler), up to 100 ms a sleep. The ingest commits one batch and
+begins the next within microseconds, so on a busy link it takes the lock back before a
+sleeping waiter wakes: the traffic rollups, retention and the other writers of
+``spanwatch core`` could wait seconds for their turn, and time out.
+
+So waiting is announced. :func:`begin_immediate` tries at once; if the store is locked,
+it takes a shared ``flock`` on a file beside the store (``<store>.turn``) and retries
+every millisecond until it has the lock, then lets the file go. After each commit, the
+ingest calls :func:`give_turn`: if anyone holds the file, it waits (at most
+``YIELD_MAX_S``) until they have their lock before it begins again. A process that dies
+while it waits drops its ``flock`` with it, so nothing stays announced.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+#: How often a waiting writer retries, and how long a greedy one waits for the others.
+POLL_S = 0.001
+YIELD_MAX_S = 0.5
+#: How long a writer waits for the lock before it fails (the connections' busy timeout).
+TIMEOUT_S = 10.0
+
+_fds: dict[tuple[int, str], int | None] = {}
+
+
+def _turn_fd(path: str) -> int | None:
+    """This process's descriptor of the turn file of the store at ``path`` (None if it
+    cannot be opened: then turns are not announced, and writers only retry)."""
+    key = (os.getpid(), path)  # a forked child opens its own: flock is per open file
+    if key not in _fds:
+        try:
+            _fds[key] = os.open(f"{path}.turn", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o660)
+        except OSError:
+            _fds[key] = None
+    return _fds[key]
+
+
+def _is_busy(err: sqlite3.OperationalError) -> bool:
+    return getattr(err, "sqlite_errorname", "").startswith("SQLITE_BUSY")
+
+
+def _try_begin(conn: sqlite3.Connection) -> bool:
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        return True
+    except sqlite3.OperationalError as err:
+        if not _is_busy(err):
+            raise
+        return False
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(TIMEOUT_S * 1000)}")
+
+
+def begin_immediate(conn: sqlite3.Connection, path: Path | str | None = None,
+                    timeout_s: float = TIMEOUT_S) -> None:  # fmt: skip
+    """``BEGIN IMMEDIATE`` on ``conn`` (a connection to the store at ``path``; found from
+    the connection if not given), announcing the wait if the lock is taken.
+
+    Raises ``sqlite3.OperationalError`` ("database is locked") after ``timeout_s``.
+    """
+    if _try_begin(conn):
+        return
+    if path is None:
+        path = conn.execute("PRAGMA database_list").fetchone()[2]
+    fd = _turn_fd(str(path)) if path else None
+    if fd is not None:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not _try_begin(conn):
+            if time.monotonic() > deadline:
+                raise sqlite3.OperationalError("database is locked")
+            time.sleep(POLL_S)
+    finally:
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def give_turn(path: Path | str) -> bool:
+    """After a commit: if other writers announced a wait, wait until they have the lock
+    (at most ``YIELD_MAX_S``). Returns whether anyone was waiting."""
+    fd = _turn_fd(str(path))
+    if fd is None:
+        return False
+    waited = False
+    deadline = time.monotonic() + YIELD_MAX_S
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waited = True
+            if time.monotonic() > deadline:
+                return waited
+            time.sleep(POLL_S)
+            continue
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return waited
