@@ -76,14 +76,34 @@ class EveHead(msgspec.Struct, gc=False):
     in_iface: Any = None
 
 
+class FlowLine(msgspec.Struct, gc=False):
+    """The fields of a flow record the traffic rollups read (fewer than :class:`EveHead`:
+    a quarter less decoding, per flow of a busy link)."""
+
+    timestamp: str
+    event_type: str
+    src_ip: str | None = None
+    dest_ip: str | None = None
+    dest_port: Int64 | None = None
+    proto: str | Int64 | None = None
+    flow: _FlowHead | None = None
+    app_proto: Any = None
+    in_iface: Any = None
+
+
 _decoder = msgspec.json.Decoder(EveHead)
+_flow_decoder = msgspec.json.Decoder(FlowLine)
 
 
 def decode_head(raw: bytes) -> EveHead:
     """The indexed fields of a line the store holds (it was checked as it was stored:
-    readers that need no more, like the traffic rollups, skip :func:`decode_line`'s
-    checks and time parsing)."""
+    readers that need no more skip :func:`decode_line`'s checks and time parsing)."""
     return _decoder.decode(raw)
+
+
+def decode_flow(raw: bytes) -> FlowLine:
+    """What the traffic rollups read of a flow line the store holds (as :func:`decode_head`)."""
+    return _flow_decoder.decode(raw)
 
 
 class EveDecodeError(ValueError):
@@ -141,13 +161,17 @@ _ts_cache: dict[str, int] = {}
 def parse_timestamp(value: str) -> int:
     """EVE timestamp (``2024-05-01T12:00:00.123456+0700``) to UTC microseconds."""
     try:
-        key = value[:19] + value[-5:]
+        key = value[:16] + value[-5:]  # the minute and the zone: one parse per minute
         base = _ts_cache.get(key)
         if base is None:
-            base = _parse_base(value)
+            base = _parse_minute(value)
             if len(_ts_cache) > 100_000:
                 _ts_cache.clear()
             _ts_cache[key] = base
+        secs = value[17:19]
+        if value[16] != ":" or not (secs.isascii() and secs.isdigit()) or secs > "59":
+            raise ValueError("bad seconds")
+        base += int(secs) * 1_000_000
         if len(value) > 26 and value[19] == "." and value[26] in "+-Z":
             return base + int(value[20:26])  # Suricata's own form: 6 digits of fraction
         micros = 0
@@ -159,14 +183,15 @@ def parse_timestamp(value: str) -> int:
         raise EveDecodeError("bad-timestamp", repr(value[:64])) from err
 
 
-def _parse_base(value: str) -> int:
-    """Whole seconds of ``value`` in UTC, in microseconds."""
+def _parse_minute(value: str) -> int:
+    """The start of the minute of ``value`` in UTC, in microseconds (the whole stamp is
+    checked, seconds included)."""
     y, mo, d = int(value[0:4]), int(value[5:7]), int(value[8:10])
     h, mi, s = int(value[11:13]), int(value[14:16]), int(value[17:19])
     if value[4] != "-" or value[10] not in "T " or value[13] != ":":
         raise ValueError("not an ISO 8601 timestamp")
     datetime.datetime(y, mo, d, h, mi, s)  # range check: timegm takes February 30
-    secs = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
+    secs = calendar.timegm((y, mo, d, h, mi, 0, 0, 0, 0))
     tail = value[-5:]
     if tail[0] in "+-" and tail[1:].isdigit():
         offset = int(tail[1:3]) * 3600 + int(tail[3:5]) * 60

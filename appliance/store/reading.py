@@ -135,13 +135,19 @@ class EventReading:
             return after, []
         etypes = self._etype_ids(event_types)
         marks = ",".join("?" * len(etypes))
-        rows: list[tuple[int, int, int, int, int]] = []
+        names = self._etype_names
+        out: list[tuple[int, int, str, bytes]] = []
         for chunk, lo, hi in chunks if etypes else ():
-            rows += self._conn.execute(
-                f"SELECT chunk, id, sensor, pos, etype FROM events WHERE id BETWEEN ? AND ? "
+            rows = self._conn.execute(
+                f"SELECT id, sensor, pos, etype FROM events WHERE id BETWEEN ? AND ? "
                 f"AND chunk = ? AND etype IN ({marks}) ORDER BY id", (lo, hi, chunk, *etypes)
             ).fetchall()  # fmt: skip
-        return chunks[-1][0], self._chunk_lines(rows)
+            if rows:
+                blob = self._conn.execute("SELECT data FROM chunks WHERE id = ?", (chunk,))
+                lines = self._zd.decompress(blob.fetchone()[0]).split(b"\n")
+                out += [(eid, sensor, names[etype], lines[pos])
+                        for eid, sensor, pos, etype in rows]  # fmt: skip
+        return chunks[-1][0], out
 
     def source_lines(
         self, source_ids: Sequence[int], event_types: Sequence[str], *, upto_chunk: int

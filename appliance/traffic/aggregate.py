@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from appliance.events import EveHead, parse_timestamp, proto_number
+from appliance.events import EveHead, FlowLine, parse_timestamp, proto_number
 from appliance.traffic.settings import DAY, MINUTE
 
 #: Packet counts beyond this are no real flow's (the rollups' columns are 64-bit).
@@ -72,7 +72,7 @@ def _minute(stamp: str) -> int:
     return found
 
 
-def compound(heads: Iterable[EveHead]) -> Compound:
+def compound(heads: Iterable[EveHead | FlowLine]) -> Compound:
     """The flow records among ``heads`` summed per (minute, iface, app, proto, port, src,
     dest); other records (alerts carry a ``flow`` object too) are passed over."""
     out: Compound = {}

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.errors import StoreError
-from appliance.events import EveHead, EveRecord, decode_head, decode_line
+from appliance.events import EveRecord, FlowLine, decode_flow, decode_line
 from appliance.store.turns import begin_immediate
 from appliance.traffic.aggregate import compound
 from appliance.traffic.geo import GeoDatabase
@@ -119,11 +119,11 @@ class RollupFollower:
         Flows are decoded to their indexed fields only: the store checked every line as
         it stored it, and a flow's minutes come from its own start and end.
         """
-        flows: dict[int, list[EveHead]] = {}
+        flows: dict[int, list[FlowLine]] = {}
         stats: dict[int, list[EveRecord]] = {}
         for eid, sensor, etype, line in lines:
             if etype == "flow":
-                flows.setdefault(sensor, []).append(decode_head(line))
+                flows.setdefault(sensor, []).append(decode_flow(line))
             else:
                 stats.setdefault(sensor, []).append(decode_line(line, eid))
         out: dict[int, tuple[list[EveRecord], Summed | None]] = {}
@@ -186,10 +186,10 @@ def unroll_sources(store: Any, source_ids: Sequence[int]) -> None:
     rollup = Rollup(conn)
     if not rollup.settings.enabled:
         return
-    by_sensor: dict[int, list[EveHead]] = {}
+    by_sensor: dict[int, list[FlowLine]] = {}
     for _eid, sensor, _etype, line in store.source_lines(source_ids, ("flow",),
                                                          upto_chunk=read_cursor(conn)):
-        by_sensor.setdefault(sensor, []).append(decode_head(line))
+        by_sensor.setdefault(sensor, []).append(decode_flow(line))
     for sensor_id, heads in by_sensor.items():
         flows = compound(heads)
         for sums in flows.values():
