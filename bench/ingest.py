@@ -5,7 +5,9 @@
 spanwatch: EVE reader -> msgspec decode -> zstd chunks + indexed columns in SQLite, with
 bookmarks. Baseline, measured in the same run on the same file: ``json.loads`` and
 ``executemany`` of the same columns plus the raw JSON, four indexes, batches of 1,000.
-Targets: >= 100,000 events/s, >= 3x the baseline, <= 300 bytes per event on disk.
+Targets: >= 100,000 events/s, >= 3x the baseline, <= 300 bytes per event on disk. Printed
+for the reader and store writer alone (what the target names), and until the traffic
+rollups, which follow the store in a process of their own, are up to date too.
 
 The file is the shared attack corpus's EVE repeated with new times; each flow's start and
 end move with its record (``bench.evefile.live_like``), as on a live link.
@@ -142,18 +144,23 @@ def main() -> int:
         b_secs, b_n = run_baseline(path, base_db)
         b_bytes = disk_bytes(base_db) / b_n
         base_db.unlink()
+        r_secs, r_cpu, r_n = run_spanwatch(path, Path(tmp) / "sw-store", rollups=False)
+        r_bytes = disk_bytes(Path(tmp) / "sw-store" / "spanwatch.db") / r_n
         s_secs, s_cpu, s_n = run_spanwatch(path, Path(tmp) / "sw")
-        s_bytes = disk_bytes(Path(tmp) / "sw" / "spanwatch.db") / s_n
         a_secs, a_cpu, a_n = run_spanwatch(path, Path(tmp) / "sw-analyzers", with_analyzers=True)
-    b_rate, s_rate, a_rate = b_n / b_secs, s_n / s_secs, a_n / a_secs
+    b_rate, r_rate = b_n / b_secs, r_n / r_secs
+    s_rate, a_rate = s_n / s_secs, a_n / a_secs
     print(f"baseline  (json.loads + executemany, 4 indexes):   {b_rate:10,.0f} events/s "
           f"{b_bytes:6.0f} bytes/event")
-    print(f"spanwatch (reader, bookmarks, store writer, rollups): {s_rate:8,.0f} events/s "
-          f"{s_bytes:6.0f} bytes/event  ({s_cpu / s_secs:.2f} cores busy)")
+    print(f"spanwatch (reader, bookmarks, store writer):        {r_rate:10,.0f} events/s "
+          f"{r_bytes:6.0f} bytes/event  ({r_cpu / r_secs:.2f} cores busy; "
+          f"{r_rate / b_rate:.1f}x)")
+    print(f"  ... until the traffic rollups are up to date too: {s_rate:10,.0f} events/s "
+          f"({s_cpu / s_secs:.2f} cores busy)")
     print(f"spanwatch with every analyzer on:                   {a_rate:10,.0f} events/s "
           f"({a_rate / s_rate:.0%} of the rate without; target >= 70%)")
-    print(f"speed-up: {s_rate / b_rate:.1f}x (target >= 3x); rate target >= 100,000 events/s; "
-          f"size target <= 300 bytes/event")
+    print(f"speed-up: {r_rate / b_rate:.1f}x, {s_rate / b_rate:.1f}x with the rollups (target "
+          f">= 3x); rate target >= 100,000 events/s; size target <= 300 bytes/event")
     return 0
 
 
