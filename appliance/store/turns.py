@@ -19,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -28,19 +29,44 @@ YIELD_MAX_S = 0.5
 #: How long a writer waits for the lock before it fails (the connections' busy timeout).
 TIMEOUT_S = 10.0
 
-_fds: dict[tuple[int, str], int | None] = {}
+class _TurnFile:
+    """An open turn file, closed when its thread ends (its thread-local goes)."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __del__(self) -> None:
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
+_local = threading.local()
 
 
 def _turn_fd(path: str) -> int | None:
-    """This process's descriptor of the turn file of the store at ``path`` (None if it
-    cannot be opened: then turns are not announced, and writers only retry)."""
-    key = (os.getpid(), path)  # a forked child opens its own: flock is per open file
-    if key not in _fds:
+    """This thread's descriptor of the turn file of the store at ``path`` (None if it
+    cannot be opened: then turns are not announced, and writers only retry).
+
+    A ``flock`` belongs to an open file, not to a thread or a process: each thread (and a
+    forked child) opens its own, so that writers of one process (``spanwatch core``: the
+    rollups beside a center's ingest) take turns as writers of different processes do.
+    """
+    files: dict[str, _TurnFile | None] | None = getattr(_local, "files", None)
+    if files is None or _local.pid != os.getpid():
+        files = _local.files = {}
+        _local.pid = os.getpid()
+    if path not in files:
         try:
-            _fds[key] = os.open(f"{path}.turn", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o660)
+            files[path] = _TurnFile(os.open(f"{path}.turn",
+                                            os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o660))
         except OSError:
-            _fds[key] = None
-    return _fds[key]
+            files[path] = None
+    found = files[path]
+    return found.fd if found is not None else None
 
 
 def _is_busy(err: sqlite3.OperationalError) -> bool:

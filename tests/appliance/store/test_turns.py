@@ -121,6 +121,50 @@ def test_a_writer_gets_its_turn_while_another_process_commits_back_to_back(
     assert not _announced(db)
 
 
+def test_writers_of_one_process_take_turns_too(db: Path) -> None:
+    """As in ``spanwatch core``: the rollups' thread beside a center's ingest threads."""
+    import threading
+
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def greedy() -> None:
+        conn = connect(db)
+        try:
+            conn.execute("CREATE TABLE IF NOT EXISTS t(x)")
+            while not stop.is_set():
+                begin_immediate(conn, db)
+                conn.execute("INSERT INTO t VALUES (1)")
+                time.sleep(0.08)
+                conn.execute("COMMIT")
+                give_turn(db)
+        except BaseException as err:  # reported below
+            errors.append(err)
+        finally:
+            conn.close()
+
+    writer = threading.Thread(target=greedy)
+    writer.start()
+    conn = connect(db)
+    try:
+        time.sleep(0.2)
+        waits = []
+        for _ in range(4):
+            start = time.monotonic()
+            begin_immediate(conn, db)
+            waits.append(time.monotonic() - start)
+            conn.execute("COMMIT")
+            time.sleep(0.1)
+        still_writing = writer.is_alive()
+    finally:
+        stop.set()
+        writer.join(10)
+        conn.close()
+    assert not errors
+    assert max(waits) < 0.5, waits
+    assert still_writing
+
+
 def test_the_ingest_waits_after_a_batch_for_a_writer_that_announced_itself(db: Path) -> None:
     store = open_store(db)
     announce = ("import fcntl, os, sys, time\n"
