@@ -198,6 +198,17 @@ def test_impossible_timestamps_are_bad_timestamp(timestamp: str) -> None:
     assert info.value.reason == "bad-timestamp"
 
 
+def test_each_second_of_a_parsed_minute_is_read_and_checked() -> None:
+    """The minute is parsed once; the seconds of every later stamp in it still count."""
+    minute = "2024-05-01T19:00:{}.000001+0700"
+    assert parse_timestamp(minute.format("00")) == 1_714_564_800_000_001
+    assert parse_timestamp(minute.format("07")) == 1_714_564_807_000_001
+    assert parse_timestamp(minute.format("59")) == 1_714_564_859_000_001
+    for bad in ("60", "6x", "-1", " 7", "٠٧"):
+        with pytest.raises(EveDecodeError, match="bad-timestamp"):
+            parse_timestamp(minute.format(bad))
+
+
 # -- every dead-letter reason -------------------------------------------------------------
 
 
