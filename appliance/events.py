@@ -155,23 +155,20 @@ class EveRecord:
         return None
 
 
-_ts_cache: dict[str, int] = {}
+_ts_cache: dict[str, int] = {}  # by second and zone
+_minute_cache: dict[str, int] = {}  # by minute and zone
 
 
 def parse_timestamp(value: str) -> int:
     """EVE timestamp (``2024-05-01T12:00:00.123456+0700``) to UTC microseconds."""
     try:
-        key = value[:16] + value[-5:]  # the minute and the zone: one parse per minute
+        key = value[:19] + value[-5:]
         base = _ts_cache.get(key)
         if base is None:
-            base = _parse_minute(value)
+            base = _second(value)
             if len(_ts_cache) > 100_000:
                 _ts_cache.clear()
             _ts_cache[key] = base
-        secs = value[17:19]
-        if value[16] != ":" or not (secs.isascii() and secs.isdigit()) or secs > "59":
-            raise ValueError("bad seconds")
-        base += int(secs) * 1_000_000
         if len(value) > 26 and value[19] == "." and value[26] in "+-Z":
             return base + int(value[20:26])  # Suricata's own form: 6 digits of fraction
         micros = 0
@@ -181,6 +178,22 @@ def parse_timestamp(value: str) -> int:
         return base + micros
     except (ValueError, IndexError) as err:
         raise EveDecodeError("bad-timestamp", repr(value[:64])) from err
+
+
+def _second(value: str) -> int:
+    """The start of the second of ``value`` in UTC, in microseconds: a date and time are
+    parsed once per minute (flow starts of a busy link fall in many seconds)."""
+    key = value[:16] + value[-5:]
+    base = _minute_cache.get(key)
+    if base is None:
+        base = _parse_minute(value)
+        if len(_minute_cache) > 100_000:
+            _minute_cache.clear()
+        _minute_cache[key] = base
+    secs = value[17:19]
+    if value[16] != ":" or not (secs.isascii() and secs.isdigit()) or secs > "59":
+        raise ValueError("bad seconds")
+    return base + int(secs) * 1_000_000
 
 
 def _parse_minute(value: str) -> int:
