@@ -87,6 +87,19 @@ def _announced(db: Path) -> bool:
     return False
 
 
+def _turns(conn: sqlite3.Connection, db: Path, n: int = 4) -> list[float]:
+    """How long each of ``n`` writes of ``conn`` waited for the lock (a greedy writer runs)."""
+    time.sleep(0.2)
+    waits = []
+    for _ in range(n):
+        start = time.monotonic()
+        begin_immediate(conn, db)
+        waits.append(time.monotonic() - start)
+        conn.execute("COMMIT")
+        time.sleep(0.1)
+    return waits
+
+
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "spanwatch.db"
@@ -101,15 +114,7 @@ def test_a_writer_gets_its_turn_while_another_process_commits_back_to_back(
     conn = connect(db)
     with _spawn(_GREEDY, db, stop) as greedy:
         assert greedy.stdout is not None and greedy.stdout.readline() == "ready\n"
-        time.sleep(0.2)
-        waits = []
-        for _ in range(4):
-            start = time.monotonic()
-            begin_immediate(conn, db)
-            waits.append(time.monotonic() - start)
-            conn.execute("CREATE TABLE IF NOT EXISTS mine(x)")
-            conn.execute("COMMIT")
-            time.sleep(0.1)
+        waits = _turns(conn, db)
         still_writing = greedy.poll() is None
         stop.touch()
         greedy.wait(10)
@@ -147,14 +152,7 @@ def test_writers_of_one_process_take_turns_too(db: Path) -> None:
     writer.start()
     conn = connect(db)
     try:
-        time.sleep(0.2)
-        waits = []
-        for _ in range(4):
-            start = time.monotonic()
-            begin_immediate(conn, db)
-            waits.append(time.monotonic() - start)
-            conn.execute("COMMIT")
-            time.sleep(0.1)
+        waits = _turns(conn, db)
         still_writing = writer.is_alive()
     finally:
         stop.set()
