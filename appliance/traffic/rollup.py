@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.events import EveRecord, pack_ip
+from appliance.store.turns import begin_immediate
 from appliance.traffic.aggregate import Compound
 from appliance.traffic.capture import add_stats
 from appliance.traffic.fold import (
     fold_late,
     maintain,
-    run_maintenance,
     watermarks,
     write_minutes,
 )
@@ -122,14 +122,23 @@ class Rollup:
             fold_late(conn, self.settings, watermarks(conn))
 
     def fold_late(self, conn: sqlite3.Connection) -> None:
-        """Fold and expire now, in a transaction of its own, if late rows were appended
-        since the last fold (when a follower finishes: the hours and days need not read
-        them). A failure leaves them to the next fold; the queries read late rows
+        """Fold the late rows appended since the last fold into the hours and days now, in
+        a transaction of its own (when a follower finishes: the hours and days need not
+        read them). Folding complete hours and expiring old rows stay with the periodic
+        maintenance (:meth:`due`: ``spanwatch core`` every minute, a follower's first
+        round), which a finishing ``spanwatch ingest`` or ``analyze`` does not wait for.
+        A failure leaves the late rows to the next fold; the queries read late rows
         meanwhile, so no total is wrong."""
         if not self._late or not self.settings.enabled:
             return
         try:
-            run_maintenance(conn, self.settings)
+            begin_immediate(conn)
+            try:
+                fold_late(conn, self.settings, watermarks(conn))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
         except sqlite3.Error as err:
             logger.warning("Traffic rollups: the late rows stay for the next fold: %s", err)
             return
