@@ -46,9 +46,9 @@ BUILTIN_COMMANDS: tuple[str, ...] = (
 #: Garbage-collector thresholds of every command. The ingest, the rollups and the analyzers
 #: build thousands of container objects per batch that live until the batch is done; with
 #: CPython's default (a collection every 700 allocations) the collector traversed them
-#: again and again: a quarter of the rollups' CPU and about a tenth of the ingest's and
-#: the analyzers' (``bench/traffic.py``, ``bench/ingest.py``). Nothing relies on prompt
-#: collection of reference cycles; child processes inherit the setting.
+#: again and again: about a sixth of the rollups' CPU and a tenth or more of the ingest's
+#: and the analyzers' (``bench/traffic.py``, ``bench/ingest.py``). Nothing relies on
+#: prompt collection of reference cycles; child processes inherit the setting.
 GC_THRESHOLDS = (50_000, 20, 100)
 
 #: Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration, 130 interrupted.
