@@ -8,9 +8,9 @@ sleeping waiter wakes: the traffic rollups, retention and the other writers of
 
 So waiting is announced. :func:`begin_immediate` tries at once; if the store is locked,
 it takes a shared ``flock`` on a file beside the store (``<store>.turn``) and retries
-every millisecond until it has the lock, then lets the file go. After each commit, the
-ingest calls :func:`give_turn`: if anyone holds the file, it waits (at most
-``YIELD_MAX_S``) until they have their lock before it begins again. A process that dies
+every few milliseconds until it has the lock, then lets the file go. After each commit,
+the ingest calls :func:`give_turn`: if anyone holds the file, it waits until they let it
+go (one of them has the lock), at most ``YIELD_MAX_S``, before it begins again. A process that dies
 while it waits drops its ``flock`` with it, so nothing stays announced.
 """
 
@@ -23,9 +23,15 @@ import threading
 import time
 from pathlib import Path
 
-#: How often a waiting writer retries, and how long a greedy one waits for the others.
-POLL_S = 0.001
-YIELD_MAX_S = 0.5
+#: How often a waiting writer retries: every millisecond at first, every ``POLL_MAX_S`` once
+#: it has waited a while (ten writer threads of a center polling every millisecond would
+#: cost the process a tenth of a core in retries).
+POLL_S, POLL_MAX_S = 0.001, 0.005
+#: How long a committing writer waits for the waiters: they retry within ``POLL_MAX_S`` of
+#: its commit, so this hands the lock over. Waiting until every waiter had its turn would
+#: hold each committer back for the transactions of all the others (ten sensors posting
+#: to a center: seconds of lag).
+YIELD_MAX_S = 0.02
 #: How long a writer waits for the lock before it fails (the connections' busy timeout).
 TIMEOUT_S = 10.0
 
@@ -102,10 +108,12 @@ def begin_immediate(conn: sqlite3.Connection, path: Path | str | None = None,
         fcntl.flock(fd, fcntl.LOCK_SH)
     try:
         deadline = time.monotonic() + timeout_s
+        pause = POLL_S
         while not _try_begin(conn):
             if time.monotonic() > deadline:
                 raise sqlite3.OperationalError("database is locked")
-            time.sleep(POLL_S)
+            time.sleep(pause)
+            pause = min(pause * 1.5, POLL_MAX_S)
     finally:
         if fd is not None:
             fcntl.flock(fd, fcntl.LOCK_UN)
