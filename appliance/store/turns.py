@@ -35,6 +35,7 @@ YIELD_MAX_S = 0.02
 #: How long a writer waits for the lock before it fails (the connections' busy timeout).
 TIMEOUT_S = 10.0
 
+
 class _TurnFile:
     """An open turn file, closed when its thread ends (its thread-local goes)."""
 
