@@ -23,9 +23,9 @@ import threading
 import time
 from pathlib import Path
 
-#: How often a waiting writer retries: every millisecond at first, every ``POLL_MAX_S`` once
-#: it has waited a while (ten writer threads of a center polling every millisecond would
-#: cost the process a tenth of a core in retries).
+#: A waiting writer lets SQLite retry for it (1, 2, 2 ms apart: its busy handler sleeps
+#: without the interpreter lock, so ten waiting threads of a center cost next to nothing)
+#: and checks its deadline every ``POLL_MAX_S``; a committer waits ``POLL_S`` between looks.
 POLL_S, POLL_MAX_S = 0.001, 0.005
 #: How long a committing writer waits for the waiters: they retry within ``POLL_MAX_S`` of
 #: its commit, so this hands the lock over. Waiting until every waiter had its turn would
@@ -80,8 +80,10 @@ def _is_busy(err: sqlite3.OperationalError) -> bool:
     return getattr(err, "sqlite_errorname", "").startswith("SQLITE_BUSY")
 
 
-def _try_begin(conn: sqlite3.Connection) -> bool:
-    conn.execute("PRAGMA busy_timeout = 0")
+def _try_begin(conn: sqlite3.Connection, wait_ms: int = 0) -> bool:
+    """``BEGIN IMMEDIATE``, retried by SQLite for up to ``wait_ms`` (its busy handler sleeps
+    1, then 2 ms... without holding the interpreter lock); False if still locked."""
+    conn.execute(f"PRAGMA busy_timeout = {wait_ms}")
     try:
         conn.execute("BEGIN IMMEDIATE")
         return True
@@ -109,12 +111,9 @@ def begin_immediate(conn: sqlite3.Connection, path: Path | str | None = None,
         fcntl.flock(fd, fcntl.LOCK_SH)
     try:
         deadline = time.monotonic() + timeout_s
-        pause = POLL_S
-        while not _try_begin(conn):
+        while not _try_begin(conn, int(POLL_MAX_S * 1000)):
             if time.monotonic() > deadline:
                 raise sqlite3.OperationalError("database is locked")
-            time.sleep(pause)
-            pause = min(pause * 1.5, POLL_MAX_S)
     finally:
         if fd is not None:
             fcntl.flock(fd, fcntl.LOCK_UN)
