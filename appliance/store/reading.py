@@ -143,8 +143,7 @@ class EventReading:
                 f"AND chunk = ? AND etype IN ({marks}) ORDER BY id", (lo, hi, chunk, *etypes)
             ).fetchall()  # fmt: skip
             if rows:
-                blob = self._conn.execute("SELECT data FROM chunks WHERE id = ?", (chunk,))
-                lines = self._zd.decompress(blob.fetchone()[0]).split(b"\n")
+                lines = self._lines_of(chunk)
                 out += [(eid, sensor, names[etype], lines[pos])
                         for eid, sensor, pos, etype in rows]  # fmt: skip
         return chunks[-1][0], out
@@ -169,6 +168,11 @@ class EventReading:
         """Ids of the event types among ``names`` the store has seen."""
         return [i for i in map(self._etype_id, names) if i >= 0]
 
+    def _lines_of(self, chunk: int) -> list[bytes]:
+        """The raw lines of ``chunk``, in order (its ``pos`` indexes them)."""
+        blob = self._conn.execute("SELECT data FROM chunks WHERE id = ?", (chunk,))
+        return self._zd.decompress(blob.fetchone()[0]).split(b"\n")
+
     def _chunk_lines(self, rows: list[tuple[int, int, int, int, int]]
                      ) -> list[tuple[int, int, str, bytes]]:  # fmt: skip
         """``(event id, sensor id, event type, line)`` of ``(chunk, event id, sensor id,
@@ -179,8 +183,7 @@ class EventReading:
         current = None
         for chunk, eid, sensor, pos, etype in rows:
             if chunk != current:
-                blob = self._conn.execute("SELECT data FROM chunks WHERE id = ?", (chunk,))
-                lines, current = self._zd.decompress(blob.fetchone()[0]).split(b"\n"), chunk
+                lines, current = self._lines_of(chunk), chunk
             out.append((eid, sensor, names[etype], lines[pos]))
         return out
 

@@ -16,11 +16,13 @@ while it waits drops its ``flock`` with it, so nothing stays announced.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 #: A waiting writer lets SQLite retry for it (1, 2, 2 ms apart: its busy handler sleeps
@@ -138,3 +140,15 @@ def give_turn(path: Path | str) -> bool:
             continue
         fcntl.flock(fd, fcntl.LOCK_UN)
         return waited
+
+
+@contextlib.contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """:func:`begin_immediate` ... ``COMMIT``, or ``ROLLBACK`` on any exception."""
+    begin_immediate(conn)
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

@@ -68,9 +68,10 @@ def _range(args: argparse.Namespace, conn: Any, tz: ZoneInfo) -> tuple[int, int]
 
 def _note_lag(conn: Any, cfg: AppConfig) -> None:
     """Say so (on stderr) when stored events are not in the rollups yet."""
-    behind = conn.execute(
-        "SELECT count(*) FROM chunks WHERE id > "
-        "(SELECT coalesce(max(chunk), 0) FROM cursors WHERE name = 'traffic')").fetchone()[0]
+    from appliance.traffic.follow import read_cursor
+
+    behind = conn.execute("SELECT count(*) FROM chunks WHERE id > ?",
+                          (read_cursor(conn),)).fetchone()[0]  # fmt: skip
     if behind:
         print(f"spanwatch: note: {behind:,} stored chunks of events are not in the traffic "
               f"rollups yet; spanwatch core adds them every {cfg.core.rollup_seconds:g} s "

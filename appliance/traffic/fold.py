@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from appliance.store.turns import begin_immediate
+from appliance.store.turns import write_transaction
 from appliance.traffic.settings import (
     DAY,
     HOUR,
@@ -102,14 +102,8 @@ def _fold(conn: sqlite3.Connection, res: int, start: int, end: int, bucket_expr:
 
 def run_maintenance(conn: sqlite3.Connection, settings: RollupSettings) -> MaintainReport:
     """:func:`maintain` in a transaction of its own (for the CLI, the core and tests)."""
-    begin_immediate(conn)
-    try:
-        report = maintain(conn, settings)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return report
+    with write_transaction(conn):
+        return maintain(conn, settings)
 
 
 Sums = Mapping[tuple[Any, ...], list[int]]

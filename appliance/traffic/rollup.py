@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.events import EveRecord, pack_ip
-from appliance.store.turns import begin_immediate
+from appliance.store.turns import write_transaction
 from appliance.traffic.aggregate import Compound
 from appliance.traffic.capture import add_stats
 from appliance.traffic.fold import (
@@ -132,13 +132,8 @@ class Rollup:
         if not self._late or not self.settings.enabled:
             return
         try:
-            begin_immediate(conn)
-            try:
+            with write_transaction(conn):
                 fold_late(conn, self.settings, watermarks(conn))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
         except sqlite3.Error as err:
             logger.warning("Traffic rollups: the late rows stay for the next fold: %s", err)
             return
