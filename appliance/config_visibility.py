@@ -56,5 +56,11 @@ class TrafficConfig(_Model):
         description="Look up the remote country and AS (offline GeoLite2 data shipped with "
         "the geoip2fast package; about 110 MiB of memory in the ingesting process).",
     )  # fmt: skip
+    conversations_per_minute: int = Field(
+        default=10_000, ge=100, le=10_000_000,
+        description="Host pairs kept apiece per minute; beyond them (a flood with spoofed "
+        "addresses, a scan) a new pair counts with its inside host and 'other hosts', so "
+        "totals stay exact and the rollups stay small.",
+    )  # fmt: skip
     retention: TrafficRetention = Field(default_factory=TrafficRetention)
     novelty: TrafficNoveltyConfig = Field(default_factory=TrafficNoveltyConfig)

@@ -195,4 +195,4 @@ def unroll_sources(store: Any, source_ids: Sequence[int]) -> None:
         for sums in flows.values():
             for i, value in enumerate(sums):
                 sums[i] = -value
-        rollup.add_flows(conn, flows, sensor_id, contacts=False)
+        rollup.add_flows(conn, flows, sensor_id, unroll=True)

@@ -25,6 +25,7 @@ from appliance.traffic.query import (
 from appliance.traffic.settings import (
     DAY,
     HOUR,
+    OTHER_HOSTS,
     RES_DAY,
     RES_HOUR,
     RES_MINUTE,
@@ -43,6 +44,8 @@ DIMENSIONS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "country": ("traffic_country", ("cc",), ("bytes", "pkts", "flows")),
     "asn": ("traffic_asn", ("asn",), ("bytes", "pkts", "flows")),
 }  # fmt: skip
+#: How the other hosts of a conversation row are named (see ``Rollup.sum_flows``).
+OTHER_KEY, OTHER_LABEL = "*", "(other hosts)"
 _PROTO_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp6", 132: "sctp", 47: "gre"}
 
 
@@ -71,6 +74,13 @@ class TopItem:
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def host_text(packed: bytes) -> str | None:
+    """An address of a conversation row as text; None for other hosts."""
+    if packed == OTHER_HOSTS:
+        return None
+    return unpack_ip(packed) or "?"
 
 
 def pick_step(since: int, until: int) -> int:
@@ -200,8 +210,10 @@ class TrafficReader:
             k = label = unpack_ip(key[0]) or "?"
             extra = {"bytes_out": int(sums[3] or 0), "bytes_in": int(sums[4] or 0)}
         elif dimension == "conversation":
-            a, z = unpack_ip(key[0]) or "?", unpack_ip(key[1]) or "?"
-            k, label = f"{a}>{z}", f"{a} → {z}"
+            # None: the other hosts a minute's pairs past its number count with.
+            a, z = host_text(key[0]), host_text(key[1])
+            k = f"{a or OTHER_KEY}>{z or OTHER_KEY}"
+            label = f"{a or OTHER_LABEL} → {z or OTHER_LABEL}"
             extra = {"src": a, "dest": z}
         else:
             k = str(key[0])

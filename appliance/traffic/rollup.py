@@ -33,6 +33,7 @@ from appliance.traffic.fold import (
 )
 from appliance.traffic.geo import GeoDatabase, Place, shared_database
 from appliance.traffic.settings import (
+    OTHER_HOSTS,
     RollupSettings,
     load_settings,
 )
@@ -45,17 +46,23 @@ MAINTAIN_SECONDS = 60.0
 #: Late rows appended before they are folded sooner than that (an old capture being read:
 #: a small late table keeps the views' reads of it cheap and the file from growing).
 LATE_FOLD_ROWS = 50_000
+#: Minutes whose admitted host pairs are remembered (flows arrive minutes late at most,
+#: except from old captures, whose minutes come and go).
+PAIR_MINUTES = 16
 
 
 class Rollup:
     """Rolls batches up into one store; holds the settings and caches of its process."""
 
     def __init__(self, conn: sqlite3.Connection, geo: GeoDatabase | None = None) -> None:
+        self._conn = conn
         self._geo = geo
         self._last_maintain = 0.0
         self._late = 0  # late rows appended since the last fold
         self._where: dict[str, tuple[bytes | None, bool, Place | None]] = {}
         self._nets: list[tuple[int, int, int]] = []
+        #: Host pairs given conversation rows of their own, per minute (see _admit).
+        self._pairs: dict[int, set[tuple[bytes, bytes]]] = {}
         self.settings = RollupSettings()
         self.reload(conn, force=True)
 
@@ -79,8 +86,7 @@ class Rollup:
             inside = False
             place = None
             if packed is not None:
-                n, size = int.from_bytes(packed, "big"), len(packed) * 8
-                inside = any(s == size and n & mask == net for s, net, mask in self._nets)
+                inside = self._inside(packed)
                 geo = self._geo if self._geo is not None else (
                     shared_database() if self.settings.geo else None)  # fmt: skip
                 if not inside and geo is not None:
@@ -140,21 +146,35 @@ class Rollup:
         self._late = 0
 
     def add_flows(self, conn: sqlite3.Connection, flows: Compound | Summed, sensor_id: int,
-                   *, contacts: bool = True) -> int:
+                   *, unroll: bool = False) -> int:  # fmt: skip
         """Sum the compound rows per dimension (unless summed already), upsert each one;
-        return the number of late rows appended."""
-        summed = flows if isinstance(flows, Summed) else self.sum_flows(flows)
+        return the number of late rows appended. With ``unroll`` (negated sums of flows
+        counted before), each pair is taken from the row that counted it, its own or its
+        inside host's with other hosts, and no first contact is recorded."""
+        if isinstance(flows, Summed):
+            summed = flows
+        else:
+            summed = self.sum_flows(flows, capped=not unroll)
+        if unroll:
+            self._counted_rows(conn, summed.dims["traffic_conv"])
         dims = dict(summed.dims)
         dims["traffic_iface"] = {(minute, sensor_id, iface): sums
                                  for (minute, iface), sums in summed.iface.items()}  # fmt: skip
         late = write_minutes(conn, dims, self.settings)
-        if summed.seen and contacts:
+        if summed.seen and not unroll:
             conn.executemany(SEEN_UPSERT, [(*k, v) for k, v in summed.seen.items()])
         return late
 
-    def sum_flows(self, flows: Compound) -> Summed:
-        """The compound rows summed per dimension (pure Python: any thread may do it)."""
+    def sum_flows(self, flows: Compound, *, capped: bool = True) -> Summed:
+        """The compound rows summed per dimension, outside the write transaction (in the
+        thread of the connection the rollup was made with).
+
+        Per minute, the first ``conversations_per_minute`` host pairs get conversation rows
+        of their own; a later new pair (``capped``) is counted with its inside host and
+        other hosts (:meth:`_admit`).
+        """
         locate, where = self._locate, self._where
+        admit = self._admit if capped else None
         served: dict[tuple[bytes, int, int], int] = {}
         remote: dict[tuple[bytes, str, str], int] = {}
         iface_d: Sums = {}
@@ -196,6 +216,11 @@ class Rollup:
                 continue
             key = (minute, src_b, dest_b)
             sums = conv_d.get(key)
+            if sums is None and admit is not None:
+                past = admit(minute, src_b, dest_b, src_in, dest_in)
+                if past is not None:
+                    key = past
+                    sums = conv_d.get(key)
             if sums is None:
                 conv_d[key] = [b, p, n]
             else:
@@ -249,8 +274,63 @@ class Rollup:
                 "traffic_host": host_d, "traffic_country": cc_d, "traffic_asn": asn_d}
         return Summed(iface_d, dims, seen)
 
+    def _admit(self, minute: int, src: bytes, dest: bytes, src_in: bool, dest_in: bool
+               ) -> tuple[int, bytes, bytes] | None:  # fmt: skip
+        """None if the pair keeps a conversation row of its own in ``minute``; past the
+        minute's number of pairs, the key it counts under instead: its inside host (the
+        source first: a scanner) with other hosts, or other hosts on both sides.
+
+        A flood with spoofed sources or a scan makes every flow a new pair: their rows
+        would outnumber the flows. The pairs with rows of a minute are read from the store
+        when the minute first comes up, then kept for the last minutes seen.
+        """
+        pairs = self._pairs.get(minute)
+        if pairs is None:
+            if len(self._pairs) >= PAIR_MINUTES:
+                del self._pairs[min(self._pairs)]
+            pairs = self._pairs[minute] = set(self._conn.execute(
+                "SELECT src, dest FROM traffic_conv WHERE res = 0 AND bucket = ? "
+                "AND src != ?2 AND dest != ?2", (minute, OTHER_HOSTS)))  # fmt: skip
+        pair = (src, dest)
+        if pair in pairs:
+            return None
+        if len(pairs) < self.settings.conversations_per_minute:
+            pairs.add(pair)
+            return None
+        if src_in:
+            return (minute, src, OTHER_HOSTS)
+        if dest_in:
+            return (minute, OTHER_HOSTS, dest)
+        return (minute, OTHER_HOSTS, OTHER_HOSTS)
+
+    def _counted_rows(self, conn: sqlite3.Connection, conv: Sums) -> None:
+        """Move each pair of ``conv`` to the minute row that counted it: its own, or else
+        (past the minute's number of pairs) its inside host's with other hosts."""
+        for key in list(conv):
+            minute, src, dest = key
+            if _has_row(conn, minute, src, dest):
+                continue
+            src_in, dest_in = self._inside(src), self._inside(dest)
+            other = (minute, src if src_in else OTHER_HOSTS,
+                     dest if dest_in and not src_in else OTHER_HOSTS)  # fmt: skip
+            if _has_row(conn, *other):
+                sums = conv.pop(key)
+                have = conv.setdefault(other, [0] * len(sums))
+                for i, v in enumerate(sums):
+                    have[i] += v
+
+    def _inside(self, packed: bytes) -> bool:
+        """Whether a packed address is inside HOME_NET."""
+        n, size = int.from_bytes(packed, "big"), len(packed) * 8
+        return any(s == size and n & mask == net for s, net, mask in self._nets)
+
 
 Sums = dict[tuple[Any, ...], list[int]]
+
+
+def _has_row(conn: sqlite3.Connection, minute: int, src: bytes, dest: bytes) -> bool:
+    return conn.execute("SELECT 1 FROM traffic_conv WHERE res = 0 AND bucket = ? AND src = ? "
+                        "AND dest = ?", (minute, src, dest)).fetchone() is not None
 
 
 @dataclass

@@ -18,9 +18,12 @@ from appliance.store import EventQuery
 from appliance.traffic.query import steps, tiles, union
 from appliance.traffic.reader import (
     DIMENSIONS,
+    OTHER_KEY,
+    OTHER_LABEL,
     Point,
     TopItem,
     TrafficReader,
+    host_text,
     pick_step,
     service_label,
 )
@@ -130,8 +133,11 @@ class TrafficService(TrafficReader):
             "SELECT CASE WHEN src = ? THEN dest ELSE src END AS peer, sum(bytes), sum(pkts), "
             f"sum(flows) FROM ({inner}) GROUP BY peer ORDER BY 2 DESC, 1 LIMIT ?",
             [packed, *args, n])  # fmt: skip
-        return [TopItem(unpack_ip(p) or "?", unpack_ip(p) or "?", int(b), int(k), int(f))
-                for p, b, k, f in rows]  # fmt: skip
+        out = []
+        for peer, b, k, f in rows:
+            name = host_text(peer)
+            out.append(TopItem(name or OTHER_KEY, name or OTHER_LABEL, int(b), int(k), int(f)))
+        return out
 
     def _services_used(self, ip: str, since_us: int, until_us: int, n: int) -> list[TopItem]:
         """Services the host used as a client, from its flow records in the range."""

@@ -26,6 +26,11 @@ RES_MINUTE, RES_HOUR, RES_DAY = 0, 1, 2
 RES_NAMES = {RES_MINUTE: "minute", RES_HOUR: "hour", RES_DAY: "day"}
 RES_WIDTH = {RES_MINUTE: MINUTE, RES_HOUR: HOUR, RES_DAY: DAY}
 _KEY = "config"
+#: Host pairs with conversation rows of their own per minute, by default.
+CONVERSATIONS_PER_MINUTE = 10_000
+#: The peer of a conversation row that stands for every pair past that number: the
+#: "other hosts" of a flood's spoofed sources or a scan's targets (no address packs to it).
+OTHER_HOSTS = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +42,8 @@ class RollupSettings:
     day_offset_us: int = 7 * HOUR
     enabled: bool = True
     geo: bool = True
+    #: Host pairs with conversation rows of their own per minute (see ``Rollup.sum_flows``).
+    conversations_per_minute: int = CONVERSATIONS_PER_MINUTE
     retention_days: dict[int, int] = field(
         default_factory=lambda: {RES_MINUTE: 7, RES_HOUR: 90, RES_DAY: 730}
     )
@@ -78,6 +85,7 @@ def settings_from_config(cfg: AppConfig) -> RollupSettings:
         day_offset_us=int(offset.total_seconds()) * 1_000_000,
         enabled=cfg.traffic.enabled,
         geo=cfg.traffic.geo,
+        conversations_per_minute=cfg.traffic.conversations_per_minute,
         retention_days={RES_MINUTE: ret.minute_days, RES_HOUR: ret.hour_days,
                         RES_DAY: ret.day_days},
     )  # fmt: skip
@@ -108,6 +116,9 @@ def load_settings(conn: sqlite3.Connection) -> RollupSettings:
         day_offset_us=int(data["day_offset_us"]),
         enabled=bool(data["enabled"]),
         geo=bool(data["geo"]),
+        # Absent from settings written before the cap existed.
+        conversations_per_minute=int(data.get("conversations_per_minute",
+                                              CONVERSATIONS_PER_MINUTE)),
         retention_days={int(k): int(v) for k, v in data["retention_days"].items()},
     )
 

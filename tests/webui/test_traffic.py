@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
 
-from tests.helpers.demo_store import analyzed_appliance, demo_web_app
+from tests.helpers.cli import run_spanwatch
+from tests.helpers.demo_store import analyzed_appliance, demo_web_app, write_config
 from tests.webui.conftest import ROLE_USERS, WebClient
 
 
@@ -74,3 +78,36 @@ def test_the_pages_need_a_login(demo_app: Flask) -> None:
     client = demo_app.test_client()
     for path in ("/traffic/", "/traffic/flows", "/api/v1/traffic/top/app"):
         assert client.get(path).status_code in (302, 401)
+
+
+def test_a_flooded_minutes_other_hosts_are_named_not_linked(tmp_path: Path) -> None:
+    """Past the minute's number of host pairs, a flood's spoofed sources count as "other
+    hosts": shown as such, in both languages, with no host page to link to."""
+    config = write_config(tmp_path, {"traffic": {"conversations_per_minute": 100}})
+    start = dt.datetime(2026, 3, 2, 8, 30, tzinfo=dt.timezone.utc)
+    lines = []
+    for i in range(150):  # a SYN flood on a web server from 150 spoofed sources
+        stamp = (start + dt.timedelta(milliseconds=100 * i)).strftime("%Y-%m-%dT%H:%M:%S.%f+0000")
+        lines.append(json.dumps({
+            "timestamp": stamp, "flow_id": i + 1, "event_type": "flow", "proto": "TCP",
+            "src_ip": f"198.51.100.{i + 1}", "src_port": 1024 + i, "dest_ip": "10.1.0.7",
+            "dest_port": 80, "flow": {"pkts_toserver": 1, "pkts_toclient": 0,
+                                      "bytes_toserver": 60, "bytes_toclient": 0,
+                                      "start": stamp, "end": stamp}}))  # fmt: skip
+    eve = tmp_path / "eve.json"
+    eve.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    done = run_spanwatch("ingest", "--config", config, eve)
+    assert done.returncode == 0, done.stderr
+    app = demo_web_app(config)
+    try:
+        client = _viewer(app)
+        html = client.get("/traffic/?window=30d").get_data(as_text=True)
+        box = html.split('id="sw-top-conversation"')[1].split("</table>")[0]
+        assert "other hosts</span> → <a" in box  # 50 of the sources, as one row
+        assert 'href="/traffic/host/10.1.0.7' in box and "/traffic/host/None" not in box
+        host = client.get("/traffic/host/10.1.0.7?window=30d").get_data(as_text=True)
+        assert "other hosts" in host.split('id="sw-host-peers"')[1]
+        vi = _viewer(app, "vi").get("/traffic/?window=30d").get_data(as_text=True)
+        assert "các máy khác" in vi.split('id="sw-top-conversation"')[1]
+    finally:
+        app.extensions["spanwatch"].service.close()

@@ -224,3 +224,60 @@ def test_deleting_a_failed_analysis_takes_its_flows_out_of_the_rollups(tmp_path:
         assert [t.flows for t in service.top("app", 0, T0 + DAY)] == [1]
     finally:
         store.close()
+
+
+def _flood(source: int, minute: int, pairs: list[tuple[str, str]]) -> list[Any]:
+    """One flow per pair, all within ``minute`` (records of source ``source``)."""
+    start = T0 + minute * MINUTE
+    return [decode_line(_flow_line(i, start + i, start + i + 5, src_ip=src, dest_ip=dest),
+                        (source << 40) | (minute << 20) | i)
+            for i, (src, dest) in enumerate(pairs)]  # fmt: skip
+
+
+def _conv_rows(store: Any, minute: int) -> int:
+    return int(store.connection.execute(
+        "SELECT count(*) FROM traffic_conv WHERE res = 0 AND bucket = ?",
+        (T0 + minute * MINUTE,)).fetchone()[0])  # fmt: skip
+
+
+def test_a_flood_of_new_pairs_keeps_a_bounded_number_of_conversation_rows(
+    tmp_path: Path,
+) -> None:
+    store = open_store(tmp_path / "s.db")
+    try:
+        write_settings(store.connection, RollupSettings(conversations_per_minute=100))  # type: ignore[attr-defined]
+        source = store.source_id(b"flood", "flood.pcap")
+        spoofed = [f"198.51.{i // 250}.{i % 250 + 1}" for i in range(300)]
+        # Minute 0: a SYN flood from 300 spoofed sources on an inside server; minute 1: an
+        # inside host scans 300 outside addresses; minute 2: transit between outside hosts.
+        records = (_flood(source, 0, [(ip, "10.1.0.7") for ip in spoofed])
+                   + _flood(source, 1, [("10.9.9.9", ip) for ip in spoofed])
+                   + _flood(source, 2, [(ip, "203.0.113.5") for ip in spoofed]))  # fmt: skip
+        for start in range(0, len(records), 250):  # several batches, as an ingest writes
+            store.add_events(records[start:start + 250], "s1")
+            catch_up(store)
+        assert [_conv_rows(store, m) for m in range(3)] == [101, 101, 101]
+        service = TrafficService(store)
+        end = T0 + DAY
+        conv = {item.key: item for item in service.top("conversation", 0, end, n=1000)}
+        assert conv["*>10.1.0.7"].flows == conv["10.9.9.9>*"].flows == conv["*>*"].flows == 200
+        assert conv["*>10.1.0.7"].label == "(other hosts) → 10.1.0.7"
+        assert conv["*>10.1.0.7"].extra == {"src": None, "dest": "10.1.0.7"}
+        assert conv[f"{spoofed[0]}>10.1.0.7"].flows == 1  # the first pairs keep their rows
+        assert sum(i.bytes for i in conv.values()) == 900 * 610_000  # nothing is lost
+        victim = service.host("10.1.0.7", 0, end, n=3)
+        assert (victim.peers[0].key, victim.peers[0].label) == ("*", "(other hosts)")
+        assert victim.peers[0].flows == 200 and victim.totals["flows_in"] == 300
+        # A failed analysis of the flood takes every pair back out, from the rows that
+        # counted it (a new process: it knows nothing of which pairs had rows).
+        conn = store.connection  # type: ignore[attr-defined]
+        conn.execute("BEGIN IMMEDIATE")
+        from appliance.traffic.follow import unroll_sources
+
+        unroll_sources(store, [source])
+        conn.execute("COMMIT")
+        assert service.top("conversation", 0, end, n=1000) == []
+        assert conn.execute("SELECT count(*) FROM traffic_conv WHERE bytes != 0 OR flows != 0"
+                            ).fetchone()[0] == 0  # fmt: skip
+    finally:
+        store.close()
