@@ -241,7 +241,7 @@ def decode_line(raw: bytes, event_id: int) -> EveRecord:
     return EveRecord(event_id, raw, head, parse_timestamp(head.timestamp))
 
 
-#: Packed addresses by their text, shared with the store's row builder.
+#: Packed addresses by their text.
 IP_CACHE: dict[str, bytes] = {}
 
 

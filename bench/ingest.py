@@ -16,7 +16,6 @@ end move with its record (``bench.evefile.live_like``), as on a live link.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import sqlite3
 import sys
@@ -128,10 +127,10 @@ def disk_bytes(path: Path) -> int:
 
 
 def main() -> int:
-    from appliance.cli import GC_THRESHOLDS
+    from appliance.cli import tune_interpreter
 
     # As every spanwatch command runs (appliance.cli); the baseline gets it too.
-    gc.set_threshold(*GC_THRESHOLDS)
+    tune_interpreter()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--as-repeated", action="store_true",

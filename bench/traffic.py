@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import random
 import sys
 import tempfile
@@ -187,10 +186,10 @@ def p95(values: list[float]) -> float:
 
 
 def main() -> int:
-    from appliance.cli import GC_THRESHOLDS
+    from appliance.cli import tune_interpreter
 
     # As every spanwatch command runs (appliance.cli); the baseline gets it too.
-    gc.set_threshold(*GC_THRESHOLDS)
+    tune_interpreter()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3,

@@ -23,10 +23,12 @@ from appliance.store.migrate import migrate
 from appliance.store.reading import EventReading
 from appliance.store.retention import RetentionReport, apply_retention
 from appliance.store.rows import (
-    CHUNK_SLOT,
-    COLUMNS,
     ETYPE_SLOT,
-    SENSOR_SLOT,
+    FLAGS,
+    PLAIN_ROW,
+    PLAIN_WIDTH,
+    ROW,
+    WIDTH,
     PreparedBatch,
     prepare,
 )
@@ -35,36 +37,71 @@ from appliance.traffic.follow import unroll_sources
 
 logger = logging.getLogger(__name__)
 
-#: Rows per INSERT statement: one ``sqlite3_step`` stores them all, so SQLite's work runs
-#: without the GIL (beside the reader's decoding) and Python binds parameters only.
-#: 16 columns x 2,000 rows stays under SQLite's 32,766 parameters.
-_ROWS_PER_STATEMENT = 2000
-_HOSTS_PER_STATEMENT = 8000
+#: Rows per INSERT statement, at most: one ``sqlite3_step`` stores them all, so SQLite's
+#: work runs without the GIL (beside the reader's decoding) and Python binds parameters
+#: only. A chunk's rows go in statements of 2048, 1024, ... 1 rows, so a handful of
+#: statements, each prepared once per connection, serve every chunk size (preparing a
+#: statement of a thousand rows for each chunk took a sixth of the writer's time).
+_MAX_ROWS = 256
+_HOSTS_MAX_ROWS = 4096
+_COLUMNS = ("id", "ts", "sensor", "etype", "src_ip", "dest_ip", "src_port", "dest_port",
+            "proto", "flow_id", "cid", "sid", "severity", "bytes", "chunk", "pos")  # fmt: skip
+_SQL: dict[tuple[str, int], str] = {}
 
 
-def _values_sql(rows: int) -> str:
-    one = "(" + ",".join("?" * COLUMNS) + ")"
-    return "INSERT OR IGNORE INTO events VALUES " + ",".join([one] * rows)
+def _rows_sql(rows: int, plain: bool) -> str:
+    """INSERT of ``rows`` events: ``?1`` is the sensor, ``?2`` the chunk (bound once),
+    then ROW values per row, or PLAIN_ROW values (``plain``: NULL for the rest)."""
+    key = ("plain" if plain else "events", rows)
+    sql = _SQL.get(key)
+    if sql is None:
+        names, width = (PLAIN_ROW, PLAIN_WIDTH) if plain else (ROW, WIDTH)
+        fixed = {"sensor": "?1", "chunk": "?2", **({c: "NULL" for c in FLAGS} if plain else {})}
+        groups = []
+        for row in range(rows):
+            at = {name: f"?{3 + row * width + i}" for i, name in enumerate(names)}
+            groups.append("(" + ",".join(fixed.get(c) or at[c] for c in _COLUMNS) + ")")
+        sql = _SQL[key] = (f"INSERT OR IGNORE INTO events({','.join(_COLUMNS)}) "
+                           f"VALUES {','.join(groups)}")  # fmt: skip
+    return sql
 
 
-_FULL_INSERT = _values_sql(_ROWS_PER_STATEMENT)
+def _hosts_sql(rows: int) -> str:
+    """INSERT of ``rows`` zone-map entries: ``?1`` is the chunk, then one address per row."""
+    sql = _SQL.get(("hosts", rows))
+    if sql is None:
+        groups = ",".join(f"(?{2 + row},?1)" for row in range(rows))
+        sql = _SQL[("hosts", rows)] = f"INSERT OR IGNORE INTO chunk_hosts VALUES {groups}"
+    return sql
 
 
-def _insert_hosts(conn: sqlite3.Connection, hosts: list[bytes], chunk: int) -> None:
+def _insert_hosts(conn: sqlite3.Connection, hosts: list[bytearray], chunk: int) -> None:
     """Add ``hosts`` to the zone map of ``chunk`` (sorted: neighbouring B-tree pages)."""
-    for start in range(0, len(hosts), _HOSTS_PER_STATEMENT):
-        part = hosts[start:start + _HOSTS_PER_STATEMENT]
-        sql = "INSERT OR IGNORE INTO chunk_hosts VALUES " + ",".join(["(?,?)"] * len(part))
-        conn.execute(sql, [v for ip in part for v in (ip, chunk)])
+    for start, rows in _statements(len(hosts), _HOSTS_MAX_ROWS):
+        conn.execute(_hosts_sql(rows), [chunk, *hosts[start:start + rows]])
 
 
-def _insert_rows(conn: sqlite3.Connection, values: list[Any]) -> None:
-    """Insert flat column values (``COLUMNS`` per event) in as few statements as can be."""
-    step = _ROWS_PER_STATEMENT * COLUMNS
-    for start in range(0, len(values), step):
-        part = values[start:start + step]
-        rows = len(part) // COLUMNS
-        conn.execute(_FULL_INSERT if rows == _ROWS_PER_STATEMENT else _values_sql(rows), part)
+def _insert_rows(conn: sqlite3.Connection, values: list[Any], plain: bool, sensor: int,
+                 chunk: int) -> None:  # fmt: skip
+    """Insert the flat row values of one chunk (see :class:`~appliance.store.rows.ChunkRows`)."""
+    width = PLAIN_WIDTH if plain else WIDTH
+    for start, rows in _statements(len(values) // width, _MAX_ROWS):
+        part = values[start * width:(start + rows) * width]
+        conn.execute(_rows_sql(rows, plain), [sensor, chunk, *part])
+
+
+def _statements(total: int, most: int) -> list[tuple[int, int]]:
+    """(first row, rows) of each statement for ``total`` rows: ``most`` rows at a time,
+    then the binary digits of what is left."""
+    out = []
+    start, size = 0, most
+    while total:
+        while size > total:
+            size //= 2
+        out.append((start, size))
+        start += size
+        total -= size
+    return out
 
 
 class SqliteEventStore(EventReading, CaptureRecords):
@@ -248,16 +285,14 @@ class SqliteEventStore(EventReading, CaptureRecords):
             chunk = cur.lastrowid or 0
             self._conn.execute("UPDATE cursors SET chunk = ? WHERE name = 'chunks'", (chunk,))
             # A copy: a batch retried after a failed transaction starts from names again.
-            values, n = list(rows.values), len(rows.records)
-            values[SENSOR_SLOT::COLUMNS] = [sensor_id] * n
-            values[CHUNK_SLOT::COLUMNS] = [chunk] * n
-            values[ETYPE_SLOT::COLUMNS] = [
+            values, width = list(rows.values), PLAIN_WIDTH if rows.plain else WIDTH
+            values[ETYPE_SLOT::width] = [
                 etypes.get(name) or name_id("event_types", etypes, name)
-                for name in values[ETYPE_SLOT::COLUMNS]
+                for name in values[ETYPE_SLOT::width]
             ]
             for record in rows.alerts:
                 self._note_signature(record)
-            _insert_rows(self._conn, values)
+            _insert_rows(self._conn, values, rows.plain, sensor_id, chunk)
             _insert_hosts(self._conn, rows.hosts, chunk)
 
     def _note_signature(self, record: EveRecord) -> None:
