@@ -153,11 +153,17 @@ def _chunk(kind: str, group: list[EveRecord]) -> ChunkRows:
         cid = community_key(head.community_id) if severity is not None else None
         add((record.id, record.ts, head.event_type, src_b, dest_b, head.src_port,
              head.dest_port, proto, head.flow_id, cid, sid, severity, size, pos))
-    packed = sorted({b for b in map(pack_ip, hosts) if b is not None})
+    found = []
+    for host in hosts:
+        if host is not None:
+            packed = ips.get(host) or _row_ip(host)
+            if packed is not None:
+                found.append(packed)
+    found.sort()  # bytearrays sort as the bytes they hold
     ts = [r.ts for r in group]
     blob = _compressor().compress(b"\n".join(r.raw for r in group))
     return ChunkRows(
-        kind, group, values, [bytearray(h) for h in packed], blob, alerts, min(ts), max(ts),
+        kind, group, values, found, blob, alerts, min(ts), max(ts),
         group[0].id if len(group) == 1 else min(r.id for r in group), max(r.id for r in group),
         plain,
     )

@@ -7,7 +7,6 @@ import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import zstandard
 
@@ -38,10 +37,10 @@ logger = logging.getLogger(__name__)
 
 #: Rows per INSERT statement, at most: one ``sqlite3_step`` stores them all, so SQLite's
 #: work runs without the GIL (beside the reader's decoding) and Python binds parameters
-#: only. A chunk's rows go in statements of 1024, 512, ... 1 rows, so a handful of
+#: only. A chunk's rows go in statements of 2048, 1024, ... 1 rows, so a handful of
 #: statements, each prepared once per connection, serve every chunk size (a statement of
 #: a thousand rows prepared for each chunk's last rows took a sixth of the writer's time).
-_MAX_ROWS = 1024
+_MAX_ROWS = 2048
 _HOSTS_MAX_ROWS = 4096
 _SQL: dict[tuple[str, int], str] = {}
 
@@ -77,15 +76,6 @@ def _insert_hosts(conn: sqlite3.Connection, hosts: list[bytearray], chunk: int) 
     """Add ``hosts`` to the zone map of ``chunk`` (sorted: neighbouring B-tree pages)."""
     for start, rows in _statements(len(hosts), _HOSTS_MAX_ROWS):
         conn.execute(_hosts_sql(rows), [chunk, *hosts[start:start + rows]])
-
-
-def _insert_rows(conn: sqlite3.Connection, values: list[Any], plain: bool, sensor: int,
-                 chunk: int) -> None:  # fmt: skip
-    """Insert the flat row values of one chunk (see :class:`~appliance.store.rows.ChunkRows`)."""
-    width = PLAIN_WIDTH if plain else WIDTH
-    for start, rows in _statements(len(values) // width, _MAX_ROWS):
-        part = values[start * width:(start + rows) * width]
-        conn.execute(_rows_sql(rows, plain), [sensor, chunk, *part])
 
 
 def _statements(total: int, most: int) -> list[tuple[int, int]]:
@@ -208,8 +198,10 @@ class SqliteEventStore(EventReading, CaptureRecords):
         conn = self._conn
         try:
             begin_immediate(conn, self.path)
-            fresh = self._unseen(records)
-            if prepared is None or prepared.records is not records or len(fresh) != len(records):
+            if prepared is not None and prepared.records is not records:
+                prepared = None
+            fresh = self._unseen(records, prepared)
+            if prepared is None or len(fresh) != len(records):
                 prepared = prepare(fresh)
             self._insert(prepared, self._name_id("sensors", self._sensors, sensor))
             if bookmark is not None:
@@ -253,11 +245,16 @@ class SqliteEventStore(EventReading, CaptureRecords):
             return  # the connection itself is gone; the caller reports the write error
         self._etype_names = {v: k for k, v in self._etypes.items()}
 
-    def _unseen(self, records: Sequence[EveRecord]) -> list[EveRecord]:
+    def _unseen(self, records: Sequence[EveRecord], prepared: PreparedBatch | None
+                ) -> list[EveRecord]:  # fmt: skip
         if not records:
             return []
-        lo = min(r.id for r in records)
-        hi = max(r.id for r in records)
+        if prepared is not None and prepared.chunks:  # their id ranges are known already
+            lo = min(c.min_id for c in prepared.chunks)
+            hi = max(c.max_id for c in prepared.chunks)
+        else:
+            lo = min(r.id for r in records)
+            hi = max(r.id for r in records)
         seen = {
             row[0]
             for row in self._conn.execute(
@@ -282,15 +279,18 @@ class SqliteEventStore(EventReading, CaptureRecords):
             )  # fmt: skip
             chunk = cur.lastrowid or 0
             self._conn.execute("UPDATE cursors SET chunk = ? WHERE name = 'chunks'", (chunk,))
-            # A copy: a batch retried after a failed transaction starts from names again.
-            values, width = list(rows.values), PLAIN_WIDTH if rows.plain else WIDTH
-            values[ETYPE_SLOT::width] = [
-                etypes.get(name) or name_id("event_types", etypes, name)
-                for name in values[ETYPE_SLOT::width]
-            ]
             for record in rows.alerts:
                 self._note_signature(record)
-            _insert_rows(self._conn, values, rows.plain, sensor_id, chunk)
+            width = PLAIN_WIDTH if rows.plain else WIDTH
+            for start, count in _statements(len(rows.records), _MAX_ROWS):
+                params = [sensor_id, chunk, *rows.values[start * width:(start + count) * width]]
+                # Names to ids in the parameters only: a batch retried after a failed
+                # transaction starts from the names again.
+                params[2 + ETYPE_SLOT::width] = [
+                    etypes.get(name) or name_id("event_types", etypes, name)
+                    for name in params[2 + ETYPE_SLOT::width]
+                ]
+                self._conn.execute(_rows_sql(count, rows.plain), params)
             _insert_hosts(self._conn, rows.hosts, chunk)
 
     def _note_signature(self, record: EveRecord) -> None:
