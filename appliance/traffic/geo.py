@@ -111,6 +111,11 @@ class GeoDatabase:
                     self.failed = True
         return self._tables
 
+    def place(self, n: int, bits: int) -> Place:
+        """:meth:`lookup` of an address as an integer of ``bits`` bits, uncached."""
+        tables = self._tables or self._load()
+        return NOWHERE if tables is None else tables.place(n, bits)
+
     def lookup(self, ip: str) -> Place:
         """Country code and AS name of ``ip``; ``--`` and "" for private or unknown ones."""
         found = self._cache.get(ip)

@@ -86,11 +86,13 @@ class Rollup:
             inside = False
             place = None
             if packed is not None:
-                inside = self._inside(packed)
+                n, bits = int.from_bytes(packed, "big"), len(packed) * 8
+                inside = self._inside(n, bits)
                 geo = self._geo if self._geo is not None else (
                     shared_database() if self.settings.geo else None)  # fmt: skip
                 if not inside and geo is not None:
-                    place = geo.lookup(ip)
+                    # Uncached there: this cache holds it (a flood's sources are all new).
+                    place = geo.place(n, bits)
             found = (packed, inside, place)
             if len(self._where) > 200_000:
                 self._where.clear()
@@ -310,7 +312,8 @@ class Rollup:
             minute, src, dest = key
             if _has_row(conn, minute, src, dest):
                 continue
-            src_in, dest_in = self._inside(src), self._inside(dest)
+            src_in = self._inside(int.from_bytes(src, "big"), len(src) * 8)
+            dest_in = self._inside(int.from_bytes(dest, "big"), len(dest) * 8)
             other = (minute, src if src_in else OTHER_HOSTS,
                      dest if dest_in and not src_in else OTHER_HOSTS)  # fmt: skip
             if _has_row(conn, *other):
@@ -319,10 +322,12 @@ class Rollup:
                 for i, v in enumerate(sums):
                     have[i] += v
 
-    def _inside(self, packed: bytes) -> bool:
-        """Whether a packed address is inside HOME_NET."""
-        n, size = int.from_bytes(packed, "big"), len(packed) * 8
-        return any(s == size and n & mask == net for s, net, mask in self._nets)
+    def _inside(self, n: int, bits: int) -> bool:
+        """Whether an address (an integer of ``bits`` bits) is inside HOME_NET."""
+        for size, net, mask in self._nets:
+            if size == bits and n & mask == net:
+                return True
+        return False
 
 
 Sums = dict[tuple[Any, ...], list[int]]
