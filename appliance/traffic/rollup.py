@@ -46,9 +46,9 @@ MAINTAIN_SECONDS = 60.0
 #: Late rows appended before they are folded sooner than that (an old capture being read:
 #: a small late table keeps the views' reads of it cheap and the file from growing).
 LATE_FOLD_ROWS = 50_000
-#: Minutes whose admitted host pairs are remembered (flows arrive minutes late at most,
-#: except from old captures, whose minutes come and go).
-PAIR_MINUTES = 16
+#: Host pairs with rows of their own remembered, over all minutes (the oldest minutes are
+#: forgotten first; about 25 MB).
+PAIRS_KEPT = 200_000
 
 
 class Rollup:
@@ -63,6 +63,9 @@ class Rollup:
         self._nets: list[tuple[int, int, int]] = []
         #: Host pairs given conversation rows of their own, per minute (see _admit).
         self._pairs: dict[int, set[tuple[bytes, bytes]]] = {}
+        self._pairs_kept = 0
+        #: Minutes after this one had no conversation rows but this rollup's (None: not read).
+        self._known: int | None = None
         self.settings = RollupSettings()
         self.reload(conn, force=True)
 
@@ -283,27 +286,48 @@ class Rollup:
         source first: a scanner) with other hosts, or other hosts on both sides.
 
         A flood with spoofed sources or a scan makes every flow a new pair: their rows
-        would outnumber the flows. The pairs with rows of a minute are read from the store
-        when the minute first comes up, then kept for the last minutes seen.
+        would outnumber the flows.
         """
         pairs = self._pairs.get(minute)
         if pairs is None:
-            if len(self._pairs) >= PAIR_MINUTES:
-                del self._pairs[min(self._pairs)]
-            pairs = self._pairs[minute] = set(self._conn.execute(
-                "SELECT src, dest FROM traffic_conv WHERE res = 0 AND bucket = ? "
-                "AND src != ?2 AND dest != ?2", (minute, OTHER_HOSTS)))  # fmt: skip
+            pairs = self._minute_pairs(minute)
         pair = (src, dest)
         if pair in pairs:
             return None
         if len(pairs) < self.settings.conversations_per_minute:
             pairs.add(pair)
+            self._pairs_kept += 1
             return None
         if src_in:
             return (minute, src, OTHER_HOSTS)
         if dest_in:
             return (minute, OTHER_HOSTS, dest)
         return (minute, OTHER_HOSTS, OTHER_HOSTS)
+
+    def _minute_pairs(self, minute: int) -> set[tuple[bytes, bytes]]:
+        """The pairs with rows of their own in ``minute``, remembered from now on.
+
+        A minute newer than every conversation row when this rollup first looked (live
+        traffic: every new minute) has only the rows it gives; an older one (an old
+        capture, rows from before a restart) is read from the store. The oldest minutes
+        are forgotten past :data:`PAIRS_KEPT` pairs, and read again if they come up.
+        """
+        if self._known is None:
+            row = self._conn.execute("SELECT max(bucket) FROM traffic_conv WHERE res = 0")
+            newest = row.fetchone()[0]
+            self._known = -1 if newest is None else int(newest)
+        pairs: set[tuple[bytes, bytes]] = set()
+        if minute <= self._known:
+            pairs.update(self._conn.execute(
+                "SELECT src, dest FROM traffic_conv WHERE res = 0 AND bucket = ? "
+                "AND src != ?2 AND dest != ?2", (minute, OTHER_HOSTS)))  # fmt: skip
+        while self._pairs and self._pairs_kept + len(pairs) > PAIRS_KEPT:
+            oldest = min(self._pairs)
+            self._pairs_kept -= len(self._pairs.pop(oldest))
+            self._known = max(self._known, oldest)
+        self._pairs_kept += len(pairs)
+        self._pairs[minute] = pairs
+        return pairs
 
     def _counted_rows(self, conn: sqlite3.Connection, conv: Sums) -> None:
         """Move each pair of ``conv`` to the minute row that counted it: its own, or else

@@ -281,3 +281,30 @@ def test_a_flood_of_new_pairs_keeps_a_bounded_number_of_conversation_rows(
                             ).fetchone()[0] == 0  # fmt: skip
     finally:
         store.close()
+
+
+def test_minutes_forgotten_past_the_kept_pairs_are_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past PAIRS_KEPT remembered pairs, the oldest minute is forgotten; a late flow of it
+    (a long flow logged at its end) finds its pairs in the store, and the cap holds."""
+    from appliance.traffic import rollup
+    from appliance.traffic.follow import RollupFollower
+
+    monkeypatch.setattr(rollup, "PAIRS_KEPT", 150)  # memory no test can fill otherwise
+    store = open_store(tmp_path / "s.db")
+    try:
+        write_settings(store.connection, RollupSettings(conversations_per_minute=100))  # type: ignore[attr-defined]
+        follower = RollupFollower(store)  # one process throughout: what it remembers counts
+        spoofed = [f"198.51.{i // 250}.{i % 250 + 1}" for i in range(400)]
+        for n, (minute, sources) in enumerate(((0, spoofed[:300]), (1, spoofed[:300]),
+                                               (2, spoofed[:300]), (0, spoofed[300:]))):
+            if n == 3:
+                assert 0 not in follower.rollup._pairs  # forgotten for minute 2's pairs
+            store.add_events(_flood(n + 1, minute, [(ip, "10.1.0.7") for ip in sources]), "s1")
+            follower.run_once()
+        assert [_conv_rows(store, m) for m in range(3)] == [101, 101, 101]
+        conv = TrafficService(store).top("conversation", 0, T0 + DAY, n=1000)
+        assert sum(i.flows for i in conv) == 1000
+    finally:
+        store.close()
