@@ -167,7 +167,8 @@ class Rollup:
                                  for (minute, iface), sums in summed.iface.items()}  # fmt: skip
         late = write_minutes(conn, dims, self.settings)
         if summed.seen and not unroll:
-            conn.executemany(SEEN_UPSERT, [(*k, v) for k, v in summed.seen.items()])
+            conn.executemany(SEEN_UPSERT, [(bytearray(h), kind, key, v)
+                                           for (h, kind, key), v in summed.seen.items()])
         return late
 
     def sum_flows(self, flows: Compound, *, capped: bool = True) -> Summed:

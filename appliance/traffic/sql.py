@@ -24,6 +24,9 @@ FOLDED_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 #: Rows per statement (SQLite binds at most 32,766 parameters).
 _ROWS_PER_STATEMENT = 500
+#: Tables whose keys hold packed addresses: bound as bytearrays, since the sqlite3 module
+#: looks up an adapter for every bytes parameter (about 1 µs each; see store/rows.py).
+_ADDRESS_TABLES = frozenset({"traffic_host", "traffic_conv"})
 
 
 def _upsert_sql(table: str, rows: int) -> str:
@@ -51,10 +54,14 @@ def _upsert(conn: sqlite3.Connection, table: str, res: int | None,
     flat: list[Any] = []
     count = 0
     late = res is None
+    addresses = table in _ADDRESS_TABLES
     for key, sums in rows.items():
         if not late:
             flat.append(res)
-        flat.extend(key)
+        if addresses:
+            flat.extend([bytearray(v) if type(v) is bytes else v for v in key])
+        else:
+            flat.extend(key)
         flat.extend(sums)
         count += 1
         if count == _ROWS_PER_STATEMENT:
