@@ -32,6 +32,7 @@ PLAIN_ROW = tuple(c for c in ROW if c not in FLAGS)
 WIDTH, PLAIN_WIDTH = len(ROW), len(PLAIN_ROW)
 ETYPE_SLOT = ROW.index("etype")
 assert PLAIN_ROW.index("etype") == ETYPE_SLOT
+assert "".join(ROW).count("".join(FLAGS)) == 1  # side by side (see _widen)
 _OFFSET_BITS = 40
 #: zstd level of the chunks' raw records: level 1 compresses EVE JSON as well as 3 (10-11x
 #: on whole batches), in two thirds of the time.

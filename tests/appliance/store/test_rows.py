@@ -64,3 +64,29 @@ def test_a_prepared_batch_of_partly_stored_records_stores_only_the_new(store: Ev
     store.add_events(records[:2], SENSOR)
     assert store.add_events(records, SENSOR, prepared=prepare(records)) == 2
     assert store.count_events(EventQuery()) == 4
+
+
+def test_alert_columns_land_in_place_whatever_comes_first_in_a_chunk(store: EventStore) -> None:
+    """Rows leave the alert columns out until a chunk's first alert or finding; then the
+    chunk's rows so far are widened. Each record's columns stay its own."""
+    source = store.source_id(b"fp", "eve.json")
+    lines = [_eve("anomaly", T0, "192.0.2.1", "192.0.2.2", anomaly={"type": "stream"}),
+             _alert(T0 + 1, "198.51.100.7", "192.0.2.1", 2001, sev=1,
+                    community_id="1:abcdefghij="),
+             _eve("dns", T0 + 2, "192.0.2.1", "192.0.2.53"),
+             _eve("stats", T0 + 3, None, None, stats={"uptime": 1}),
+             _eve("flow", T0 + 4, "not-an-address", "192.0.2.53",
+                  flow={"bytes_toserver": 1, "bytes_toclient": 2})]  # fmt: skip
+    assert store.add_events(_records(source, lines), SENSOR) == 5
+    rows = store.connection.execute(  # type: ignore[attr-defined]
+        "SELECT t.name, e.sid, e.severity, e.cid IS NOT NULL, typeof(e.src_ip), e.bytes "
+        "FROM events e JOIN event_types t ON t.id = e.etype ORDER BY e.id").fetchall()
+    assert rows == [("anomaly", None, None, 0, "blob", None),
+                    ("alert", 2001, 1, 1, "blob", None),
+                    ("dns", None, None, 0, "blob", None),
+                    ("stats", None, None, 0, "null", None),
+                    ("flow", None, None, 0, "null", 3)]  # fmt: skip
+    # Addresses, bound as bytearrays, are found as packed bytes, in rows and zone map.
+    assert store.count_events(EventQuery(ip="192.0.2.1")) == 3
+    assert store.count_events(EventQuery(ip="192.0.2.53")) == 2
+    assert store.count_events(EventQuery(sid=2001)) == 1
