@@ -107,3 +107,25 @@ def test_compound_counts_flow_records_only() -> None:
     alert = _flow("2026-01-01T00:00:05.000000+0000", "2026-01-01T00:00:10.000000+0000")
     alert["event_type"] = "alert"
     assert compound(r.head for r in synthetic_records([alert])) == {}
+
+
+def test_the_rollups_spreading_of_a_flow_is_spread_exactly() -> None:
+    """compound() spreads a flow's four sums without spread()'s lists; the shares must be
+    spread()'s, minute by minute, and the flow counted once, in its first minute."""
+    import random
+
+    from appliance.traffic.aggregate import MAX_SPAN, _spread_into
+
+    rnd = random.Random(7)
+    cases = [(T0, T0 + 10 * MINUTE), (T0 + 45_000_000, T0 + 125_000_000),
+             (T0 + 3 * MINUTE, T0 + MINUTE + 1), (T0 + 5, T0 + 5), (T0, T0 + MAX_SPAN + 90),
+             (T0 + 1, T0 + MINUTE), (T0 + 1, T0 + MINUTE + 1)]  # fmt: skip
+    cases += [(a, a + rnd.randrange(1, 500 * MINUTE))
+              for a in (T0 + rnd.randrange(10**9) for _ in range(200))]  # fmt: skip
+    for start, end in cases:
+        values = [rnd.randrange(10**12) for _ in range(4)]
+        out: dict = {}
+        _spread_into(out, ("k",), start, end, *values)
+        expected = spread(start, end, values)
+        assert [(k[0], v[:4]) for k, v in out.items()] == expected, (start, end)
+        assert [v[4] for v in out.values()] == [1] + [0] * (len(expected) - 1)
