@@ -190,7 +190,8 @@ def main() -> int:
           f"stored")
     print(f"batch round trip under full load: p50 {statistics.median(lags):.2f} s, "
           f"max {max(lags):.2f} s")
-    print(f"paced at 60% of the center's rate, batches of {max(1, args.batch // 10)}: "
+    print(f"paced at 60% of the center's rate ({center_rate * 0.6:,.0f} records/s from "
+          f"{args.sensors} sensors), batches of {max(1, args.batch // 10)}: "
           f"lag p50 {statistics.median(paced_lags):.2f} s, "
           f"max {max(paced_lags):.2f} s; first half max {early:.2f} s, second half max "
           f"{late:.2f} s (bounded: not growing)")
