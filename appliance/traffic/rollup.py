@@ -311,7 +311,10 @@ class Rollup:
         A minute newer than every conversation row when this rollup first looked (live
         traffic: every new minute) has only the rows it gives; an older one (an old
         capture, rows from before a restart) is read from the store. The oldest minutes
-        are forgotten past :data:`PAIRS_KEPT` pairs, and read again if they come up.
+        are forgotten past :data:`PAIRS_KEPT` pairs, and read again if they come up (a
+        minute forgotten before its round is written reads fewer back: it may then admit
+        up to twice its number). Followers that write the same minute at once each admit
+        up to its number.
         """
         if self._known is None:
             row = self._conn.execute("SELECT max(bucket) FROM traffic_conv WHERE res = 0")
