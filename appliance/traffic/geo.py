@@ -121,8 +121,7 @@ class GeoDatabase:
         found = self._cache.get(ip)
         if found is None:
             n = address_int(ip)
-            tables = self._tables or self._load()
-            found = NOWHERE if n is None or tables is None else tables.place(*n)
+            found = NOWHERE if n is None else self.place(*n)
             if len(self._cache) > 200_000:
                 self._cache.clear()
             self._cache[ip] = found
