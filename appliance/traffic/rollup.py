@@ -299,11 +299,7 @@ class Rollup:
             pairs.add(pair)
             self._pairs_kept += 1
             return None
-        if src_in:
-            return (minute, src, OTHER_HOSTS)
-        if dest_in:
-            return (minute, OTHER_HOSTS, dest)
-        return (minute, OTHER_HOSTS, OTHER_HOSTS)
+        return _with_other_hosts(minute, src, dest, src_in, dest_in)
 
     def _minute_pairs(self, minute: int) -> set[tuple[bytes, bytes]]:
         """The pairs with rows of their own in ``minute``, remembered from now on.
@@ -340,10 +336,9 @@ class Rollup:
             minute, src, dest = key
             if _has_row(conn, minute, src, dest):
                 continue
-            src_in = self._inside(int.from_bytes(src, "big"), len(src) * 8)
-            dest_in = self._inside(int.from_bytes(dest, "big"), len(dest) * 8)
-            other = (minute, src if src_in else OTHER_HOSTS,
-                     dest if dest_in and not src_in else OTHER_HOSTS)  # fmt: skip
+            other = _with_other_hosts(
+                minute, src, dest, self._inside(int.from_bytes(src, "big"), len(src) * 8),
+                self._inside(int.from_bytes(dest, "big"), len(dest) * 8))  # fmt: skip
             if _has_row(conn, *other):
                 sums = conv.pop(key)
                 have = conv.setdefault(other, [0] * len(sums))
@@ -359,6 +354,17 @@ class Rollup:
 
 
 Sums = dict[tuple[Any, ...], list[int]]
+
+
+def _with_other_hosts(minute: int, src: bytes, dest: bytes, src_in: bool, dest_in: bool
+                      ) -> tuple[int, bytes, bytes]:  # fmt: skip
+    """The conversation key a pair past its minute's number counts under: its inside host
+    (the source first: a scanner) with other hosts, or other hosts on both sides."""
+    if src_in:
+        return (minute, src, OTHER_HOSTS)
+    if dest_in:
+        return (minute, OTHER_HOSTS, dest)
+    return (minute, OTHER_HOSTS, OTHER_HOSTS)
 
 
 def _has_row(conn: sqlite3.Connection, minute: int, src: bytes, dest: bytes) -> bool:
