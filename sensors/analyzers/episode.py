@@ -304,18 +304,33 @@ class EpisodeTracker:
             self._open.append(episode)
 
     def _crossing_window(self, buckets: dict[int, Bucket], index: int) -> list[int] | None:
-        """Indexes of the first window around ``index`` that crosses the threshold."""
+        """Indexes of the first window around ``index`` that crosses the threshold.
+
+        Each bucket's counts are read once, and only a window whose counts could cross is
+        merged into a tally and judged whole.
+        """
+        counts: dict[int, tuple[int, int, int, int]] = {}
+        for i in range(index - SPAN + 1, index + SPAN):
+            bucket = buckets.get(i)
+            if bucket is None:
+                continue
+            if bucket.__class__ is tuple:
+                counts[i] = (1, bucket[2], bucket[5] is not None, bucket[3])  # type: ignore[index]
+            else:
+                counts[i] = (bucket.flows, bucket.failed, len(bucket.items),  # type: ignore[union-attr]
+                             bucket.nbytes)  # type: ignore[union-attr]  # fmt: skip
+        could_cross = self.threshold.could_cross
         for start in range(index - SPAN + 1, index + 1):
-            present = [i for i in range(start, start + SPAN) if i in buckets]
-            parts = [_tally(buckets[i], BUCKET_ITEMS) for i in present]
-            if not self.threshold.could_cross(
-                sum(p.flows for p in parts), sum(p.failed for p in parts),
-                sum(len(p.items) for p in parts), sum(p.nbytes for p in parts),
-            ):  # fmt: skip
+            present = [i for i in range(start, start + SPAN) if i in counts]
+            flows = failed = items = nbytes = 0
+            for i in present:
+                f, fail, n, b = counts[i]
+                flows, failed, items, nbytes = flows + f, failed + fail, items + n, nbytes + b
+            if not could_cross(flows, failed, items, nbytes):
                 continue
             tally = Tally()
-            for part in parts:
-                tally.merge(part, BUCKET_ITEMS * SPAN)
+            for i in present:
+                _merge(tally, buckets[i], BUCKET_ITEMS * SPAN)
             if self.threshold.crossed(tally):
                 return present
         return None
