@@ -3,8 +3,9 @@
 Only a sliver of the traffic matters to them (ARP, DHCP, LLMNR, NBT-NS, mDNS), so it is
 selected before scapy sees it: live by a BPF filter in the kernel, offline by checking
 the raw bytes of each record (link type, EtherType, IP protocol, UDP ports) straight from
-the mapped file, at under a microsecond per packet. Scapy dissects just what is left,
-with its layer list narrowed to what the analyzers read. Findings go into the store
+the mapped file, at under a microsecond per packet. ARP over Ethernet, most of what is
+left on a LAN, is read from its fixed 28 bytes; scapy dissects the rest (imported only
+when there is some), with its layer list narrowed to what the analyzers read. Findings go into the store
 under a source of their own, with ids derived from their content, like EVE findings.
 """
 
@@ -16,7 +17,7 @@ import mmap
 import struct
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -26,7 +27,7 @@ from appliance.config import AppConfig
 from appliance.errors import StoreError
 from appliance.events import EveDecodeError, EveRecord, decode_line
 from appliance.store import EventStore, event_id, open_store
-from sensors.analyzers.packet import PacketAnalyzerSet, load_packet_analyzers
+from sensors.analyzers.packet import ArpClaim, PacketAnalyzerSet, arp_claim, load_packet_analyzers
 from sensors.eve.reader import fingerprint_of
 
 if TYPE_CHECKING:
@@ -63,12 +64,18 @@ class Frame:
 # -- selecting frames on raw bytes ---------------------------------------------------------
 
 
+def _ethernet_type(frame: bytes) -> tuple[bytes, int]:
+    """EtherType of an Ethernet frame (past VLAN tags) and where its payload starts."""
+    etype, offset = frame[12:14], 14
+    while etype in _VLANS and len(frame) >= offset + 4:
+        etype, offset = frame[offset + 2 : offset + 4], offset + 4
+    return etype, offset
+
+
 def wanted(linktype: int, frame: bytes) -> bool:
     """Whether the BPF filter above would pass this frame (any link type scapy dissects)."""
     if linktype == _ETHERNET:
-        etype, offset = frame[12:14], 14
-        while etype in _VLANS and len(frame) >= offset + 4:
-            etype, offset = frame[offset + 2 : offset + 4], offset + 4
+        etype, offset = _ethernet_type(frame)
     elif linktype == _SLL:
         etype, offset = frame[14:16], 16
     elif linktype == _SLL2:
@@ -160,8 +167,12 @@ def _pcapng_frames(data: mmap.mmap) -> Iterator[Frame]:
         btype = int.from_bytes(data[pos : pos + 4], "little" if endian == "<" else "big")
         if btype == 6 and pos + 52 <= size:
             length, ifid, caplen, etype, next6, proto = quick(data, pos)
-            if ifid < len(interfaces) and interfaces[ifid][0] == _ETHERNET and 28 + caplen <= \
-                    length and _rejected(data, pos + 28, pos + 28 + caplen, etype, next6, proto):
+            if (
+                ifid < len(interfaces)
+                and interfaces[ifid][0] == _ETHERNET
+                and 28 + caplen <= length
+                and _rejected(data, pos + 28, pos + 28 + caplen, etype, next6, proto)
+            ):
                 pos += length  # the common case, decided without slicing the frame
                 continue
         elif btype == _PCAPNG_SHB:
@@ -241,20 +252,40 @@ def scapy_layers() -> Iterator[None]:
                 conf.layers.unfilter()
 
 
-def dissect(frames: Sequence[Frame]) -> list[Packet]:
-    """Scapy packets of ``frames`` with their capture times (call inside scapy_layers)."""
-    from scapy.config import conf
-    from scapy.layers.l2 import Ether
-
-    out = []
+def dissect(frames: Sequence[Frame], scapy: ExitStack) -> list[Packet | ArpClaim]:
+    """What the packet analyzers read of ``frames``: ARP over Ethernet as claims read from
+    its bytes, the rest as scapy packets with their capture times. Scapy is imported and
+    its layers narrowed (:func:`scapy_layers`, entered on ``scapy``) at the first frame
+    that needs it: a capture with only ARP never pays the import (over half a second)."""
+    out: list[Packet | ArpClaim] = []
+    num2layer: Any = None
     for frame in frames:
-        cls = Ether if frame.linktype == _ETHERNET else conf.l2types.num2layer.get(frame.linktype)
+        data = frame.data
+        if frame.linktype == _ETHERNET:
+            etype, offset = _ethernet_type(data)
+            if etype == _ARP:
+                claim = arp_claim(data[offset:], frame.ts)
+                if claim is not None:
+                    out.append(claim)
+                continue  # ARP of other protocols: no analyzer reads it
+        if num2layer is None:
+            num2layer = _scapy_layers_of(scapy)
+        cls = num2layer.get(frame.linktype)
         if cls is None:
             continue
-        packet = cls(frame.data)
+        packet = cls(data)
         packet.time = frame.ts
         out.append(packet)
     return out
+
+
+def _scapy_layers_of(scapy: ExitStack) -> Any:
+    """Scapy's link-layer classes by link type, within :func:`scapy_layers` (entered once)."""
+    from scapy.config import conf
+
+    if not conf.layers.filtered:
+        scapy.enter_context(scapy_layers())
+    return conf.l2types.num2layer
 
 
 # -- findings into the store -------------------------------------------------------------------
@@ -290,12 +321,9 @@ def analyze_packets(path: Path, analyzers: PacketAnalyzerSet) -> list[bytes]:
     findings: list[bytes] = []
     try:
         frames = read_frames(path)
-        batch = list(islice(frames, _BATCH))
-        if batch:  # scapy is imported only for captures with something to dissect
-            with scapy_layers():
-                while batch:
-                    findings += analyzers.process(dissect(batch))
-                    batch = list(islice(frames, _BATCH))
+        with ExitStack() as scapy:
+            while batch := list(islice(frames, _BATCH)):
+                findings += analyzers.process(dissect(batch, scapy))
     except (OSError, ValueError, struct.error, IndexError):
         logger.exception("Packet analysis of %s stopped early.", path)
     return findings + analyzers.shutdown()

@@ -21,8 +21,6 @@ replaced NIC looks like. Unsolicited replies (no request seen) are evidence, not
 from __future__ import annotations
 
 import logging
-import socket
-import struct
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,7 +28,14 @@ from typing import TYPE_CHECKING, Any
 
 from appliance.config import ArpSpoofConfig
 from appliance.events import make_finding
-from sensors.analyzers.packet import BROADCAST_MACS, capped, dhcp_options, eve_timestamp
+from sensors.analyzers.packet import (
+    BROADCAST_MACS,
+    ArpClaim,
+    arp_claim,
+    capped,
+    dhcp_options,
+    eve_timestamp,
+)
 
 if TYPE_CHECKING:
     from scapy.packet import Packet
@@ -79,6 +84,8 @@ class ArpSpoofAnalyzer:
     """Finds MACs whose ARP claims contradict each other, flip-flop, flood or multiply."""
 
     name = "arp_spoof"
+    #: ARP read from its bytes (:class:`ArpClaim`) besides scapy packets.
+    reads_arp_claims = True
 
     def __init__(self, cfg: ArpSpoofConfig) -> None:
         self.cfg = cfg
@@ -97,28 +104,33 @@ class ArpSpoofAnalyzer:
         """Findings are raised as their evidence arrives; nothing is held back."""
         return []
 
-    def process(self, packets: Sequence[Packet]) -> list[bytes]:
+    def process(self, packets: Sequence[Packet | ArpClaim]) -> list[bytes]:
         """One finding per offending MAC and window."""
-        from scapy.layers.l2 import ARP
-
         out: list[bytes] = []
         for packet in packets:
-            arp = packet.getlayer(ARP)
-            if arp is None:
-                self._learn_gateways(packet)
+            claim = packet if isinstance(packet, ArpClaim) else self._dissected(packet)
+            if claim is None:
                 continue
-            fields = _ethernet_ipv4(arp)
-            if fields is None:
-                continue
-            ts = float(packet.time)
+            ts = claim.time
             if ts >= self._next_sweep:
                 self._sweep(ts)
-            offenders = self._handle(*fields, ts)
+            offenders = self._handle(claim.op, claim.mac, claim.spa, claim.tpa, ts)
             for mac in offenders:
                 finding = self._check(mac, ts)
                 if finding is not None:
                     out.append(finding)
         return out
+
+    def _dissected(self, packet: Packet) -> ArpClaim | None:
+        """The claim of a packet scapy dissected (a DHCP packet may name gateways)."""
+        from scapy.layers.l2 import ARP
+
+        arp = packet.getlayer(ARP)
+        if arp is None:
+            self._learn_gateways(packet)
+            return None
+        # From the bytes scapy dissected: its fields resolve their type on every access.
+        return arp_claim(getattr(arp, "original", None) or bytes(arp), float(packet.time))
 
     # -- evidence --------------------------------------------------------------------------
 
@@ -287,23 +299,6 @@ class ArpSpoofAnalyzer:
         self._bindings = {ip: b for ip, b in self._bindings.items() if b.last >= horizon}
         self._requests = {k: t for k, t in self._requests.items() if t >= now - _REPLY_WAIT_S}
         self._reported = {m: t for m, t in self._reported.items() if t >= horizon}
-
-
-_ARP_HEAD = struct.Struct("!HHBBH6s4s6s4s")
-
-
-def _ethernet_ipv4(arp: Any) -> tuple[int, str, str, str] | None:
-    """(op, sender MAC, sender IP, target IP) of an Ethernet/IPv4 ARP packet, else None.
-
-    Read from the bytes scapy dissected: its ARP fields resolve their type on every access.
-    """
-    raw = getattr(arp, "original", None) or bytes(arp)
-    if len(raw) < _ARP_HEAD.size:
-        return None
-    hwtype, ptype, hwlen, plen, op, sha, spa, _tha, tpa = _ARP_HEAD.unpack_from(raw)
-    if hwtype != 1 or ptype != 0x0800 or hwlen != 6 or plen != 4:
-        return None
-    return op, sha.hex(":"), socket.inet_ntoa(spa), socket.inet_ntoa(tpa)
 
 
 def _explain(mac: str, impersonated: list[str], signals: list[str], poisoned: list[str]) -> dict[

@@ -2,15 +2,20 @@
 
 They get dissected scapy packets (ARP, DHCP, LLMNR, NBT-NS, mDNS: what the capture's
 narrow filter lets through, see :mod:`sensors.capture`), not EVE records, so they have a
-registry and a set of their own; findings are the same EVE-shaped records as every
-other analyzer's. Time is the packets' capture time, never the wall clock.
+registry and a set of their own. ARP over Ethernet, most of what passes the filter on a
+LAN, comes read straight from its fixed 28 bytes instead (an :class:`ArpClaim`): scapy
+takes about 170 µs to dissect one packet. Findings are the same EVE-shaped records as
+every other analyzer's. Time is the packets' capture time, never the wall clock.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import socket
+import struct
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -31,6 +36,31 @@ PACKET_ANALYZERS: dict[str, tuple[str, str]] = {
 #: Destination MACs that address no one in particular.
 BROADCAST_MACS = frozenset({"ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00"})
 
+#: An ARP header: hardware and protocol types and lengths, opcode, sender MAC and IP,
+#: target MAC and IP.
+_ARP_HEAD = struct.Struct("!HHBBH6s4s6s4s")
+
+
+@dataclass(frozen=True, slots=True)
+class ArpClaim:
+    """An Ethernet/IPv4 ARP packet: who (MAC, IP) asks for or announces which IP, when."""
+
+    time: float
+    op: int
+    mac: str  # the sender's hardware address, as aa:bb:cc:dd:ee:ff
+    spa: str  # sender IP
+    tpa: str  # target IP
+
+
+def arp_claim(arp: bytes, ts: float) -> ArpClaim | None:
+    """The claim in the bytes of an ARP header; None unless it maps IPv4 to Ethernet."""
+    if len(arp) < _ARP_HEAD.size:
+        return None
+    hwtype, ptype, hwlen, plen, op, sha, spa, _tha, tpa = _ARP_HEAD.unpack_from(arp)
+    if hwtype != 1 or ptype != 0x0800 or hwlen != 6 or plen != 4:
+        return None
+    return ArpClaim(ts, op, sha.hex(":"), socket.inet_ntoa(spa), socket.inet_ntoa(tpa))
+
 
 class PacketAnalyzer(Protocol):
     """A detector over dissected packets; findings are serialized EVE ``finding`` records."""
@@ -39,7 +69,7 @@ class PacketAnalyzer(Protocol):
 
     def init(self) -> None: ...
 
-    def process(self, packets: Sequence[Packet]) -> list[bytes]: ...
+    def process(self, packets: Sequence[Packet | ArpClaim]) -> list[bytes]: ...
 
     def shutdown(self) -> list[bytes]: ...
 
@@ -59,12 +89,19 @@ class PacketAnalyzerSet:
         for analyzer in self.analyzers:
             analyzer.init()
 
-    def process(self, packets: Sequence[Packet]) -> list[bytes]:
-        """Findings of every analyzer for this batch."""
+    def process(self, packets: Sequence[Packet | ArpClaim]) -> list[bytes]:
+        """Findings of every analyzer for this batch (:class:`ArpClaim` items only for those
+        whose ``reads_arp_claims`` is true: the others would import scapy for nothing)."""
         findings: list[bytes] = []
-        if packets:
-            for analyzer in self.analyzers:
-                findings.extend(self._call(analyzer, "process", packets))
+        dissected: list[Packet | ArpClaim] | None = None
+        for analyzer in self.analyzers:
+            batch = packets
+            if not getattr(analyzer, "reads_arp_claims", False):
+                if dissected is None:
+                    dissected = [p for p in packets if not isinstance(p, ArpClaim)]
+                batch = dissected
+            if batch:
+                findings.extend(self._call(analyzer, "process", batch))
         return findings
 
     def shutdown(self) -> list[bytes]:

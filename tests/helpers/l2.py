@@ -8,6 +8,7 @@ analyzers see exactly what the capture path would hand them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from scapy.layers.netbios import NBNS_ADD_ENTRY, NBNSHeader, NBNSQueryResponse
 from scapy.packet import Packet
 from scapy.utils import wrpcap
 
+from sensors.analyzers.packet import ArpClaim
 from sensors.capture import Frame, dissect, scapy_layers
 
 BROADCAST = "ff:ff:ff:ff:ff:ff"
@@ -83,10 +85,22 @@ def timed(frames: Sequence[Packet], *, start: float = T0, step: float = 1.0) -> 
     return list(frames)
 
 
-def dissected(frames: Sequence[Packet]) -> list[Packet]:
-    """The frames as the capture path hands them to analyzers (bytes, then dissected)."""
+def dissected(frames: Sequence[Packet]) -> list[Packet | ArpClaim]:
+    """The frames as the capture path hands them to analyzers (bytes, then dissected:
+    ARP as claims read from its bytes, the rest by scapy)."""
+    with ExitStack() as scapy:
+        return dissect([Frame(1, float(f.time), bytes(f)) for f in frames], scapy)
+
+
+def sniffed(frames: Sequence[Packet]) -> list[Packet]:
+    """The frames as live capture hands them to analyzers (scapy dissects every one)."""
+    out: list[Packet] = []
     with scapy_layers():
-        return dissect([Frame(1, float(f.time), bytes(f)) for f in frames])
+        for frame in frames:
+            packet = Ether(bytes(frame))
+            packet.time = frame.time
+            out.append(packet)
+    return out
 
 
 def write_pcap(path: Path, frames: Sequence[Packet]) -> Path:

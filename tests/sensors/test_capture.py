@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import struct
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import orjson
@@ -18,8 +19,11 @@ from scapy.utils import RawPcapReader
 
 from appliance.config import AppConfig
 from appliance.store import EventQuery, open_store
+from sensors.analyzers.packet import ArpClaim, arp_claim
 from sensors.capture import (
+    Frame,
     analyze_capture_packets,
+    dissect,
     read_frames,
     scapy_layers,
     wanted,
@@ -147,6 +151,24 @@ def test_the_layer_filter_is_lifted_after_the_pass() -> None:
         assert not Ether(frame).haslayer(TCP)  # not one of the analyzers' layers
     assert not conf.layers.filtered
     assert Ether(frame).haslayer(TCP)
+
+
+def test_arp_is_read_from_its_bytes_as_scapy_reads_it() -> None:
+    captures = sorted(DATA.glob("pcaps/*/*.pcap*")) + sorted(DATA.glob("suricata-verify/**/*.pcap"))
+    frames = [f for c in captures for f in read_frames(c) if f.linktype == 1]
+    tagged = Ether(src=l2.mac(1)) / Dot1Q(vlan=7) / ARP(op=2, hwsrc=l2.mac(1), psrc="192.0.2.1",
+                                                        pdst="192.0.2.2")  # fmt: skip
+    other = Ether() / ARP(ptype=0x86DD, plen=16)  # not IPv4: no analyzer reads it
+    frames += [Frame(1, 1.5, bytes(tagged)), Frame(1, 2.5, bytes(other))]
+    with ExitStack() as scapy:
+        claims = [p for p in dissect(frames, scapy) if isinstance(p, ArpClaim)]
+    expected = []
+    for frame in frames:
+        arp = Ether(frame.data).getlayer(ARP)
+        if arp is not None and (claim := arp_claim(arp.original, frame.ts)) is not None:
+            expected.append(claim)
+    assert len(expected) > 100 and claims == expected
+    assert claims[-1] == ArpClaim(1.5, 2, l2.mac(1), "192.0.2.1", "192.0.2.2")
 
 
 # -- the offline pass into the store ---------------------------------------------------------------

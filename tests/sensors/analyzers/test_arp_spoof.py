@@ -24,10 +24,17 @@ GW_MAC, VICTIM_MAC, ATTACKER = l2.mac(1), l2.mac(10), l2.mac(0x66)
 
 
 def run(frames: list[Any], **cfg: Any) -> list[dict[str, Any]]:
-    analyzer = ArpSpoofAnalyzer(ArpSpoofConfig(**cfg))
-    analyzer.init()
-    out = analyzer.process(l2.dissected(l2.timed(frames)))
-    return [orjson.loads(f) for f in out + analyzer.shutdown()]
+    """The findings, the same whether ARP comes read from its bytes (capture files) or as
+    scapy dissected it (live capture)."""
+    timed = l2.timed(frames)
+    found = []
+    for packets in (l2.dissected(timed), l2.sniffed(timed)):
+        analyzer = ArpSpoofAnalyzer(ArpSpoofConfig(**cfg))
+        analyzer.init()
+        out = analyzer.process(packets)
+        found.append([orjson.loads(f) for f in out + analyzer.shutdown()])
+    assert found[0] == found[1]
+    return found[0]
 
 
 # -- production path -------------------------------------------------------------------------

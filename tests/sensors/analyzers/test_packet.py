@@ -11,6 +11,7 @@ from appliance.config import AppConfig
 from appliance.events import parse_timestamp
 from sensors.analyzers.packet import (
     PACKET_ANALYZERS,
+    ArpClaim,
     PacketAnalyzerSet,
     dhcp_options,
     eve_timestamp,
@@ -41,8 +42,8 @@ def test_every_registered_analyzer_has_a_config_section_and_loads() -> None:
 
 def test_a_failing_analyzer_is_logged_and_counted(caplog: pytest.LogCaptureFixture) -> None:
     analyzers = PacketAnalyzerSet([_Broken()])
-    assert analyzers.process(l2.dissected(l2.timed([l2.arp(1, l2.mac(1), "192.0.2.1",
-                                                                 "192.0.2.2")]))) == []
+    ack = l2.dhcp_reply("ack", "192.0.2.2", l2.mac(2), l2.mac(3), "192.0.2.9", router="192.0.2.1")
+    assert analyzers.process(l2.dissected(l2.timed([ack]))) == []
     assert analyzers.process([]) == [] and analyzers.errors == {"broken": 1}
     assert analyzers.shutdown() == [b"{}"]
     assert "analyzer=broken method=process" in caplog.text
@@ -56,7 +57,39 @@ def test_packet_times_become_eve_timestamps() -> None:
 def test_dhcp_options_by_name() -> None:
     (reply,) = l2.dissected(l2.timed([l2.dhcp_reply("ack", "192.0.2.2", l2.mac(2), l2.mac(3),
                                                     "192.0.2.9", router="192.0.2.1")]))
+    assert not isinstance(reply, ArpClaim)
     options = dhcp_options(reply)
     assert options["message-type"] == (5,) and options["router"] == ("192.0.2.1",)
-    assert dhcp_options(l2.dissected(l2.timed([l2.arp(1, l2.mac(1), "192.0.2.1",
-                                                      "192.0.2.2")]))[0]) == {}
+    # An ARP packet as scapy dissects it (live capture) has none.
+    assert dhcp_options(l2.timed([l2.arp(1, l2.mac(1), "192.0.2.1", "192.0.2.2")])[0]) == {}
+
+
+class _Recorder:
+    def __init__(self, name: str, reads_arp_claims: bool) -> None:
+        self.name, self.reads_arp_claims = name, reads_arp_claims
+        self.seen: list[Any] = []
+
+    def init(self) -> None:
+        pass
+
+    def process(self, packets: Sequence[Any]) -> list[bytes]:
+        self.seen.extend(packets)
+        return []
+
+    def shutdown(self) -> list[bytes]:
+        return []
+
+
+def test_arp_read_from_its_bytes_reaches_only_the_analyzers_that_read_claims() -> None:
+    arp = l2.arp(2, l2.mac(1), "192.0.2.1", "192.0.2.2", hwdst=l2.mac(2), dst=l2.mac(2))
+    frames = l2.timed([arp, l2.dhcp_reply("ack", "192.0.2.2", l2.mac(2), l2.mac(3), "192.0.2.9",
+                                         router="192.0.2.1")])  # fmt: skip
+    claims, scapy_only = _Recorder("claims", True), _Recorder("scapy", False)
+    PacketAnalyzerSet([claims, scapy_only]).process(l2.dissected(frames))
+    assert claims.seen[0] == ArpClaim(l2.T0, 2, l2.mac(1), "192.0.2.1", "192.0.2.2")
+    assert len(claims.seen) == 2 and scapy_only.seen == claims.seen[1:]
+    assert dhcp_options(scapy_only.seen[0])["message-type"] == (5,)
+    # Nothing but ARP: the others are not called at all.
+    scapy_only.seen.clear()
+    PacketAnalyzerSet([scapy_only]).process(l2.dissected(l2.timed([arp])))
+    assert scapy_only.seen == []
