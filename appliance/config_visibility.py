@@ -54,7 +54,7 @@ class TrafficConfig(_Model):
     geo: bool = Field(
         default=True,
         description="Look up the remote country and AS (offline GeoLite2 data shipped with "
-        "the geoip2fast package; about 110 MiB of memory in the ingesting process).",
+        "the geoip2fast package; about 18 MiB of memory in each process that reads traffic).",
     )  # fmt: skip
     conversations_per_minute: int = Field(
         default=10_000, ge=100, le=10_000_000,

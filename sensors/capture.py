@@ -5,8 +5,9 @@ selected before scapy sees it: live by a BPF filter in the kernel, offline by ch
 the raw bytes of each record (link type, EtherType, IP protocol, UDP ports) straight from
 the mapped file, at under a microsecond per packet. ARP over Ethernet, most of what is
 left on a LAN, is read from its fixed 28 bytes; scapy dissects the rest (imported only
-when there is some), with its layer list narrowed to what the analyzers read. Findings go into the store
-under a source of their own, with ids derived from their content, like EVE findings.
+when there is some), with its layer list narrowed to what the analyzers read. Findings go
+into the store under a source of their own, with ids derived from their content, like EVE
+findings.
 """
 
 from __future__ import annotations

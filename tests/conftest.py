@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,13 @@ import yaml
 
 from sensors.analyzers import REGISTRY
 from tests.helpers.cli import REPO, testdata_dir
+
+# Derived files such as the country/AS tables (appliance.traffic.geo) go to a directory of
+# the test runs, shared by their processes and checked before use, never to the home of
+# whoever runs the suite.
+os.environ.setdefault(
+    "SPANWATCH_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"spanwatch-tests-{os.getuid()}")
+)
 
 
 @pytest.fixture(scope="session")
