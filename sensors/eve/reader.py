@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -20,6 +21,8 @@ FINGERPRINT_BYTES = 4096
 _READ_SIZE = 1 << 20
 #: How much of an overlong line the dead-letter record keeps.
 OVERLONG_KEEP = 64 * 1024
+#: A line's length plus its newline: where the next line starts.
+_PLUS_ONE = (1).__add__
 
 
 @dataclass(slots=True)
@@ -151,6 +154,18 @@ class EveReader:
         """Cut ``data`` (which begins at file offset ``start``) into lines; return new start."""
         pos = 0
         lines = result.lines
+        room = max_lines - len(lines)
+        rest: bytes | None = None
+        if self._skipping is None and room > 0:
+            # The usual case, cut and numbered in C: no line too long, none being skipped.
+            parts = data.split(b"\n", room)
+            tail = parts.pop()
+            if parts and max(map(len, parts)) <= self.max_line_bytes:
+                lines.extend(zip(accumulate(map(_PLUS_ONE, map(len, parts)), initial=start),
+                                 parts))  # fmt: skip
+                pos = len(data) - len(tail)
+                self.line += len(parts)
+                rest = tail
         while len(lines) < max_lines:
             nl = data.find(b"\n", pos)
             if nl < 0:
@@ -167,7 +182,9 @@ class EveReader:
                 lines.append((start + pos, data[pos:nl]))
             pos = nl + 1
             self.line += 1
-        rest = data[pos:]
+            rest = None
+        if rest is None:
+            rest = data[pos:]
         if len(lines) >= max_lines and self._skipping is None:
             self._buf = rest
             return start + pos
