@@ -163,6 +163,26 @@ _minute_cache: dict[str, int] = {}  # by minute and zone
 
 def parse_timestamp(value: str) -> int:
     """EVE timestamp (``2024-05-01T12:00:00.123456+0700``) to UTC microseconds."""
+    if (len(value) == 31 and value[26] in "+-" and value[19] == "." and value[16] == ":"
+            and value[10] in "T " and value[27:].isdigit() and value.isascii()):  # fmt: skip
+        # Suricata's own form, parsed in C (0.5 µs less per record): datetime checks the
+        # digits and ranges, but takes other separators and offsets, checked here first.
+        # What it refuses goes the long way, which accepts or refuses it as before.
+        try:
+            return (_from_iso(value) - _EPOCH) // _MICROSECOND
+        except ValueError:
+            pass
+    return _parse_any(value)
+
+
+_from_iso = datetime.datetime.fromisoformat
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+_MICROSECOND = datetime.timedelta(microseconds=1)
+
+
+def _parse_any(value: str) -> int:
+    """:func:`parse_timestamp` of every form it takes (Suricata's, with a ``Z``, without a
+    zone or fraction), with the dates and times it has seen cached."""
     try:
         key = value[:19] + value[-5:]
         base = _ts_cache.get(key)

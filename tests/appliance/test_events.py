@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import subprocess
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from appliance import events
 from appliance.config import AppConfig
 from appliance.events import (
     KIND_ALERTS,
@@ -207,6 +209,32 @@ def test_each_second_of_a_parsed_minute_is_read_and_checked() -> None:
     for bad in ("60", "6x", "-1", " 7", "٠٧"):
         with pytest.raises(EveDecodeError, match="bad-timestamp"):
             parse_timestamp(minute.format(bad))
+
+
+def _read(parse: Any, value: str) -> int | str:
+    try:
+        return int(parse(value))
+    except EveDecodeError:
+        return "bad-timestamp"
+
+
+def test_suricata_form_reads_as_the_general_parser_reads_it_one_change_away() -> None:
+    """Suricata's form takes a shortcut through datetime; every stamp one or two characters
+    away from it is accepted, and read, or refused exactly as the general parser does."""
+    stamps = ["2026-01-01T00:00:00.730147+0000", "2024-02-29T23:59:59.999999-0530",
+              "2024-05-01 12:00:00.123456+0700"]  # fmt: skip
+    changed = []
+    for stamp in stamps:
+        for i, char in itertools.product(range(len(stamp)), "09+-:.TZ _x,٣\t"):
+            changed.append(stamp[:i] + char + stamp[i + 1 :])
+        for i, j in itertools.combinations(range(len(stamp)), 2):
+            for a, b in (("-", ":"), (":", "-"), ("T", " "), (".", ",")):
+                changed.append(stamp[:i] + a + stamp[i + 1 : j] + b + stamp[j + 1 :])
+    read = [_read(parse_timestamp, s) for s in stamps + changed]
+    events._ts_cache.clear()
+    events._minute_cache.clear()
+    assert read == [_read(events._parse_any, s) for s in stamps + changed]
+    assert read.count("bad-timestamp") > 1000 and len(set(read)) > 100
 
 
 # -- every dead-letter reason -------------------------------------------------------------
