@@ -15,8 +15,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import mmap
+import select
 import struct
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -43,6 +45,8 @@ BPF_FILTER = "arp or (udp and (port 67 or port 68 or port 5355 or port 137 or po
 UDP_PORTS = frozenset({67, 68, 137, 5353, 5355})
 _BATCH = 1024
 _MAX_PENDING = 500
+#: How often a live capture waiting for frames looks whether it should stop.
+_STOP_POLL_S = 0.5
 _ARP, _IPV4, _IPV6 = b"\x08\x06", b"\x08\x00", b"\x86\xdd"
 _VLANS = frozenset({b"\x81\x00", b"\x88\xa8", b"\x91\x00"})
 _PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1": ("<", 1e-6), b"\xa1\xb2\xc3\xd4": (">", 1e-6),
@@ -359,7 +363,11 @@ def analyze_capture_packets(cfg: AppConfig, store: EventStore, path: Path, names
 
 
 class LivePacketCapture:
-    """Sniffs the packet analyzers' traffic on one interface and stores their findings."""
+    """Sniffs the packet analyzers' traffic on one interface and stores their findings.
+
+    The kernel's BPF filter passes what they read; the frames are then read as a capture
+    file's are: ARP from its bytes, the rest by scapy.
+    """
 
     def __init__(self, cfg: AppConfig, interface: str, stop: threading.Event) -> None:
         self.cfg, self.iface, self.stop = cfg, interface, stop
@@ -406,17 +414,32 @@ class LivePacketCapture:
             store.close()
 
     def _loop(self, sock: Any, writer: FindingWriter) -> None:
-        from scapy.sendrecv import sniff
+        """Batch by batch (``ingest.batch_seconds``), the frames the filter passed, read as
+        a capture file's are (ARP from its bytes, scapy for the rest)."""
+        from scapy.config import conf
 
         self.analyzers.init()
+        linktype = conf.l2types.layer2num.get(sock.LL, _ETHERNET)
         seconds = self.cfg.ingest.batch_seconds
         pending: list[bytes] = []
-        while not self.stop.is_set():
-            batch: list[Packet] = []
-            sniff(opened_socket=sock, store=False, timeout=seconds, prn=batch.append,
-                  stop_filter=lambda _p: self.stop.is_set())  # fmt: skip
-            pending = self._store(writer, pending + self.analyzers.process(batch))
+        with ExitStack() as scapy:  # narrowed already (run): never entered again
+            while not self.stop.is_set():
+                frames = self._receive(sock, linktype, seconds)
+                found = self.analyzers.process(dissect(frames, scapy)) if frames else []
+                pending = self._store(writer, pending + found)
         self._store(writer, pending + self.analyzers.shutdown())
+
+    def _receive(self, sock: Any, linktype: int, seconds: float) -> list[Frame]:
+        """The frames that arrive within ``seconds`` (less once ``stop`` is set)."""
+        frames: list[Frame] = []
+        deadline = time.monotonic() + seconds
+        while not self.stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            if not select.select([sock], [], [], min(left, _STOP_POLL_S))[0]:
+                continue
+            _cls, data, ts = sock.recv_raw()
+            if data is not None:  # None: a frame this host sent
+                frames.append(Frame(linktype, float(ts) if ts else time.time(), data))
+        return frames
 
     def _store(self, writer: FindingWriter, findings: list[bytes]) -> list[bytes]:
         """Store findings; what the store refused waits for the next batch (a few hundred)."""

@@ -2,7 +2,8 @@
 
 ``spanwatch sensor --attach`` (no Suricata of its own; the packet analyzers sniff the
 interface with their BPF filter) watches ``b0``; scapy, in the same namespace, sends
-spoofed ARP replies out of the other end ``a0``, and the finding must reach the store.
+spoofed ARP replies and a rogue DHCP server's acknowledgement out of the other end ``a0``,
+and both findings must reach the store (ARP is read from its bytes, DHCP by scapy).
 The namespace, and everything running in it, is deleted afterwards; no interface of the
 machine is touched.
 """
@@ -33,15 +34,24 @@ GATEWAY, VICTIM, ATTACKER_IP = "192.0.2.1", "192.0.2.10", "192.0.2.66"
 FINDING_BUDGET_S = 30.0
 #: Poisons the victim's entry for the gateway, then resolves the real gateway (as arpspoof
 #: does), every half second until killed.
+ROGUE_MAC, ROGUE_IP = "02:00:00:00:00:77", "192.0.2.77"
 SPOOFER = f"""
 import time
+from scapy.layers.dhcp import BOOTP, DHCP
+from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.sendrecv import sendp
+options = [("message-type", "ack"), ("server_id", "{ROGUE_IP}"), ("lease_time", 3600),
+           ("subnet_mask", "255.255.255.0"), ("router", "{ROGUE_IP}"), "end"]
 frames = [
     Ether(src="{ATTACKER}", dst="{VICTIM_MAC}") / ARP(op=2, hwsrc="{ATTACKER}", psrc="{GATEWAY}",
                                                     hwdst="{VICTIM_MAC}", pdst="{VICTIM}"),
     Ether(src="{ATTACKER}", dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc="{ATTACKER}",
                                                          psrc="{ATTACKER_IP}", pdst="{GATEWAY}"),
+    Ether(src="{ROGUE_MAC}", dst="{VICTIM_MAC}") / IP(src="{ROGUE_IP}", dst="{VICTIM}")
+    / UDP(sport=67, dport=68) / BOOTP(op=2, yiaddr="{VICTIM}", siaddr="{ROGUE_IP}",
+                                      chaddr=bytes.fromhex("{VICTIM_MAC.replace(":", "")}"),
+                                      xid=0x1234) / DHCP(options=options),
 ]
 while True:
     sendp(frames, iface="a0", verbose=False)
@@ -100,11 +110,14 @@ def _findings(db: Path) -> list[dict[str, Any]]:
         store.close()
 
 
-def test_spoofed_arp_replies_on_the_span_port_become_a_finding(netns: str, tmp_path: Path) -> None:
+def test_spoofed_arp_and_a_rogue_dhcp_server_on_the_span_port_become_findings(
+    netns: str, tmp_path: Path
+) -> None:
     config = tmp_path / "appliance.yaml"
     config.write_text(yaml.safe_dump({
         "sensor": {"name": "l2-lab"}, "data_dir": str(tmp_path / "data"),
         "interfaces": [{"name": "b0"}], "rules": {"local": [], "sources": []},
+        "analyzers": {"rogue_dhcp": {"allowed_servers": [GATEWAY]}},
     }))  # fmt: skip
     db = tmp_path / "data" / "spanwatch.db"
     in_ns = ["ip", "netns", "exec", netns]
@@ -116,16 +129,20 @@ def test_spoofed_arp_replies_on_the_span_port_become_a_finding(netns: str, tmp_p
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         deadline = time.monotonic() + FINDING_BUDGET_S
-        while not (found := _findings(db)) and time.monotonic() < deadline:
+        while len(found := _findings(db)) < 2 and time.monotonic() < deadline:
             assert sensor.poll() is None, (tmp_path / "sensor.log").read_text()
             time.sleep(0.2)
     finally:
         _stop(spoofer)
         code = _stop(sensor)
     log_text = (tmp_path / "sensor.log").read_text()
-    assert found, f"no finding within {FINDING_BUDGET_S:.0f} s\n{log_text}"
-    (finding,) = found
-    assert finding["finding"]["type"] == "arp-spoofing"
+    by_type = {f["finding"]["type"]: f for f in found}
+    assert sorted(by_type) == ["arp-spoofing", "rogue-dhcp-server"], (
+        f"findings within {FINDING_BUDGET_S:.0f} s: {sorted(by_type)}\n{log_text}")
+    assert len(found) == 2
+    rogue = by_type["rogue-dhcp-server"]
+    assert (rogue["src_mac"], rogue["src_ip"]) == (ROGUE_MAC, ROGUE_IP), rogue
+    finding = by_type["arp-spoofing"]
     assert (finding["src_mac"], finding["src_ip"], finding["dest_ip"]) == (ATTACKER, ATTACKER_IP,
                                                                            GATEWAY)  # fmt: skip
     assert finding["finding"]["evidence"]["poisoned_hosts"] == [VICTIM]
