@@ -67,13 +67,16 @@ def _inspect_pcap(path: Path, data: mmap.mmap, size: int) -> CaptureInfo:
     endian, per_second = _PCAP_MAGICS[data[:4]]
     if size < 24:
         raise CaptureError(f"{path}: truncated pcap file header ({size} bytes)")
-    record = struct.Struct(endian + "IIII")
+    header = struct.Struct(endian + "III").unpack_from  # seconds, fraction, captured length
     pos, packets = 24, 0
-    first = last = None
+    # The time span, as capinfos reports it (captures are not always in time order), kept
+    # as (seconds, fraction) pairs in the loop: a float per packet cost a third of it.
+    first, last = (1 << 32, 0), (-1, 0)
     while pos < size:
         if pos + 16 > size:
             raise _truncated(path, packets, pos)
-        sec, frac, caplen, _ = record.unpack_from(data, pos)
+        stamp = header(data, pos)
+        caplen = stamp[2]
         if caplen > 0x4000000:
             raise CaptureError(f"{path}: corrupt record header after packet {packets} "
                                f"(offset {pos}, length {caplen})")  # fmt: skip
@@ -81,13 +84,14 @@ def _inspect_pcap(path: Path, data: mmap.mmap, size: int) -> CaptureInfo:
         if pos > size:
             raise _truncated(path, packets, pos - 16 - caplen)
         packets += 1
-        # The time span, as capinfos reports it: captures are not always in time order.
-        ts = sec + frac / per_second
-        first = ts if first is None else min(first, ts)
-        last = ts if last is None else max(last, ts)
+        if stamp < first:
+            first = stamp
+        if stamp > last:
+            last = stamp
     if packets == 0:
         raise CaptureError(f"{path}: the capture holds no packets")
-    return CaptureInfo(path, "pcap", packets, size, first, last)
+    return CaptureInfo(path, "pcap", packets, size, first[0] + first[1] / per_second,
+                       last[0] + last[1] / per_second)  # fmt: skip
 
 
 def _inspect_pcapng(path: Path, data: mmap.mmap, size: int) -> CaptureInfo:
