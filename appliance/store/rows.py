@@ -16,15 +16,7 @@ from typing import Any
 
 import zstandard
 
-from appliance.events import (
-    ALERT_TYPES,
-    KIND_ALERTS,
-    KIND_METADATA,
-    EveRecord,
-    community_key,
-    pack_ip,
-    proto_number,
-)
+from appliance.events import EveRecord, community_key, pack_ip, proto_number
 
 #: Values per events row built here: every column but the sensor and the chunk, which are
 #: the same for a whole chunk and bound once per statement (see ``sqlite._rows_sql``).
@@ -99,16 +91,10 @@ def _compressor() -> zstandard.ZstdCompressor:
 
 def prepare(records: Sequence[EveRecord]) -> PreparedBatch:
     """Group ``records`` by kind and source, build their row values and compress them."""
-    groups: dict[tuple[bool, int], list[EveRecord]] = {}
-    alert_types = ALERT_TYPES
-    for record in records:  # by kind (EveRecord.kind, inline) and source
-        key = (record.head.event_type in alert_types, record.id >> _OFFSET_BITS)
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = []
-        group.append(record)
-    return PreparedBatch(records, [_chunk(KIND_ALERTS if alerts else KIND_METADATA, group)
-                                   for (alerts, _), group in groups.items()])  # fmt: skip
+    groups: dict[tuple[str, int], list[EveRecord]] = {}
+    for record in records:
+        groups.setdefault((record.kind, record.id >> _OFFSET_BITS), []).append(record)
+    return PreparedBatch(records, [_chunk(kind, group) for (kind, _), group in groups.items()])
 
 
 #: Packed addresses as bytearrays, by their text: a row's addresses are bound as they are.
