@@ -23,7 +23,7 @@ observation is kept as a plain tuple, which the garbage collector does not track
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Union
 
@@ -275,8 +275,13 @@ class EpisodeTracker:
             if not self.threshold.could_cross(1, failed, item is not None, entry[3]):
                 return  # one flow is no attack unless a threshold says so
             entry = self._keys[key] = self._buckets(entry)
+        # Only windows around a changed bucket are judged: counting the buckets within
+        # their reach (not every bucket of a key seen for an hour) bounds what any can hold.
+        lo, hi = min(dirty) - SPAN + 1, max(dirty) + SPAN - 1
+        near = (entry.values() if len(entry) <= hi - lo + 1
+                else [b for b in map(entry.get, range(lo, hi + 1)) if b is not None])  # fmt: skip
         flows = failures = items = nbytes = 0
-        for bucket in entry.values():
+        for bucket in near:
             if bucket.__class__ is tuple:
                 flows += 1
                 failures += bucket[2]  # type: ignore[index]
@@ -289,10 +294,14 @@ class EpisodeTracker:
             nbytes += bucket.nbytes  # type: ignore[union-attr]
         if not self.threshold.could_cross(flows, failures, items, nbytes):
             return  # most keys never come close: skip the windows
+        least = self.threshold.min_items
+        if least > 1 and _distinct_items(near, least) < least:
+            return  # the same few items in every bucket (one port failing all day)
+        judged = lo - 1  # windows starting at or before this were judged and did not cross
         for index in sorted(dirty):
             if index not in entry:
                 continue  # taken by an episode found earlier in this loop
-            window = self._crossing_window(entry, index)
+            window, judged = self._crossing_window(entry, index, judged)
             if window is None:
                 continue
             tally = Tally()
@@ -302,15 +311,23 @@ class EpisodeTracker:
             self._absorb(entry, episode)
             self._episodes.setdefault(key, []).append(episode)
             self._open.append(episode)
+            judged = lo - 1  # the buckets changed: every window is judged afresh
 
-    def _crossing_window(self, buckets: dict[int, Bucket], index: int) -> list[int] | None:
-        """Indexes of the first window around ``index`` that crosses the threshold.
+    def _crossing_window(self, buckets: dict[int, Bucket], index: int, judged: int
+                         ) -> tuple[list[int] | None, int]:  # fmt: skip
+        """Indexes of the first window around ``index`` that crosses the threshold, and the
+        last window start judged.
 
-        Each bucket's counts are read once, and only a window whose counts could cross is
+        Windows starting at or before ``judged`` were judged for an earlier changed bucket
+        of the same key, with the same buckets, and did not cross: they are skipped (a key
+        whose buckets all changed in one batch has each window judged once, not six
+        times). Each bucket's counts are read once; only a window whose counts could cross
+        has its distinct items counted, and only one whose distinct items could cross is
         merged into a tally and judged whole.
         """
+        first = max(index - SPAN + 1, judged + 1)
         counts: dict[int, tuple[int, int, int, int]] = {}
-        for i in range(index - SPAN + 1, index + SPAN):
+        for i in range(first, index + SPAN):
             bucket = buckets.get(i)
             if bucket is None:
                 continue
@@ -320,7 +337,8 @@ class EpisodeTracker:
                 counts[i] = (bucket.flows, bucket.failed, len(bucket.items),  # type: ignore[union-attr]
                              bucket.nbytes)  # type: ignore[union-attr]  # fmt: skip
         could_cross = self.threshold.could_cross
-        for start in range(index - SPAN + 1, index + 1):
+        min_items = self.threshold.min_items
+        for start in range(first, index + 1):
             present = [i for i in range(start, start + SPAN) if i in counts]
             flows = failed = items = nbytes = 0
             for i in present:
@@ -328,12 +346,14 @@ class EpisodeTracker:
                 flows, failed, items, nbytes = flows + f, failed + fail, items + n, nbytes + b
             if not could_cross(flows, failed, items, nbytes):
                 continue
+            if min_items > 1 and _distinct_items(map(buckets.get, present), min_items) < min_items:
+                continue
             tally = Tally()
             for i in present:
                 _merge(tally, buckets[i], BUCKET_ITEMS * SPAN)
             if self.threshold.crossed(tally):
-                return present
-        return None
+                return present, start
+        return None, index
 
     def _absorb(self, buckets: dict[int, Bucket], episode: Episode) -> None:
         """Move the key's buckets near the episode into it."""
@@ -397,6 +417,21 @@ def _merge(tally: Tally, bucket: Bucket, cap: int) -> None:
         tally.merge(bucket, cap)
     else:
         tally.add(bucket, cap)
+
+
+def _distinct_items(buckets: Iterable[Bucket | None], enough: int) -> int:
+    """Distinct items of these buckets, counted up to ``enough``."""
+    seen: set[Hashable] = set()
+    for bucket in buckets:
+        if bucket.__class__ is tuple:
+            item = bucket[5]  # type: ignore[index]
+            if item is not None:
+                seen.add(item)
+        else:
+            seen |= bucket.items  # type: ignore[union-attr]
+        if len(seen) >= enough:
+            break
+    return len(seen)
 
 
 def _union(target: set[Hashable], source: set[Hashable], cap: int) -> set[Hashable]:

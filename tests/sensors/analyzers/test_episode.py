@@ -86,3 +86,31 @@ def test_memory_is_bounded_by_keys_and_by_event_time() -> None:
     t.add("k", obs(10_000, 1))
     t.due(T0)
     assert len(t) == 1
+
+
+def test_a_key_failing_on_one_item_all_hour_is_still_reported_when_it_scans() -> None:
+    # A client retrying one closed port every 10 s, checked batch by batch as live: its
+    # windows are full of failures but hold one item, and are dismissed without being
+    # merged. When it then tries six ports within the window, that is an episode.
+    t = tracker()
+    found = []
+    for second in range(0, 3600, 10):
+        t.add("key", obs(second, 0))
+        found += t.due(T0 + second * SECOND)
+    assert found == []
+    for i in range(1, 6):
+        t.add("key", obs(3600 + i, i))
+    found += t.due(T0 + 3606 * SECOND) + t.flush()
+    (episode,) = found
+    assert episode.tally.items == {0, 1, 2, 3, 4, 5}
+
+
+def test_a_batch_that_changes_many_buckets_of_a_key_finds_each_episode() -> None:
+    # A capture read at once: every bucket of the key changed in one batch (each window is
+    # judged once). A scan of seven ports every ten minutes, one port failing in between.
+    t = tracker(repeat_us=300 * SECOND)
+    for s in range(0, 3000, 3):
+        t.add("key", obs(s, s % 7 + 1 if s % 600 < 40 else 0))
+    found = t.due(T0) + t.flush()
+    assert [(e.tally.first_us - T0) // SECOND for e in found] == [0, 501, 1101, 1701, 2301]
+    assert all(e.tally.items == set(range(8)) for e in found)
