@@ -1,10 +1,10 @@
 """The store's rows for a batch of records, built before the write transaction.
 
 Building rows is the Python half of ingest. :func:`prepare` runs in the reader's thread
-(see ``sensors.ship.ThreadedSink``), so the writer's thread spends its time in SQLite,
-which runs without the interpreter lock: the two halves use both cores. What only the
-write transaction knows (sensor and event-type ids, chunk ids) is filled in by slice
-assignment, at C speed.
+(see ``sensors.ship.ThreadedSink``), so the writer's thread spends its time in SQLite and
+zstd (:func:`compress`, at the write), which run without the interpreter lock: the two
+halves use both cores. What only the write transaction knows (sensor and event-type ids,
+chunk ids) is filled in by slice assignment, at C speed.
 """
 
 from __future__ import annotations
@@ -57,8 +57,9 @@ class ChunkRows:
     values: list[Any]
     #: Sorted packed addresses, as bytearrays (bound without an adapter lookup, as bytes are not).
     hosts: list[bytearray]
-    #: The records' raw lines, zstd-compressed (the chunk's data).
-    blob: bytes
+    #: The records' raw lines, one per line (the chunk's data, compressed by the writer:
+    #: zstd releases the interpreter lock, the reader's thread decodes meanwhile).
+    raw: bytes
     alerts: list[EveRecord]
     min_ts: int
     max_ts: int
@@ -81,12 +82,13 @@ class PreparedBatch:
 _local = threading.local()
 
 
-def _compressor() -> zstandard.ZstdCompressor:
-    """This thread's compressor (one compressor must not serve two threads at once)."""
+def compress(raw: bytes) -> bytes:
+    """A chunk's data as stored, compressed by this thread's compressor (one compressor
+    must not serve two threads at once)."""
     found: zstandard.ZstdCompressor | None = getattr(_local, "zc", None)
     if found is None:
         found = _local.zc = zstandard.ZstdCompressor(level=COMPRESS_LEVEL)
-    return found
+    return found.compress(raw)
 
 
 def prepare(records: Sequence[EveRecord]) -> PreparedBatch:
@@ -164,8 +166,8 @@ def _chunk(kind: str, group: list[EveRecord]) -> ChunkRows:
     found.sort()  # bytearrays sort as the bytes they hold
     ts = [r.ts for r in group]
     ids = [r.id for r in group]
-    blob = _compressor().compress(b"\n".join([r.raw for r in group]))
-    return ChunkRows(kind, group, values, found, blob, alerts, min(ts), max(ts), min(ids),
+    raw = b"\n".join([r.raw for r in group])
+    return ChunkRows(kind, group, values, found, raw, alerts, min(ts), max(ts), min(ids),
                      max(ids), plain)  # fmt: skip
 
 

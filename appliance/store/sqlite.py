@@ -28,6 +28,7 @@ from appliance.store.rows import (
     ROW,
     WIDTH,
     PreparedBatch,
+    compress,
     prepare,
 )
 from appliance.store.turns import begin_immediate, give_turn
@@ -275,7 +276,7 @@ class SqliteEventStore(EventReading, CaptureRecords):
                 "max_id) VALUES ((SELECT chunk + 1 FROM cursors WHERE name = 'chunks'), "
                 "?, ?, ?, ?, ?, ?, ?, ?)",
                 (rows.kind, rows.min_ts, rows.max_ts, time.time_ns() // 1000, len(rows.records),
-                 rows.blob, rows.min_id, rows.max_id),
+                 compress(rows.raw), rows.min_id, rows.max_id),
             )  # fmt: skip
             chunk = cur.lastrowid or 0
             self._conn.execute("UPDATE cursors SET chunk = ? WHERE name = 'chunks'", (chunk,))
