@@ -316,14 +316,9 @@ class EpisodeTracker:
     def _crossing_window(self, buckets: dict[int, Bucket], index: int, judged: int
                          ) -> tuple[list[int] | None, int]:  # fmt: skip
         """Indexes of the first window around ``index`` that crosses the threshold, and the
-        last window start judged.
-
-        Windows starting at or before ``judged`` were judged for an earlier changed bucket
-        of the same key, with the same buckets, and did not cross: they are skipped (a key
-        whose buckets all changed in one batch has each window judged once, not six
-        times). Each bucket's counts are read once; only a window whose counts could cross
-        has its distinct items counted, and only one whose distinct items could cross is
-        merged into a tally and judged whole.
+        last window start judged. Windows starting at or before ``judged`` were judged for
+        an earlier changed bucket, with the same buckets, and did not cross: skipped. Only
+        a window whose counts, then distinct items, could cross is merged and judged whole.
         """
         first = max(index - SPAN + 1, judged + 1)
         counts: dict[int, tuple[int, int, int, int]] = {}
