@@ -36,6 +36,7 @@ from sensors.engine import (
     wait_for_socket,
     wait_then_set,
 )
+from sensors.quickstart import adopt, early_run_dir, new_run_dir, remember, stop_early
 
 if TYPE_CHECKING:
     from appliance.store import EventStore
@@ -102,11 +103,8 @@ class Analysis:
         self._store: EventStore | None = None
         self.follower: StoreFollower | None = None
         self._analyzers: AnalyzerProcess | None = None
-        self.run_dir = cfg.data_dir / "runs" / time.strftime("%Y%m%dT%H%M%S")
-        suffix = 1
-        while self.run_dir.exists():
-            suffix += 1
-            self.run_dir = self.run_dir.with_name(f"{self.run_dir.name.split('-')[0]}-{suffix}")
+        # The run of a Suricata the command started early, if any (sensors.quickstart).
+        self.run_dir = early_run_dir(cfg.data_dir) or new_run_dir(cfg.data_dir)
         self._dead_letters: DeadLetterFile | None = None
 
     def run(self) -> list[CaptureResult]:
@@ -117,10 +115,17 @@ class Analysis:
         except ValueError as err:
             raise ConfigError(str(err)) from None
         try:
+            single = len(self.opts.captures) == 1
+            text = self._suricata_text()
+            early = None
+            if single and text is not None:
+                early = adopt(text, self._single_argv(self.opts.captures[0]))
+            else:
+                stop_early()
             output_dir(self.run_dir)
-            config = self._suricata_config()
-            if len(self.opts.captures) == 1:
-                return [self._run_single(config, self.opts.captures[0])]
+            config = self._suricata_config(text)
+            if single:
+                return [self._run_single(config, self.opts.captures[0], early, text)]
             return self._run_socket(config, self.opts.captures)
         except BaseException:
             if self.follower is not None:
@@ -188,19 +193,28 @@ class Analysis:
             shutil.rmtree(self.run_dir, ignore_errors=True)
             raise
 
-    def _suricata_config(self) -> Path:
-        if self.opts.suricata_config is not None:
-            return self.opts.suricata_config
-        path = self.run_dir / "suricata.yaml"
+    def _suricata_cfg(self) -> AppConfig:
         # The capture file itself is the evidence of an offline analysis, so no pcap ring
         # (Suricata's pcap-log also stops the engine when captures differ in link type).
-        suricata = self.cfg.suricata.model_copy(
-            update={"pcap_ring": self.cfg.suricata.pcap_ring.model_copy(update={"enabled": False})}
-        )
-        cfg = self.cfg.model_copy(update={"suricata": suricata})
-        render.write_suricata_config(
-            path, cfg, log_dir=self.run_dir, rule_files=self.opts.rule_files
-        )
+        ring = self.cfg.suricata.pcap_ring.model_copy(update={"enabled": False})
+        suricata = self.cfg.suricata.model_copy(update={"pcap_ring": ring})
+        return self.cfg.model_copy(update={"suricata": suricata})
+
+    def _suricata_text(self) -> str | None:
+        """The Suricata configuration this analysis renders (None: one was given)."""
+        if self.opts.suricata_config is not None:
+            return None
+        return render.render_suricata_config(self._suricata_cfg(), log_dir=self.run_dir,
+                                             rule_files=self.opts.rule_files)  # fmt: skip
+
+    def _suricata_config(self, text: str | None) -> Path:
+        if text is None:
+            assert self.opts.suricata_config is not None, "rendered unless given"
+            return self.opts.suricata_config
+        path = self.run_dir / "suricata.yaml"
+        render.prepare_log_dir(self._suricata_cfg(), self.run_dir)
+        render.write_text_atomic(path, text)
+        logger.info("Wrote Suricata configuration path=%s.", path)
         return path
 
     def _extra_sets(self) -> list[str]:
@@ -213,25 +227,38 @@ class Analysis:
 
     # -- one capture: suricata -r --------------------------------------------------------
 
-    def _run_single(self, config: Path, path: Path) -> CaptureResult:
-        out_dir = output_dir(self.run_dir / "0")
+    def _single_argv(self, path: Path) -> list[str]:
+        config = self.opts.suricata_config or self.run_dir / "suricata.yaml"
         argv = command.offline_argv(
-            self.cfg.suricata.binary, config, path, out_dir, extra_sets=self._extra_sets(),
-            runmode=self.opts.runmode,
+            self.cfg.suricata.binary, config, path, self.run_dir / "0",
+            extra_sets=self._extra_sets(), runmode=self.opts.runmode,
         )  # fmt: skip
-        argv += self._engine_args()
-        logger.info("Running Suricata on %s.", path)
-        log = open(out_dir / "suricata.stdout", "wb")  # noqa: SIM115 - closed below
-        try:
-            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        except FileNotFoundError as err:
-            log.close()
-            raise SuricataError(f"Suricata not found at {self.cfg.suricata.binary}") from err
+        return argv + self._engine_args()
+
+    def _run_single(self, config: Path, path: Path, early: subprocess.Popen[bytes] | None,
+                    text: str | None) -> CaptureResult:  # fmt: skip
+        out_dir = output_dir(self.run_dir / "0")
+        argv = self._single_argv(path)
+        if early is not None:
+            logger.info("Running Suricata on %s (started at once, as the earlier analysis "
+                        "with this command line ran it).", path)  # fmt: skip
+            proc, log = early, None
+        else:
+            logger.info("Running Suricata on %s.", path)
+            log = open(out_dir / "suricata.stdout", "wb")  # noqa: SIM115 - closed below
+            try:
+                proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+            except FileNotFoundError as err:
+                log.close()
+                raise SuricataError(f"Suricata not found at {self.cfg.suricata.binary}") from err
+            if text is not None:
+                remember(text, argv, self.run_dir, self.cfg.data_dir)
         try:
             self._started()
             (info,) = self._inspect([path], proc)
         except BaseException:
-            log.close()
+            if log is not None:
+                log.close()
             raise
         from sensors.overlap import PacketPass
 
@@ -248,7 +275,8 @@ class Analysis:
             proc.wait()
             raise
         finally:
-            log.close()
+            if log is not None:
+                log.close()
         if proc.wait() != 0:
             self._discard(stats)
             raise SuricataError(failure_message(info.path, proc.returncode, out_dir))

@@ -134,29 +134,32 @@ def _ended() -> AnalyzerProcessError:
 
 def _serve(cfg: AppConfig, conn: Any, parent: int) -> None:
     """The analyzers' process: one job (an EVE file) after another, until told to stop."""
+    from sensors.analyzers import load_analyzers
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     lower_priority()
     try:
         while True:
+            # Each file's analyzers are made ready before it comes (the first while
+            # Suricata loads its rules): a small capture's analysis waits for them.
+            analyzers = load_analyzers(cfg)
+            analyzers.init()
             if not message_or_orphaned(conn, parent, 0.5):
                 return
             job = conn.recv()
             if job is None:
                 return
             path, max_line_bytes, batch_size = job
-            if not _analyze_file(cfg, conn, Path(path), max_line_bytes, batch_size, parent):
+            if not _analyze_file(analyzers, conn, Path(path), max_line_bytes, batch_size,
+                                 parent):  # fmt: skip
                 return
     except (EOFError, BrokenPipeError):
         return  # the parent is gone
 
 
-def _analyze_file(cfg: AppConfig, conn: Any, path: Path, max_line_bytes: int,
+def _analyze_file(analyzers: AnalyzerSet, conn: Any, path: Path, max_line_bytes: int,
                   batch_size: int, parent: int) -> bool:  # fmt: skip
     """Follow ``path`` until the parent says it is complete; False if told to stop."""
-    from sensors.analyzers import load_analyzers
-
-    analyzers = load_analyzers(cfg)
-    analyzers.init()
     reader = EveReader(path, max_line_bytes=max_line_bytes)
     finishing = False
     try:

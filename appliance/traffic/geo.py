@@ -27,6 +27,7 @@ import socket
 import threading
 from pathlib import Path
 
+from appliance.paths import cache_dir
 from appliance.traffic.geo_tables import (
     FORMAT,
     NOWHERE,
@@ -61,21 +62,6 @@ def address_int(ip: str) -> tuple[int, int] | None:
     except OSError:
         pass
     return None
-
-
-def cache_dir() -> Path | None:
-    """Where the compact tables are kept (None: nowhere, keep them in memory)."""
-    env = os.environ
-    if env.get("SPANWATCH_CACHE_DIR"):
-        return Path(env["SPANWATCH_CACHE_DIR"])
-    if env.get("CACHE_DIRECTORY"):  # systemd's CacheDirectory=: the first if several
-        return Path(env["CACHE_DIRECTORY"].split(":")[0])
-    if env.get("XDG_CACHE_HOME", "").startswith("/"):
-        return Path(env["XDG_CACHE_HOME"], "spanwatch")
-    try:
-        return Path.home() / ".cache" / "spanwatch"
-    except (RuntimeError, KeyError):  # no home directory
-        return None
 
 
 def _package_dir() -> Path:
