@@ -128,11 +128,11 @@ def test_render_offline_tables_are_small_and_live_keeps_defaults() -> None:
     # Suricata's flow manager walks these tables once per second of capture time: a
     # capture file replays hours in seconds, a live link does not.
     offline = _load(render.render_suricata_config(_cfg(), log_dir=Path("/l"), rule_files=[]))
-    assert {t: offline[t]["hash-size"] for t in ("host", "defrag", "ippair")} == {
-        "host": 1024, "defrag": 1024, "ippair": 256}  # fmt: skip
+    assert {t: offline[t]["hash-size"] for t in ("flow", "host", "defrag", "ippair")} == {
+        "flow": 16384, "host": 256, "defrag": 256, "ippair": 256}  # fmt: skip
     live = _load(render.render_suricata_config(
         _cfg(), log_dir=Path("/l"), rule_files=[], interface="span0"))  # fmt: skip
-    assert not {"host", "defrag", "ippair"} & set(live)
+    assert not {"flow", "host", "defrag", "ippair"} & set(live)
 
 
 @pytest.mark.parametrize(
