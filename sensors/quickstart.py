@@ -22,6 +22,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -185,6 +186,10 @@ def adopt(yaml: str, argv: list[str]) -> subprocess.Popen[bytes] | None:
     if early.yaml == yaml and early.argv == argv:
         _early = None
         return early.proc
+    logging.getLogger(__name__).info(
+        "Stopped the Suricata started from an earlier analysis's plan: this analysis runs "
+        "another %s; its plan replaces that one.", "command line" if early.argv != argv
+        else "configuration")  # fmt: skip
     stop_early()
     return None
 
