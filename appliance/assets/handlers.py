@@ -48,13 +48,16 @@ def observe(obs: Observations, record: dict[str, Any], sensor: str) -> None:
 def _flow(obs: Observations, r: dict[str, Any], ts: int, src: str | None, dest: str | None,
           sensor: str) -> None:
     flow = r.get("flow") or {}
+    answered = int(flow.get("pkts_toclient") or 0) > 0
+    real_source = src is not None and _is_real_source(r, flow, answered)
+    if not real_source and (dest is None or not answered):
+        return  # e.g. a spoofed flood's flows: nothing to learn (and no times to parse)
     try:
         first = parse_timestamp(flow["start"]) if "start" in flow else ts
         last = parse_timestamp(flow["end"]) if "end" in flow else ts
     except (TypeError, ValueError):
         first = last = ts
-    answered = int(flow.get("pkts_toclient") or 0) > 0
-    if src is not None and _is_real_source(r, flow, answered):
+    if real_source and src is not None:
         obs.seen(src, first, sensor, last)
     if dest is None or not answered:
         return
