@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 from appliance.assets.oui import LOCAL_VENDOR, OuiRegistry, normalize_mac
@@ -37,3 +38,21 @@ def test_searching_the_text_and_the_built_table_agree() -> None:
                 "00:50:c2:7d:50:01", "08:00:30:00:00:01", "fc:ff:ff:00:00:01"):  # fmt: skip
         assert searched.vendor(mac) == indexed.vendor(mac), mac
     assert indexed.vendor("00:50:c2:7d:50:01") == "DEUTA-WERKE GmbH"  # IAB, 36 bits
+
+
+def test_searching_agrees_with_the_table_over_every_block_size() -> None:
+    # Addresses in blocks of each size (and beside them), from the registries themselves:
+    # one scan per registry must find the longest block, as the table's lookup does.
+    files = AssetsConfig().oui_files
+    rng = random.Random(7)
+    blocks = [line.split(",")[1] for path in files if path.exists()
+              for line in path.read_text(errors="replace").splitlines()[1:]
+              if line.count(",") >= 2]  # fmt: skip
+    assert {len(b) for b in blocks} >= {6, 7, 9}
+    searched = OuiRegistry(files, index_after=1_000_000)
+    indexed = OuiRegistry(files, index_after=0)
+    for block in rng.sample(blocks, 300):
+        digits = (block + "".join(rng.choice("0123456789ABCDEF") for _ in range(12)))[:12]
+        digits = "0" + digits[1] + digits[2:] if int(digits[:2], 16) & 2 else digits
+        mac = ":".join(digits[i:i + 2] for i in range(0, 12, 2))
+        assert searched.vendor(mac) == indexed.vendor(mac), mac
