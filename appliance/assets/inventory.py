@@ -142,7 +142,9 @@ class Inventory:
             self._trim_names(conn, {(k[0], k[2]) for k in obs.names})
             self._trim_hints(conn, {(k[0], k[1]) for k in obs.os_hints})
             new_macs = {k[0] for k in obs.macs}
-            for ip in set(obs.hosts) | new_macs | {k[0] for k in obs.os_hints}:
+            # What derives from MACs and OS clues changes with them, and is set on new
+            # hosts (their clues may predate them); a host only seen again keeps it.
+            for ip in (set(obs.hosts) - before) | new_macs | {k[0] for k in obs.os_hints}:
                 self._refresh_derived(conn, ip, ip in new_macs)
             conn.execute("INSERT INTO kv VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
                          "value = excluded.value, updated_at = excluded.updated_at",
