@@ -202,6 +202,10 @@ class EpisodeTracker:
             if len(keys) >= self.max_keys:
                 self._drop_oldest()
             keys[key] = obs
+            if not self._single_may_cross:
+                # One flow crosses no threshold; a window with a second is judged around
+                # the second's bucket (most keys see one flow: a flood's spoofed sources).
+                return
         else:
             buckets = self._buckets(entry)
             keys[key] = buckets
