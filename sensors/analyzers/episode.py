@@ -203,9 +203,7 @@ class EpisodeTracker:
                 self._drop_oldest()
             keys[key] = obs
             if not self._single_may_cross:
-                # One flow crosses no threshold; a window with a second is judged around
-                # the second's bucket (most keys see one flow: a flood's spoofed sources).
-                return
+                return  # one flow crosses nothing: windows are judged around a second one
         else:
             buckets = self._buckets(entry)
             keys[key] = buckets
