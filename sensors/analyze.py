@@ -32,6 +32,7 @@ from sensors.engine import (
     eve_filenames,
     failure_message,
     output_dir,
+    queue_order,
     read_share,
     wait_for_socket,
     wait_then_set,
@@ -82,19 +83,6 @@ class CaptureResult:
     summary: dict[str, Any]
 
 
-def rule_files_from(paths: Sequence[Path]) -> list[Path]:
-    """Rule files from ``--rules`` arguments (files, or directories of ``*.rules``)."""
-    out: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            out.extend(sorted(path.glob("*.rules")))
-        elif path.is_file():
-            out.append(path)
-        else:
-            raise SuricataError(f"{path}: no such rules file or directory")
-    return [p.absolute() for p in out]
-
-
 class Analysis:
     """Runs Suricata over captures and ingests each one through the sensor path."""
 
@@ -114,10 +102,10 @@ class Analysis:
             command.set_args(self.opts.sets)
         except ValueError as err:
             raise ConfigError(str(err)) from None
+        early = None
         try:
             single = len(self.opts.captures) == 1
             text = self._suricata_text()
-            early = None
             if single and text is not None:
                 early = adopt(text, self._single_argv(self.opts.captures[0]))
             else:
@@ -128,6 +116,9 @@ class Analysis:
                 return [self._run_single(config, self.opts.captures[0], early, text)]
             return self._run_socket(config, self.opts.captures)
         except BaseException:
+            if early is not None and early.returncode is None:
+                early.kill()  # adopted, then something failed before it was waited for
+                early.wait()
             if self.follower is not None:
                 self.follower.cancel()
             raise
@@ -257,6 +248,8 @@ class Analysis:
             self._started()
             (info,) = self._inspect([path], proc)
         except BaseException:
+            proc.kill()  # (the store or the helpers failed: Suricata must not run on alone)
+            proc.wait()
             if log is not None:
                 log.close()
             raise
@@ -439,18 +432,3 @@ class Analysis:
         if stats.source_ids:
             removed = self.store.delete_sources(stats.source_ids)
             logger.info("Removed %d events of a failed analysis from the store.", removed)
-
-
-def queue_order(infos: Sequence[CaptureInfo]) -> list[int]:
-    """The order to queue captures in Suricata's unix-socket mode: oldest traffic first.
-
-    Suricata keeps its clock from one file to the next. A capture older than the one
-    before it sends that clock backwards, and the flow manager, still at the later time,
-    may time out the older capture's flows mid-stream: a flow is split, a protocol record
-    is logged twice or lost (seen: an extra http record and a stream anomaly, a flow
-    logged twice, a POP3 login missing). In time order no flow looks older than it is.
-    Captures with no packet time (pcapng of simple packet blocks only) keep their turn at
-    the end. Summaries are still reported in the order given.
-    """
-    return sorted(range(len(infos)), key=lambda i: (infos[i].first_ts is None,
-                                                     infos[i].first_ts or 0.0))  # fmt: skip

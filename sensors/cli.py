@@ -136,7 +136,8 @@ def default_rule_files(cfg: AppConfig) -> list[Path]:
 
 def run_analyze(args: argparse.Namespace, cfg: AppConfig) -> int:
     """Analyse captures and print their summaries."""
-    from sensors.analyze import Analysis, AnalyzeOptions, rule_files_from
+    from sensors.analyze import Analysis, AnalyzeOptions
+    from sensors.engine import rule_files_from
 
     rules = rule_files_from(args.rules) if args.rules else default_rule_files(cfg)
     opts = AnalyzeOptions(

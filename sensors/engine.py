@@ -1,12 +1,13 @@
-"""Suricata for an offline analysis: its output folders, its socket, how far it has read a
-capture, what it said when it failed, and which EVE file a given configuration writes."""
+"""Suricata for an offline analysis: its rule files and output folders, its socket, the
+order captures are queued in, how far it has read a capture, what it said when it failed,
+and which EVE file a given configuration writes."""
 
 from __future__ import annotations
 
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +104,31 @@ def failure_message(path: Path, code: int | None, log_dir: Path) -> str:
                 break
     detail = "\n".join(lines) or "no output"
     return f"Suricata failed on {path} (exit status {code}):\n{detail}"
+
+
+def rule_files_from(paths: Sequence[Path]) -> list[Path]:
+    """Rule files from ``--rules`` arguments (files, or directories of ``*.rules``)."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out.extend(sorted(path.glob("*.rules")))
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise SuricataError(f"{path}: no such rules file or directory")
+    return [p.absolute() for p in out]
+
+
+def queue_order(infos: Sequence[CaptureInfo]) -> list[int]:
+    """The order to queue captures in Suricata's unix-socket mode: oldest traffic first.
+
+    Suricata keeps its clock from one file to the next. A capture older than the one
+    before it sends that clock backwards, and the flow manager, still at the later time,
+    may time out the older capture's flows mid-stream: a flow is split, a protocol record
+    is logged twice or lost (seen: an extra http record and a stream anomaly, a flow
+    logged twice, a POP3 login missing). In time order no flow looks older than it is.
+    Captures with no packet time (pcapng of simple packet blocks only) keep their turn at
+    the end. Summaries are still reported in the order given.
+    """
+    return sorted(range(len(infos)), key=lambda i: (infos[i].first_ts is None,
+                                                     infos[i].first_ts or 0.0))  # fmt: skip

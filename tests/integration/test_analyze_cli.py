@@ -185,7 +185,7 @@ def test_bad_capture_exit_status_through_the_console_script(tmp_path: Path, conf
 
 
 def test_captures_are_queued_oldest_first() -> None:
-    from sensors.analyze import queue_order
+    from sensors.engine import queue_order
     from sensors.capturefile import CaptureInfo
 
     def info(name: str, first: float | None) -> CaptureInfo:
