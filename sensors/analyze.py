@@ -252,6 +252,7 @@ class Analysis:
             proc.wait()
             if log is not None:
                 log.close()
+            shutil.rmtree(self.run_dir, ignore_errors=True)
             raise
         from sensors.overlap import PacketPass
 

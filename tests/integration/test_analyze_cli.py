@@ -4,6 +4,7 @@ re-analysis and Suricata failures, always checking what the store holds afterwar
 from __future__ import annotations
 
 import json
+import os
 import re
 import struct
 from pathlib import Path
@@ -181,12 +182,39 @@ def test_bad_capture_exit_status_through_the_console_script(tmp_path: Path, conf
     assert stored_events(config) == 0
 
 
+def test_a_store_that_cannot_open_stops_suricata_and_leaves_no_run(
+    tmp_path: Path, config: Path, capsys: Any
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "spanwatch.db").write_bytes(b"not a database, " * 64)  # damaged, not ours to fix
+    code, _out, err = analyze(config, capsys, "--rules", _no_rules(tmp_path), LOG4J)
+    assert code == 1
+    assert "Cannot open the store" in err and str(data / "spanwatch.db") in err
+    assert not (data / "runs").exists() or not any((data / "runs").iterdir())
+    assert not _suricata_running_on(data)
+    assert (data / "spanwatch.db").read_bytes() == b"not a database, " * 64
+
+
+def _suricata_running_on(data: Path) -> bool:
+    """Whether a Suricata process writes into ``data`` (killed ones are gone or zombies)."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if b"suricata" in cmd and str(data).encode() in cmd and state != "Z":
+            return True
+    return False
+
+
 # -- several captures ----------------------------------------------------------------------
 
 
 def test_captures_are_queued_oldest_first() -> None:
-    from sensors.engine import queue_order
     from sensors.capturefile import CaptureInfo
+    from sensors.engine import queue_order
 
     def info(name: str, first: float | None) -> CaptureInfo:
         return CaptureInfo(Path(name), name.rsplit(".")[-1], 1, 100, first, first)
