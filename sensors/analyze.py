@@ -152,12 +152,16 @@ class Analysis:
 
     def _started(self) -> None:
         """Suricata is loading its rules: fork the helpers (before any database is open or
-        thread runs: a forked SQLite connection is unsafe), then open the store."""
+        thread runs: a forked SQLite connection is unsafe), then open the store. From here
+        on this process yields to Suricata too (its threads inherit that), so Suricata,
+        which sets the pace, is not slowed down by what follows it."""
         from appliance.store import open_store
         from appliance.traffic.settings import sync_settings
         from sensors.analyzer_process import AnalyzerProcess
         from sensors.deadletter import DeadLetterFile
-        from sensors.overlap import StoreFollower
+        from sensors.overlap import StoreFollower, lower_priority
+
+        lower_priority()
 
         self._dead_letters = DeadLetterFile(self.cfg.data_dir / "dead-letter.jsonl")
         if self.opts.helpers:
@@ -168,11 +172,13 @@ class Analysis:
         sync_settings(self._store, self.cfg)
 
     def _suricata_done(self) -> None:
-        """Suricata has read every capture: the helpers run at the usual priority again."""
-        from sensors.overlap import restore_priority
+        """Suricata has read every capture: this process and the helpers run at the usual
+        priority again (where that is allowed)."""
+        from sensors.overlap import own_threads, restore_priority
 
         pids = self.follower.pids if self.follower is not None else []
-        restore_priority([*pids, self._analyzers.pid if self._analyzers is not None else None])
+        restore_priority([*pids, self._analyzers.pid if self._analyzers is not None else None,
+                          *own_threads()])  # fmt: skip
 
     def _inspect(self, paths: Sequence[Path], proc: subprocess.Popen[bytes]) -> list[CaptureInfo]:
         """Every capture checked (Suricata, already started, is stopped if one is bad)."""

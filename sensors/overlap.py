@@ -67,12 +67,21 @@ class PacketPass:
 
 
 def lower_priority() -> None:
-    """Make the calling helper process (its thread: on Linux a thread has a niceness of its
-    own) yield to Suricata and the ingest."""
+    """Make the calling thread (on Linux a thread has a niceness of its own; threads it
+    starts inherit it) yield to Suricata: a helper process, or the analysis itself while
+    Suricata reads."""
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HELPER_NICENESS)
     except (AttributeError, OSError):
         pass  # not Linux, or not allowed: the same work, only at the usual priority
+
+
+def own_threads() -> list[int]:
+    """The ids of this process's threads (Linux; none elsewhere)."""
+    try:
+        return [int(tid) for tid in os.listdir(f"/proc/{os.getpid()}/task")]
+    except OSError:
+        return []
 
 
 def restore_priority(ids: Sequence[int | None]) -> None:

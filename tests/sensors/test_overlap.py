@@ -3,6 +3,7 @@ a process of their own."""
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -11,7 +12,14 @@ from appliance.service import Service
 from appliance.store import event_id, open_store
 from sensors.analyzers.packet import load_packet_analyzers
 from sensors.capture import analyze_packets
-from sensors.overlap import PacketPass, StoreFollower
+from sensors.overlap import (
+    HELPER_NICENESS,
+    PacketPass,
+    StoreFollower,
+    lower_priority,
+    own_threads,
+    restore_priority,
+)
 from tests.helpers import cli
 from tests.helpers.analysis import synthetic_records
 from tests.helpers.eve import wait_for
@@ -29,6 +37,31 @@ def test_packet_pass_gives_each_capture_its_findings_in_order() -> None:
     assert passes.findings(0) == expected
     assert passes.findings(1) == []
     assert passes.findings(2) == expected
+
+
+def test_a_thread_that_yields_to_suricata_passes_it_on_and_gets_it_back() -> None:
+    # The analysis lowers its own priority as Suricata starts; the threads it starts then
+    # (the store's writer, the packet pass) must inherit that, and all get it back after.
+    seen: dict[str, int] = {}
+
+    def child() -> None:
+        seen["child"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    def analysis() -> None:
+        lower_priority()
+        worker = threading.Thread(target=child)
+        worker.start()
+        worker.join()
+        seen["tids"] = threading.get_native_id() in own_threads()
+        restore_priority([threading.get_native_id()])
+        seen["after"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    thread = threading.Thread(target=analysis)
+    thread.start()
+    thread.join()
+    assert seen["child"] == HELPER_NICENESS and seen["tids"]
+    if os.geteuid() == 0:  # only root may raise a priority again
+        assert seen["after"] == 0
 
 
 # -- the rollups and the inventory ----------------------------------------------------------
