@@ -281,6 +281,8 @@ class Analysis:
             self._discard(stats)
             raise SuricataError(failure_message(info.path, proc.returncode, out_dir))
         self._check_eve(out_dir, info, stats)
+        if self.follower is not None:
+            self.follower.read_rest()  # while the capture is summarized and correlated
         return self._result(info, stats)
 
     def _engine_args(self) -> list[str]:

@@ -154,11 +154,12 @@ class StoreFollower:
         ctx = fork_context()
         if ctx is None:
             return
-        self._go, self._done = ctx.Event(), ctx.Event()
+        self._go, self._done, self._risk = ctx.Event(), ctx.Event(), ctx.Event()
         # One process each: at the end of an analysis both catch up at once, on two cores.
         for part in ("rollups", "inventory") if self.inventory else ("rollups",):
             proc = ctx.Process(
-                target=_follow, args=(cfg, part, nice, self._go, self._done, os.getpid()),
+                target=_follow,
+                args=(cfg, part, nice, (self._go, self._done, self._risk), os.getpid()),
                 name=f"spanwatch-{part}", daemon=True,
             )  # fmt: skip
             proc.start()
@@ -174,6 +175,13 @@ class StoreFollower:
         if self._procs:
             self._go.set()
 
+    def read_rest(self) -> None:
+        """The store holds every record: read the rest now (while the analysis summarizes
+        and correlates), then wait for :meth:`finish` to recompute the risk scores."""
+        if self._procs:
+            self._go.set()
+            self._done.set()
+
     def finish(self) -> None:
         """Read what is left, recompute the risk scores, and wait until that is done."""
         if not self._procs:
@@ -182,6 +190,7 @@ class StoreFollower:
             return
         self._go.set()
         self._done.set()
+        self._risk.set()
         for part, proc in self._procs:
             proc.join()
             if proc.exitcode not in (0, 1):  # 1: it logged why
@@ -221,10 +230,11 @@ def catch_up_in_process(cfg: AppConfig, inventory: bool) -> None:
         update_inventory(cfg)
 
 
-def _follow(cfg: AppConfig, part: str, nice: bool, go: Any, done: Any, parent: int
+def _follow(cfg: AppConfig, part: str, nice: bool, events: tuple[Any, Any, Any], parent: int
             ) -> None:  # fmt: skip
-    """A follower process (``part``: the rollups or the inventory): wait for the go, then
-    read new chunks until done.
+    """A follower process (``part``: the rollups or the inventory): wait for the go
+    (``events``: go, done, risk), then read new chunks until done; the inventory then
+    recomputes the risk scores once told to (they read the incidents correlation makes).
 
     It ends when its parent does (Ctrl-C and kills are the parent's to handle).
     """
@@ -232,6 +242,7 @@ def _follow(cfg: AppConfig, part: str, nice: bool, go: Any, done: Any, parent: i
     from appliance.service import Service
     from appliance.traffic.follow import RollupFollower
 
+    go, done, risk = events
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The parent's handler (`spanwatch ingest` stops on SIGTERM) is not this process's:
     # cancel() ends it with SIGTERM.
@@ -242,6 +253,9 @@ def _follow(cfg: AppConfig, part: str, nice: bool, go: Any, done: Any, parent: i
         from appliance.traffic.geo import shared_database
 
         shared_database().lookup("192.0.2.1")  # load the country/AS tables (~0.2 s) now
+    if part == "inventory":  # what the risk scores read, imported now (20 ms at the end)
+        import appliance.incidents.service  # noqa: F401
+        import appliance.risk.service  # noqa: F401
     while not go.wait(0.5):
         if os.getppid() != parent:
             return
@@ -263,6 +277,9 @@ def _follow(cfg: AppConfig, part: str, nice: bool, go: Any, done: Any, parent: i
         if rollups is not None:
             rollups.finish()
         if chunks:
+            while not risk.wait(0.5):
+                if os.getppid() != parent:
+                    return
             service.risk.recompute()
     except Exception:
         logger.exception("%s could not be updated; `spanwatch core` will catch up.",

@@ -209,6 +209,28 @@ def _suricata_running_on(data: Path) -> bool:
     return False
 
 
+def test_risk_scores_after_an_analysis_count_the_incidents_it_made(
+    tmp_path: Path, config: Path, capsys: Any
+) -> None:
+    # The inventory reads the store beside the ingest, but scores risk only once the
+    # analysis has correlated: the incident must be among the stored factors.
+    from appliance.config import load_config
+    from appliance.service import Service
+
+    code, out, _err = analyze(config, capsys, "--json", "--rules", _no_rules(tmp_path),
+                              PCAPS / "brute-force" / "zeek_sshguess.pcap")  # fmt: skip
+    assert code == 0
+    (incident,) = json.loads(out)["total"]["incidents"]
+    service = Service(load_config(config))
+    try:
+        stored = dict(service.risk.top(5))
+    finally:
+        service.close()
+    assert set(incident["attackers"]) | set(incident["victims"]) <= set(stored)
+    for score in stored.values():
+        assert f"incident:{incident['id']}" in [f.name for f in score.factors]
+
+
 # -- several captures ----------------------------------------------------------------------
 
 
