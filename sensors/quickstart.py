@@ -136,8 +136,8 @@ def start_early(args: list[str]) -> None:
         plan = _read_plans().get(_invocation.key)
         if plan is not None:
             _early = _start(plan, _invocation)
-    except (OSError, ValueError, KeyError, TypeError):
-        _early = None  # an unreadable plan or a failed start: the analysis starts its own
+    except Exception:  # noqa: BLE001 - a damaged plan or a failed start: never the command's
+        _early = None  # the analysis starts its own
 
 
 def _start(plan: dict[str, Any], inv: Invocation) -> Early:
@@ -234,9 +234,10 @@ def remember(yaml: str, argv: list[str], run_dir: Path, data_dir: Path) -> None:
     try:
         plans = _read_plans()
         plans[inv.key] = plan
+        plans = {k: v for k, v in plans.items() if isinstance(v, dict)}
         kept = sorted(plans.items(), key=lambda kv: kv[1].get("used", 0))[-MAX_PLANS:]
         _write_plans(dict(kept))
-    except (OSError, ValueError, TypeError):
+    except Exception:  # noqa: BLE001 - a damaged plans file is replaced next time, if writable
         pass
 
 

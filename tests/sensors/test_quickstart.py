@@ -150,3 +150,20 @@ def test_a_command_that_fails_before_its_analysis_stops_the_early_suricata(
     assert proc.returncode != 0 and "mine.rules" in proc.stderr
     runs = tmp_path / "two" / "runs"
     assert not runs.exists() or not any(runs.iterdir())
+
+
+@pytest.mark.suricata
+def test_a_damaged_plans_file_changes_nothing(tmp_path: Path, testdata: Path) -> None:
+    capture = testdata / "pcaps" / "eicar-download" / "sv_http-evader-000.pcap"
+    first, _, _ = _analyze(tmp_path, "one", capture)
+    plans_file = tmp_path / "cache" / PLANS_FILE
+    plans = json.loads(plans_file.read_text())
+    for key in plans:  # valid JSON of the wrong shapes: fields, and a plan, of other types
+        plans[key] = {"yaml": 5, "argv": "x", "dirs": 7, "data_dir": None, "used": "?"}
+    plans["other"] = 5
+    plans_file.write_text(json.dumps(plans))
+    second, log, _ = _analyze(tmp_path, "two", capture)
+    assert EARLY not in log
+    assert _comparable(second) == _comparable(first)
+    third, log, _ = _analyze(tmp_path, "three", capture)  # the plan was written afresh
+    assert EARLY in log and _comparable(third) == _comparable(first)
