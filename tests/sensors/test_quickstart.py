@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,17 @@ def _analyze(tmp_path: Path, name: str, capture: Path, *extra: str
     return json.loads(proc.stdout), proc.stderr, data
 
 
+def _analyze_then_edit_plans(tmp_path: Path, capture: Path, edit: Callable[[dict], None]
+                             ) -> dict:  # fmt: skip
+    """A first analysis (its summary), then its plans file changed by ``edit``."""
+    first, _, _ = _analyze(tmp_path, "one", capture)
+    plans_file = tmp_path / "cache" / PLANS_FILE
+    plans = json.loads(plans_file.read_text())
+    edit(plans)
+    plans_file.write_text(json.dumps(plans))
+    return first
+
+
 def _comparable(summary: dict) -> list:
     return [{k: v for k, v in c.items() if k not in ("file",)} for c in summary["captures"]]
 
@@ -77,15 +89,15 @@ def test_a_second_analysis_starts_suricata_at_once_with_the_same_result(
 @pytest.mark.suricata
 def test_a_stale_plan_is_stopped_and_leaves_nothing(tmp_path: Path, testdata: Path) -> None:
     capture = testdata / "pcaps" / "eicar-download" / "sv_http-evader-000.pcap"
-    first, _, _ = _analyze(tmp_path, "one", capture)
-    # As an older spanwatch would have left it: a configuration this one no longer renders
-    # (here: no alert output at all, which would lose every alert if it were used).
-    plans_file = tmp_path / "cache" / PLANS_FILE
-    plans = json.loads(plans_file.read_text())
-    for plan in plans.values():
-        assert "- alert:" in plan["yaml"]
-        plan["yaml"] = plan["yaml"].replace("- alert:", "- alert-was-here:")
-    plans_file.write_text(json.dumps(plans))
+
+    def stale(plans: dict) -> None:
+        # As an older spanwatch would have left it: a configuration this one no longer
+        # renders (here: no alert output at all, which would lose every alert if used).
+        for plan in plans.values():
+            assert "- alert:" in plan["yaml"]
+            plan["yaml"] = plan["yaml"].replace("- alert:", "- alert-was-here:")
+
+    first = _analyze_then_edit_plans(tmp_path, capture, stale)
     second, log, data = _analyze(tmp_path, "two", capture)
     assert EARLY not in log and "runs another configuration" in log
     assert _comparable(second) == _comparable(first)
@@ -155,13 +167,13 @@ def test_a_command_that_fails_before_its_analysis_stops_the_early_suricata(
 @pytest.mark.suricata
 def test_a_damaged_plans_file_changes_nothing(tmp_path: Path, testdata: Path) -> None:
     capture = testdata / "pcaps" / "eicar-download" / "sv_http-evader-000.pcap"
-    first, _, _ = _analyze(tmp_path, "one", capture)
-    plans_file = tmp_path / "cache" / PLANS_FILE
-    plans = json.loads(plans_file.read_text())
-    for key in plans:  # valid JSON of the wrong shapes: fields, and a plan, of other types
-        plans[key] = {"yaml": 5, "argv": "x", "dirs": 7, "data_dir": None, "used": "?"}
-    plans["other"] = 5
-    plans_file.write_text(json.dumps(plans))
+
+    def damage(plans: dict) -> None:  # valid JSON of other shapes: fields, and a plan
+        for key in plans:
+            plans[key] = {"yaml": 5, "argv": "x", "dirs": 7, "data_dir": None, "used": "?"}
+        plans["other"] = 5
+
+    first = _analyze_then_edit_plans(tmp_path, capture, damage)
     second, log, _ = _analyze(tmp_path, "two", capture)
     assert EARLY not in log
     assert _comparable(second) == _comparable(first)
