@@ -190,6 +190,7 @@ class Analysis:
             shutil.rmtree(self.run_dir, ignore_errors=True)
             raise
 
+    @functools.cached_property
     def _suricata_cfg(self) -> AppConfig:
         # The capture file itself is the evidence of an offline analysis, so no pcap ring
         # (Suricata's pcap-log also stops the engine when captures differ in link type).
@@ -201,18 +202,15 @@ class Analysis:
         """The Suricata configuration this analysis renders (None: one was given)."""
         if self.opts.suricata_config is not None:
             return None
-        return render.render_suricata_config(self._suricata_cfg(), log_dir=self.run_dir,
+        return render.render_suricata_config(self._suricata_cfg, log_dir=self.run_dir,
                                              rule_files=self.opts.rule_files)  # fmt: skip
 
     def _suricata_config(self, text: str | None) -> Path:
         if text is None:
             assert self.opts.suricata_config is not None, "rendered unless given"
             return self.opts.suricata_config
-        path = self.run_dir / "suricata.yaml"
-        render.prepare_log_dir(self._suricata_cfg(), self.run_dir)
-        render.write_text_atomic(path, text)
-        logger.info("Wrote Suricata configuration path=%s.", path)
-        return path
+        return render.write_rendered_config(self.run_dir / "suricata.yaml", self._suricata_cfg,
+                                            text, log_dir=self.run_dir)  # fmt: skip
 
     def _extra_sets(self) -> list[str]:
         sets = list(self.opts.sets)

@@ -188,8 +188,7 @@ class StoreFollower:
             if not self._cancelled:
                 catch_up_in_process(self.cfg, self.inventory)
             return
-        self._go.set()
-        self._done.set()
+        self.read_rest()
         self._risk.set()
         for part, proc in self._procs:
             proc.join()

@@ -356,6 +356,11 @@ def write_suricata_config(
     text = render_suricata_config(
         cfg, log_dir=log_dir, rule_files=rule_files, interface=interface, socket_path=socket_path
     )
+    return write_rendered_config(path, cfg, text, log_dir=log_dir)
+
+
+def write_rendered_config(path: Path, cfg: AppConfig, text: str, *, log_dir: Path) -> Path:
+    """:func:`write_suricata_config` of a configuration already rendered (``text``)."""
     prepare_log_dir(cfg, log_dir)
     write_text_atomic(path, text)
     logger.info("Wrote Suricata configuration path=%s.", path)
