@@ -23,94 +23,25 @@ observation is kept as a plain tuple, which the garbage collector does not track
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Union
+
+from sensors.analyzers.tally import (
+    Bucket,
+    Obs,
+    Tally,
+    as_tally,
+    distinct_items,
+    merge_into,
+)
 
 #: Windows are measured in this many buckets.
 SPAN = 6
-#: Flow ids and community ids kept as evidence.
-EVIDENCE_IDS = 20
 #: Distinct items an episode keeps, for exact counts in the evidence.
 EPISODE_ITEMS = 65_536
 #: Distinct items a bucket keeps. Before a window is judged (at the end of a batch) its
 #: buckets gather the batch's flows, whose items must still be there for the evidence.
 BUCKET_ITEMS = 4096
-#: Shared by every tally without items yet (never mutated: a tally makes its own set).
-_EMPTY: set[Hashable] = set()
-
-#: One flow: (ts_us, timestamp, failed, nbytes, nbytes_back, item, other, flow_id,
-#: community_id), as :meth:`Tally.add` takes it.
-Obs = tuple[int, str, bool, int, int, Hashable, Hashable, Union[int, None], Union[str, None]]
-
-
-class Tally:
-    """Counts over a bucket, a window or an episode (sets and lists made on first use)."""
-
-    __slots__ = ("flows", "failed", "nbytes", "nbytes_back", "items", "others", "first_us",
-                 "last_us", "last_timestamp", "flow_ids", "community_ids")  # fmt: skip
-
-    def __init__(self) -> None:
-        self.flows = self.failed = self.nbytes = self.nbytes_back = 0
-        self.items: set[Hashable] = _EMPTY
-        self.others: set[Hashable] = _EMPTY
-        self.first_us, self.last_us, self.last_timestamp = 1 << 62, 0, ""
-        self.flow_ids: list[int] = []
-        self.community_ids: list[str] = []
-
-    @property
-    def failed_share(self) -> float:
-        return self.failed / self.flows if self.flows else 0.0
-
-    def add(self, obs: Obs, cap: int) -> None:
-        """Count one observation; sets stop growing at ``cap``."""
-        ts_us, timestamp, failed, nbytes, nbytes_back, item, other, flow_id, community_id = obs
-        self.flows += 1
-        self.failed += failed
-        self.nbytes += nbytes
-        self.nbytes_back += nbytes_back
-        if item is not None:
-            items = self.items
-            if len(items) < cap:
-                if items is _EMPTY:
-                    items = self.items = set()
-                items.add(item)
-        if other is not None:
-            others = self.others
-            if len(others) < cap:
-                if others is _EMPTY:
-                    others = self.others = set()
-                others.add(other)
-        if ts_us < self.first_us:
-            self.first_us = ts_us
-        if ts_us >= self.last_us:
-            self.last_us, self.last_timestamp = ts_us, timestamp
-        if flow_id is not None:
-            flow_ids = self.flow_ids
-            if len(flow_ids) < EVIDENCE_IDS:
-                flow_ids.append(flow_id)
-        if community_id:
-            community_ids = self.community_ids
-            if len(community_ids) < EVIDENCE_IDS:
-                community_ids.append(community_id)
-
-    def merge(self, other: Tally, cap: int) -> None:
-        """Add another tally's counts."""
-        self.flows += other.flows
-        self.failed += other.failed
-        self.nbytes += other.nbytes
-        self.nbytes_back += other.nbytes_back
-        self.items = _union(self.items, other.items, cap)
-        self.others = _union(self.others, other.others, cap)
-        self.first_us = min(self.first_us, other.first_us)
-        if other.last_us >= self.last_us:
-            self.last_us, self.last_timestamp = other.last_us, other.last_timestamp
-        self.flow_ids.extend(other.flow_ids[: EVIDENCE_IDS - len(self.flow_ids)])
-        self.community_ids.extend(other.community_ids[: EVIDENCE_IDS - len(self.community_ids)])
-
-
-#: A bucket: its tally, or the observation of its only flow.
-Bucket = Union[Tally, Obs]
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +96,10 @@ class EpisodeTracker:
                                   and threshold.min_items <= 1)  # fmt: skip
         # Per key, least recently used first: its buckets, or its only observation.
         self._keys: dict[Hashable, dict[int, Bucket] | Obs] = {}
+        # With a minimum of distinct items: per key of two flows or more, the distinct items
+        # it has had (up to that minimum). Fewer, and no window of it can cross.
+        self._min_items = threshold.min_items if threshold.min_items > 1 else 0
+        self._items: dict[Hashable, tuple[Hashable, ...]] = {}
         self._episodes: dict[Hashable, list[Episode]] = {}
         self._dirty: dict[Hashable, int | set[int]] = {}
         self._open: list[Episode] = []
@@ -205,17 +140,25 @@ class EpisodeTracker:
             if not self._single_may_cross:
                 return  # one flow crosses nothing: windows are judged around a second one
         else:
-            buckets = self._buckets(entry)
+            buckets: dict[int, Bucket]
+            if isinstance(entry, dict):
+                buckets = entry
+            else:  # the key's second flow
+                buckets = {entry[0] // self.bucket_us: entry}
+                if self._min_items:
+                    self._items[key] = () if entry[5] is None else (entry[5],)
             keys[key] = buckets
             index = ts_us // self.bucket_us
             bucket = buckets.get(index)
             if bucket is None:
                 buckets[index] = obs  # most buckets hold one flow: no tally for it
             elif bucket.__class__ is tuple:
-                tally = buckets[index] = _tally(bucket, BUCKET_ITEMS)  # type: ignore[arg-type]
+                tally = buckets[index] = as_tally(bucket, BUCKET_ITEMS)  # type: ignore[arg-type]
                 tally.add(obs, BUCKET_ITEMS)
             else:
                 bucket.add(obs, BUCKET_ITEMS)  # type: ignore[union-attr]
+            if self._min_items and self._too_few_items(key, obs[5]):
+                return  # no window of this key can cross: nothing to judge
         if obs[2] or not self._only_failures:
             # Mark the bucket as changed (a set of indexes once a key has two).
             index = ts_us // self.bucket_us
@@ -227,6 +170,14 @@ class EpisodeTracker:
                     self._dirty[key] = {dirty, index}  # type: ignore[arg-type]
             else:
                 dirty.add(index)  # type: ignore[union-attr]
+
+    def _too_few_items(self, key: Hashable, item: Hashable) -> bool:
+        """Count ``item`` among the key's distinct items; whether it has fewer than the
+        threshold's minimum (then so has every window: they hold some of them)."""
+        seen = self._items[key]
+        if len(seen) < self._min_items and item is not None and item not in seen:
+            seen = self._items[key] = (*seen, item)
+        return len(seen) < self._min_items
 
     def due(self, clock_us: int) -> list[Episode]:
         """Detect in the windows changed since the last call; return the episodes that have
@@ -297,7 +248,7 @@ class EpisodeTracker:
         if not self.threshold.could_cross(flows, failures, items, nbytes):
             return  # most keys never come close: skip the windows
         least = self.threshold.min_items
-        if least > 1 and _distinct_items(near, least) < least:
+        if least > 1 and distinct_items(near, least) < least:
             return  # the same few items in every bucket (one port failing all day)
         judged = lo - 1  # windows starting at or before this were judged and did not cross
         for index in sorted(dirty):
@@ -308,7 +259,7 @@ class EpisodeTracker:
                 continue
             tally = Tally()
             for i in window:
-                _merge(tally, entry.pop(i), EPISODE_ITEMS)
+                merge_into(tally, entry.pop(i), EPISODE_ITEMS)
             episode = Episode(key, tally, self.clock)
             self._absorb(entry, episode)
             self._episodes.setdefault(key, []).append(episode)
@@ -343,11 +294,11 @@ class EpisodeTracker:
                 flows, failed, items, nbytes = flows + f, failed + fail, items + n, nbytes + b
             if not could_cross(flows, failed, items, nbytes):
                 continue
-            if min_items > 1 and _distinct_items(map(buckets.get, present), min_items) < min_items:
+            if min_items > 1 and distinct_items(map(buckets.get, present), min_items) < min_items:
                 continue
             tally = Tally()
             for i in present:
-                _merge(tally, buckets[i], BUCKET_ITEMS * SPAN)
+                merge_into(tally, buckets[i], BUCKET_ITEMS * SPAN)
             if self.threshold.crossed(tally):
                 return present, start
         return None, index
@@ -360,7 +311,7 @@ class EpisodeTracker:
             for index in sorted(buckets):
                 lo = index * self.bucket_us
                 if self._joins(episode.tally, lo, lo + self.bucket_us - 1):
-                    _merge(episode.tally, buckets.pop(index), EPISODE_ITEMS)
+                    merge_into(episode.tally, buckets.pop(index), EPISODE_ITEMS)
                     changed = True
 
     def _sweep(self) -> None:
@@ -379,6 +330,7 @@ class EpisodeTracker:
                 del entry[index]
             if not entry:
                 del self._keys[key]
+                self._items.pop(key, None)
         for key in list(self._episodes):
             kept = [e for e in self._episodes[key] if not e.reported or e.tally.last_us >= cutoff]
             if kept:
@@ -390,6 +342,7 @@ class EpisodeTracker:
         key = next(iter(self._keys))
         del self._keys[key]
         self._dirty.pop(key, None)
+        self._items.pop(key, None)
         # Its episodes stay: unreported ones are still reported.
 
 
@@ -397,51 +350,3 @@ def format_us(us: int) -> str:
     """Microseconds since the epoch as an EVE timestamp (UTC)."""
     moment = datetime.datetime.fromtimestamp(us / 1_000_000, tz=datetime.timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f+0000")
-
-
-def _tally(bucket: Bucket, cap: int) -> Tally:
-    """A bucket as a tally (a bucket of one flow is kept as its observation)."""
-    if isinstance(bucket, Tally):
-        return bucket
-    tally = Tally()
-    tally.add(bucket, cap)
-    return tally
-
-
-def _merge(tally: Tally, bucket: Bucket, cap: int) -> None:
-    """Add a bucket's counts to ``tally``."""
-    if isinstance(bucket, Tally):
-        tally.merge(bucket, cap)
-    else:
-        tally.add(bucket, cap)
-
-
-def _distinct_items(buckets: Iterable[Bucket | None], enough: int) -> int:
-    """Distinct items of these buckets, counted up to ``enough``."""
-    seen: set[Hashable] = set()
-    for bucket in buckets:
-        if bucket.__class__ is tuple:
-            item = bucket[5]  # type: ignore[index]
-            if item is not None:
-                seen.add(item)
-        else:
-            seen |= bucket.items  # type: ignore[union-attr]
-        if len(seen) >= enough:
-            break
-    return len(seen)
-
-
-def _union(target: set[Hashable], source: set[Hashable], cap: int) -> set[Hashable]:
-    """``target`` with ``source`` added, up to ``cap`` items (a new set if target is shared)."""
-    if not source:
-        return target
-    if target is _EMPTY:
-        target = set()
-    if len(target) + len(source) <= cap:
-        target |= source
-        return target
-    for item in source:
-        if len(target) >= cap:
-            break
-        target.add(item)
-    return target

@@ -30,13 +30,13 @@ from appliance.config import ExfiltrationConfig, NetworksConfig
 from appliance.events import EveRecord, make_finding
 from sensors.analyzers.address import AddressSet, is_group_address
 from sensors.analyzers.episode import (
-    EVIDENCE_IDS,
     Episode,
     EpisodeTracker,
     Threshold,
     format_us,
 )
 from sensors.analyzers.flowrecord import FlowRecord, flow_batch
+from sensors.analyzers.tally import EVIDENCE_IDS
 
 logger = logging.getLogger(__name__)
 

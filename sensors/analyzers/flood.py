@@ -12,11 +12,11 @@ from sensors.analyzers.address import AddressSet, is_group_address
 from sensors.analyzers.episode import (
     Episode,
     EpisodeTracker,
-    Tally,
     Threshold,
     format_us,
 )
 from sensors.analyzers.flowrecord import ACK, SYN, FlowRecord, flow_batch
+from sensors.analyzers.tally import Tally
 
 logger = logging.getLogger(__name__)
 

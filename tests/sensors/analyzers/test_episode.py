@@ -114,3 +114,32 @@ def test_a_batch_that_changes_many_buckets_of_a_key_finds_each_episode() -> None
     found = t.due(T0) + t.flush()
     assert [(e.tally.first_us - T0) // SECOND for e in found] == [0, 501, 1101, 1701, 2301]
     assert all(e.tally.items == set(range(8)) for e in found)
+
+
+def test_skipping_keys_with_too_few_distinct_items_finds_the_same_episodes() -> None:
+    # A key is judged only once it has had as many distinct items as the threshold asks
+    # (fewer, and no window of it can cross). On random streams of few items over many
+    # batches, that shortcut finds what judging every changed window finds.
+    rng = random.Random(7)
+    with_episodes = 0
+    for _ in range(40):
+        stream = []
+        for _ in range(300):
+            seconds, item, failed = rng.uniform(0, 1200), rng.randrange(9), rng.random() < 0.85
+            stream.append((f"k{rng.randrange(4)}", obs(seconds, item, failed)))
+        stream.sort(key=lambda kv: kv[1][0] + rng.randrange(-20, 20) * SECOND)  # nearly in order
+        found = []
+        for shortcut in (True, False):
+            t = tracker(repeat_us=300 * SECOND)
+            if not shortcut:
+                t._min_items = 0  # judge every changed window, as without the shortcut
+            episodes = []
+            for start in range(0, len(stream), 25):
+                for key, o in stream[start : start + 25]:
+                    t.add(key, o)
+                episodes += t.due(T0 + start * SECOND)
+            episodes += t.flush()
+            found.append(sorted((e.key, e.tally.flows, sorted(e.tally.items)) for e in episodes))
+        assert found[0] == found[1]
+        with_episodes += bool(found[0])
+    assert with_episodes >= 20  # the streams do make episodes
