@@ -359,15 +359,13 @@ class Analysis:
 
     # -- common ----------------------------------------------------------------------------
 
-    def _eve_name(self) -> str:
-        """The EVE file to ingest: ours, or the first eve-log file of a given config."""
+    @functools.cached_property
+    def _eve_names(self) -> list[str]:
+        """The EVE files to ingest: ours, or the eve-log files of a given config (the first
+        is followed while Suricata runs, the others read after it; see sensors.evefiles)."""
         if self.opts.suricata_config is None:
-            return render.EVE_FILENAME
-        names = eve_filenames(self.opts.suricata_config)
-        if len(names) > 1:
-            logger.warning("%s has %d eve-log outputs; ingesting the first, %s.",
-                           self.opts.suricata_config, len(names), names[0])  # fmt: skip
-        return names[0] if names else render.EVE_FILENAME
+            return [render.EVE_FILENAME]
+        return eve_filenames(self.opts.suricata_config) or [render.EVE_FILENAME]
 
     def _ingest(self, out_dir: Path, info: CaptureInfo, finished: Callable[[], bool],
                 pid: int | None, packet_findings: Callable[[], list[bytes]],
@@ -382,7 +380,9 @@ class Analysis:
         if progress is not None:
             def on_batch(stats: RunStats) -> None:
                 progress(str(info.path), read_share(pid, info), stats)
-        eve = out_dir / self._eve_name()
+        eve = out_dir / self._eve_names[0]
+        # Each analysis is its own source, even of a capture analysed before.
+        namespace = str(out_dir.resolve()).encode()
         if self.follower is not None:
             # From the first batch on, as `spanwatch core` would; a failed analysis stops
             # it, though what it read before stays in the inventory (not in the store).
@@ -399,15 +399,18 @@ class Analysis:
             eve, store=self.store, sink=sink, analyzers=analyzers,
             dead_letters=self.dead_letters, cfg=self.cfg.ingest, follow=True,
             poll_seconds=0.05, stop=threading.Event(), on_batch=on_batch,
-            # Each analysis is its own source, even of a capture analysed before.
-            source_namespace=str(out_dir.resolve()).encode(), wake=wake,
+            source_namespace=namespace, wake=wake,
         )  # fmt: skip
         try:
             stats = runner.run(until=finished)
             sink.close()
+            if len(self._eve_names) > 1:
+                from sensors.evefiles import ingest_other_eve_files
+
+                ingest_other_eve_files(self.cfg, self.store, self.dead_letters, out_dir,
+                                       self._eve_names, stats, namespace)  # fmt: skip
             # The packet analyzers' findings (ARP, DHCP, name poisoning) of the capture itself.
-            analyze_capture_packets(self.cfg, self.store, info.path,
-                                    str(out_dir.resolve()).encode(), stats,
+            analyze_capture_packets(self.cfg, self.store, info.path, namespace, stats,
                                     packet_findings())  # fmt: skip
         except BaseException:
             close_quietly(sink)
@@ -417,7 +420,7 @@ class Analysis:
 
     def _check_eve(self, out_dir: Path, info: CaptureInfo, stats: RunStats) -> None:
         """After a successful Suricata run: no EVE file at all means a config problem."""
-        eve = out_dir / self._eve_name()
+        eve = out_dir / self._eve_names[0]
         if not eve.exists():
             self._discard(stats)
             raise SuricataError(

@@ -39,6 +39,18 @@ class RunStats:
     findings: int = 0
     bad: dict[str, int] = field(default_factory=dict)
     source_ids: list[int] = field(default_factory=list)
+    #: Lines not stored because ``skip`` said they were stored already (from another file).
+    skipped: int = 0
+
+    def add(self, other: RunStats) -> None:
+        """Count another run's work in this one's (one capture's EVE files)."""
+        self.lines += other.lines
+        self.stored += other.stored
+        self.findings += other.findings
+        self.skipped += other.skipped
+        for reason, count in other.bad.items():
+            self.bad[reason] = self.bad.get(reason, 0) + count
+        self.source_ids.extend(i for i in other.source_ids if i not in self.source_ids)
 
     @property
     def bad_total(self) -> int:
@@ -75,6 +87,7 @@ class EveRunner:
         bookmark_path: Path | None = None,
         source_namespace: bytes = b"",
         wake: threading.Event | None = None,
+        skip: Callable[[bytes], bool] | None = None,
     ) -> None:
         self.reader = EveReader(
             path, max_line_bytes=cfg.max_line_bytes, namespace=source_namespace
@@ -89,6 +102,8 @@ class EveRunner:
         # Set by the caller when ``until()`` turns true (the writer exited): an idle wait
         # ends at once instead of at the next poll.
         self.wake = wake
+        # Lines to leave out (an analysis's other EVE files: records stored from the first).
+        self.skip = skip
         self.on_batch = on_batch
         self.stats = RunStats()
         self._source = 0
@@ -233,7 +248,11 @@ class EveRunner:
     def _decode(self, result: ReadResult, counters: dict[str, int]) -> list[EveRecord]:
         records = []
         base = event_id(self._source, 0)
-        for offset, raw in result.lines:
+        lines = result.lines
+        if self.skip is not None:
+            lines = [line for line in lines if not self.skip(line[1])]
+            self.stats.skipped += len(result.lines) - len(lines)
+        for offset, raw in lines:
             try:
                 records.append(decode_line(raw, base | offset))
             except EveDecodeError as err:

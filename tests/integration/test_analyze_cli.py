@@ -7,6 +7,7 @@ import json
 import os
 import re
 import struct
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -376,6 +377,48 @@ def test_suricata_failure_stores_nothing_and_quotes_suricata(
     assert stored_events(config) == 0
 
 
+_SPLIT_EVE = """%YAML 1.1
+---
+vars:
+  address-groups: {HOME_NET: "[10.0.0.0/8,172.16.0.0/12,192.168.0.0/16]",
+                   EXTERNAL_NET: "!$HOME_NET", HTTP_SERVERS: "$HOME_NET"}
+outputs:
+  - eve-log: {enabled: yes, filename: alerts.json, types: [alert, http]}
+  - eve-log: {enabled: yes, filename: nsm.json, types: [alert, flow]}
+  - eve-log: {enabled: yes, filename: stats.json, types: [stats]}
+  - eve-log: {enabled: no, filename: off.json, types: [flow]}
+"""
+
+
+@pytest.mark.suricata
+def test_a_config_that_splits_eve_over_files_has_every_record_stored_once(
+    tmp_path: Path, config: Path, et_rules: Path, capsys: Any
+) -> None:
+    # Alerts and HTTP in one file, flows and the alerts again in a second (which begins as
+    # the first does), stats in a third: the store holds what the files hold, each once.
+    suricata_yaml = tmp_path / "split.yaml"
+    suricata_yaml.write_text(_SPLIT_EVE, encoding="utf-8")
+    code, out, err = analyze(config, capsys, "--json", "--suricata-config", suricata_yaml,
+                             "--rules", et_rules, BASIC_AUTH)  # fmt: skip
+    assert code == 0, err
+    (run,) = (Path(yaml.safe_load(config.read_text())["data_dir"]) / "runs").glob("*/0")
+    written: dict[str, Counter[str]] = {}
+    for name in ("alerts.json", "nsm.json", "stats.json"):
+        lines = (run / name).read_bytes().splitlines()
+        written[name] = Counter(json.loads(line)["event_type"] for line in lines)
+    assert not (run / "off.json").exists()
+    total = json.loads(out)["total"]
+    assert total["events_by_type"] == {
+        "alert": written["alerts.json"]["alert"],
+        "http": written["alerts.json"]["http"],
+        "flow": written["nsm.json"]["flow"],
+        "stats": written["stats.json"]["stats"],
+    }
+    assert written["nsm.json"]["alert"] == written["alerts.json"]["alert"] > 0
+    assert total["alerts_by_sid"] and sum(total["alerts_by_sid"].values()) == (
+        written["alerts.json"]["alert"]
+    )
+    assert stored_events(config) == sum(total["events_by_type"].values())
 
 
 @pytest.mark.suricata

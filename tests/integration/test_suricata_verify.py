@@ -31,8 +31,9 @@ What is compared, and why this is the fair comparison:
   with the reason; they are strict xfails (unless the outcome varies between runs), so
   fixing the product turns them into failures that ask for the entry to be removed.
 * Checks that read another EVE file (``filename:``) cannot be answered by the store,
-  which ingests ``eve.json`` only; they are evaluated on the file analyze's Suricata
-  wrote. ``shell`` checks are not run.
+  which holds the records of every EVE file of a case's config without telling the
+  files apart; they are evaluated on the file analyze's Suricata wrote. ``shell`` checks
+  are not run.
 
 analyze gets absolute paths and runs from the test's working directory, as an operator
 would run it; the reference Suricata runs in the case folder, as upstream's runner does.
@@ -207,7 +208,7 @@ def run_case(case: VerifyCase, binary: str, work: Path, capsys: Any) -> CaseRun:
     # The store against the eve.json analyze's own Suricata wrote: two runs of Suricata on
     # one capture may differ (a flow logged at timeout in one, at shutdown in the other).
     # The side run above shows analyze's configuration runs the case as suricata-verify does.
-    reference = _read_eve(run_dirs[0] / "0" / _primary_eve(case))
+    reference = _read_eves([run_dirs[0] / "0" / name for name in _eve_names(case)])
     return CaseRun(case, code, output, summary, _stored(data_dir), reference,
                    _other_eve_files(run_dirs[0] / "0"))  # fmt: skip
 
@@ -261,11 +262,26 @@ def _run_analyze(case: VerifyCase, appliance_yaml: Path, data_dir: Path,
     return code, captured.out if code == 0 else captured.err
 
 
-def _primary_eve(case: VerifyCase) -> str:
-    """The EVE file analyze ingests: eve.json, or the first eve-log of the case's config."""
+def _eve_names(case: VerifyCase) -> list[str]:
+    """The EVE files analyze ingests: eve.json, or every eve-log file of the case's config."""
     if case.suricata_yaml is None:
-        return "eve.json"
-    return (eve_filenames(case.suricata_yaml) or ["eve.json"])[0]
+        return ["eve.json"]
+    return eve_filenames(case.suricata_yaml) or ["eve.json"]
+
+
+def _read_eves(paths: list[Path]) -> list[dict[str, Any]]:
+    """:func:`_read_eve` of several files; a line of a later file written the same into an
+    earlier one is one record (sensors.evefiles). (Within a file, each line is a record.)"""
+    seen: set[bytes] = set()
+    out = []
+    for path in paths:
+        if not path.exists():
+            continue
+        lines = path.read_bytes().split(b"\n")
+        out += [redact_credentials(decode_line(line, 0)).data
+                for line in lines if line.strip() and line not in seen]  # fmt: skip
+        seen.update(lines)
+    return out
 
 
 def _read_eve(path: Path) -> list[dict[str, Any]]:
