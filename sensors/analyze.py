@@ -62,6 +62,8 @@ class AnalyzeOptions:
     sets: list[str] = field(default_factory=list)
     checksum: str | None = None
     simulate_ips: bool = False
+    #: Suricata's flow hash without its random seed: flow ids repeat from run to run.
+    no_random: bool = False
     # One packet thread: a capture's results do not depend on thread timing (in autofp an
     # FTP data flow can be seen before the control channel announced it, and its file is
     # missed on some runs); the sensor's ingest uses the other core.
@@ -290,6 +292,8 @@ class Analysis:
             args += ["-k", self.opts.checksum]
         if self.opts.simulate_ips:
             args.append("--simulate-ips")
+        if self.opts.no_random:
+            args.append("--no-random")
         return args + self._rule_args()
 
     def _rule_args(self) -> list[str]:

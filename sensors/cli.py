@@ -38,6 +38,8 @@ def register_analyze(sub: Subparsers, common: argparse.ArgumentParser) -> None:
                    help="override a Suricata setting (repeatable)")
     p.add_argument("--checksum", choices=["all", "none"], help="Suricata's -k option")
     p.add_argument("--simulate-ips", action="store_true", help="Suricata's --simulate-ips")
+    p.add_argument("--no-random", action="store_true",
+                   help="Suricata's --no-random: the same flow ids on every run of a capture")
     p.add_argument("--runmode", choices=["autofp", "single", "workers"], default="single",
                    help="Suricata's run mode (default single: one packet thread, the same "
                         "results every run; autofp: faster on big captures)")
@@ -143,7 +145,7 @@ def run_analyze(args: argparse.Namespace, cfg: AppConfig) -> int:
     opts = AnalyzeOptions(
         captures=args.captures, rule_files=rules, suricata_config=args.suricata_config,
         sets=args.sets, checksum=args.checksum, simulate_ips=args.simulate_ips,
-        runmode=args.runmode,
+        no_random=args.no_random, runmode=args.runmode,
         progress=_Progress() if sys.stderr.isatty() and not args.quiet else None,
     )  # fmt: skip
     analysis = Analysis(cfg, opts)

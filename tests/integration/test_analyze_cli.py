@@ -360,6 +360,33 @@ def test_analyzing_a_capture_twice_stores_two_runs(
     assert stored_events(config) == 2 * sum(first["events_by_type"].values())
 
 
+def _stored_flow_ids(config: Path) -> set[int]:
+    store = open_store(Path(yaml.safe_load(config.read_text())["data_dir"]) / "spanwatch.db",
+                       readonly=True)  # fmt: skip
+    try:
+        return {e["flow_id"] for e in store.events(EventQuery()) if e.get("flow_id")}
+    finally:
+        store.close()
+
+
+@pytest.mark.suricata
+@pytest.mark.parametrize("no_random", [True, False])
+def test_no_random_gives_the_same_flow_ids_on_every_run(
+    no_random: bool, config: Path, et_rules: Path, capsys: Any
+) -> None:
+    args = ["--checksum", "none", "--rules", et_rules, BASIC_AUTH]
+    if no_random:
+        args.insert(0, "--no-random")
+    ids = []
+    for _ in range(2):
+        code, _out, err = analyze(config, capsys, *args)
+        assert code == 0, err
+        ids.append(_stored_flow_ids(config))
+    assert ids[0]
+    # Suricata seeds its flow hash at random unless told not to: new ids each run.
+    assert (ids[1] == ids[0]) == no_random
+
+
 # -- Suricata failures ---------------------------------------------------------------------
 
 

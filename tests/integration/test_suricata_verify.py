@@ -141,8 +141,8 @@ def analyze_options(case: VerifyCase) -> tuple[list[str], list[str]]:
             opts += ["--set", next(args)]
         elif arg == "-k":
             opts += ["--checksum", next(args)]
-        elif arg == "--simulate-ips":
-            opts.append("--simulate-ips")
+        elif arg in ("--simulate-ips", "--no-random"):
+            opts.append(arg)
         elif arg.startswith("--runmode"):
             opts += ["--runmode", arg.partition("=")[2] or next(args)]
         else:
