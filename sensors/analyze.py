@@ -34,6 +34,7 @@ from sensors.engine import (
     output_dir,
     queue_order,
     read_share,
+    rule_files_include,
     wait_for_socket,
     wait_then_set,
 )
@@ -214,21 +215,13 @@ class Analysis:
         return render.write_rendered_config(self.run_dir / "suricata.yaml", self._suricata_cfg,
                                             text, log_dir=self.run_dir)  # fmt: skip
 
-    def _extra_sets(self) -> list[str]:
-        sets = list(self.opts.sets)
-        if self.opts.suricata_config is not None:
-            # A given configuration keeps its own rule files unless --rules says otherwise.
-            if self.opts.rule_files:
-                sets.append("default-rule-path=/")
-        return sets
-
     # -- one capture: suricata -r --------------------------------------------------------
 
     def _single_argv(self, path: Path) -> list[str]:
         config = self.opts.suricata_config or self.run_dir / "suricata.yaml"
         argv = command.offline_argv(
             self.cfg.suricata.binary, config, path, self.run_dir / "0",
-            extra_sets=self._extra_sets(), runmode=self.opts.runmode,
+            extra_sets=self.opts.sets, runmode=self.opts.runmode,
         )  # fmt: skip
         return argv + self._engine_args()
 
@@ -297,9 +290,12 @@ class Analysis:
         return args + self._rule_args()
 
     def _rule_args(self) -> list[str]:
-        if self.opts.suricata_config is not None and len(self.opts.rule_files) == 1:
+        """A given configuration keeps its own rule files unless --rules says otherwise."""
+        if self.opts.suricata_config is None or not self.opts.rule_files:
+            return []  # (ours lists them)
+        if len(self.opts.rule_files) == 1:
             return ["-S", str(self.opts.rule_files[0])]
-        return []
+        return ["--include", str(rule_files_include(self.run_dir, self.opts.rule_files))]
 
     # -- several captures: unix-socket mode ---------------------------------------------
 
@@ -307,7 +303,7 @@ class Analysis:
         sock = Path("/tmp") / f"spanwatch-{id(self):x}-{int(time.time())}.sock"
         argv = command.unix_socket_argv(self.cfg.suricata.binary, config, sock, self.run_dir)
         argv += ["--runmode", self.opts.runmode, *self._engine_args()]
-        argv += command.set_args(self._extra_sets())
+        argv += command.set_args(self.opts.sets)
         log = open(self.run_dir / "suricata.stdout", "wb")  # noqa: SIM115 - closed below
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         results: dict[int, CaptureResult] = {}

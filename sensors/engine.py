@@ -119,6 +119,18 @@ def rule_files_from(paths: Sequence[Path]) -> list[Path]:
     return [p.absolute() for p in out]
 
 
+def rule_files_include(run_dir: Path, rule_files: Sequence[Path]) -> Path:
+    """A configuration file (for ``--include``) whose ``rule-files`` replace those of the
+    configuration given (``-S`` takes one file; absolute paths, so its default-rule-path,
+    which rules may name their Lua scripts and lists by, is left as it is)."""
+    import yaml
+
+    path = run_dir / "rule-files.yaml"
+    body = yaml.safe_dump({"rule-files": [str(p.absolute()) for p in rule_files]})
+    path.write_text("%YAML 1.1\n---\n" + body, encoding="utf-8")
+    return path
+
+
 def queue_order(infos: Sequence[CaptureInfo]) -> list[int]:
     """The order to queue captures in Suricata's unix-socket mode: oldest traffic first.
 

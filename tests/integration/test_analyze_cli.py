@@ -360,6 +360,30 @@ def test_analyzing_a_capture_twice_stores_two_runs(
     assert stored_events(config) == 2 * sum(first["events_by_type"].values())
 
 
+@pytest.mark.suricata
+@pytest.mark.parametrize("files", [1, 2])
+def test_rules_given_replace_those_of_a_given_suricata_config(
+    files: int, tmp_path: Path, config: Path, et_rules: Path, capsys: Any
+) -> None:
+    # The config's own rule (any HTTP) would fire too; --rules (one file, or several)
+    # say which rules run instead. A second file of ours that matches nothing.
+    (tmp_path / "own.rules").write_text(
+        'alert http any any -> any any (msg:"own"; sid:9100001;)\n', encoding="utf-8"
+    )
+    (tmp_path / "quiet.rules").write_text(
+        'alert tcp any any -> any any (msg:"quiet"; content:"zq-nothing-qz"; sid:9100002;)\n',
+        encoding="utf-8",
+    )
+    suricata_yaml = tmp_path / "own.yaml"
+    suricata_yaml.write_text(_SPLIT_EVE + f"default-rule-path: {tmp_path}\n"
+                             "rule-files: [own.rules]\n", encoding="utf-8")  # fmt: skip
+    rules = [et_rules, tmp_path / "quiet.rules"][:files]
+    code, out, err = analyze(config, capsys, "--json", "--suricata-config", suricata_yaml,
+                             *[a for r in rules for a in ("--rules", r)], BASIC_AUTH)  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["total"]["alerts_by_sid"] == {"2006380": 1}
+
+
 def _stored_flow_ids(config: Path) -> set[int]:
     store = open_store(Path(yaml.safe_load(config.read_text())["data_dir"]) / "spanwatch.db",
                        readonly=True)  # fmt: skip
