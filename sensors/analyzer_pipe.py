@@ -3,10 +3,11 @@
 Decoding, analyzing and storing share one interpreter lock when the analyzers run in the
 ingest's process: with every analyzer on, ingest ran at 60% of its rate without them on
 two cores with one of them idle. Here the runner hands each batch's records (their ids
-and raw lines) to a forked process and collects that batch's findings one batch later,
-while it reads and decodes the next: the batch is then written with its own findings
-and bookmark in one transaction, exactly as with in-process analyzers, so a kill loses
-nothing and a replay stores nothing twice.
+and raw lines) to a forked process and collects that batch's findings one batch later:
+it reads and decodes the next batch meanwhile, hands it over, and writes the batch whose
+findings came while the process analyzes the next. Each batch is written with its own
+findings and bookmark in one transaction, exactly as with in-process analyzers, so a
+kill loses nothing and a replay stores nothing twice.
 
 The runner waits for a batch's findings before it hands over the next batch, so neither
 side ever writes to the pipe while the other writes too. A process that dies is replaced

@@ -218,15 +218,19 @@ class EveRunner:
         if counters:
             self.dead_letters.flush()
         bookmark = make_bookmark(self.reader, self._source, result, self.bookmark_path)
-        deferred = self.analyzers.deferred
-        if deferred:
-            # The analyzers' process makes this batch's findings while the next batch is
-            # read; the previous batch, whose findings are in, is written now, with them.
-            self._write_pending()
-        self.analyzers.submit(records)
-        self._pending = _Batch(records, bookmark, counters, len(result.lines))
-        if not deferred:
+        batch = _Batch(records, bookmark, counters, len(result.lines))
+        if not self.analyzers.deferred:
+            self.analyzers.submit(records)
+            self._pending = batch
             self._write_pending()  # in-process analyzers: the findings are in already
+            return
+        # The analyzers' process makes this batch's findings while the previous batch, whose
+        # findings are in, is written (with them) and the next one is read and decoded.
+        previous, self._pending = self._pending, batch
+        found = self.analyzers.collect() if previous is not None else []
+        self.analyzers.submit(records)
+        if previous is not None:
+            self._write(previous, found)
 
     def _write_pending(self) -> None:
         batch, self._pending = self._pending, None
