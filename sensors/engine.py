@@ -19,7 +19,22 @@ SOCKET_WAIT_S = 120.0
 
 
 def eve_filenames(config: Path) -> list[str]:
-    """File names of the enabled, regular-file eve-log outputs of a suricata.yaml."""
+    """File names of the enabled, regular-file eve-log outputs of a suricata.yaml (or of
+    the files it includes, where it has no outputs of its own)."""
+    names = []
+    for output in _outputs(config, depth=0):
+        eve = output.get("eve-log") if isinstance(output, dict) else None
+        if not isinstance(eve, dict) or str(eve.get("enabled", "yes")).lower() in ("no", "false"):
+            continue
+        if str(eve.get("filetype", "regular")) not in ("regular", "file"):
+            continue
+        names.append(str(eve.get("filename", render.EVE_FILENAME)))
+    return list(dict.fromkeys(names))
+
+
+def _outputs(config: Path, depth: int) -> list[Any]:
+    """The ``outputs`` of a suricata.yaml: its own, else those of the last file it includes
+    (``include:``, relative to its folder, as Suricata reads it) that has some."""
     import yaml
 
     try:
@@ -28,15 +43,14 @@ def eve_filenames(config: Path) -> list[str]:
         return []  # Suricata reads it next and says what is wrong, in its own words.
     if not isinstance(data, dict):
         return []
-    names = []
-    for output in data.get("outputs") or []:
-        eve = output.get("eve-log") if isinstance(output, dict) else None
-        if not isinstance(eve, dict) or str(eve.get("enabled", "yes")).lower() in ("no", "false"):
-            continue
-        if str(eve.get("filetype", "regular")) not in ("regular", "file"):
-            continue
-        names.append(str(eve.get("filename", render.EVE_FILENAME)))
-    return names
+    if isinstance(data.get("outputs"), list):
+        return list(data["outputs"])
+    included = data.get("include")
+    found: list[Any] = []
+    if depth < 8:  # (an include cycle)
+        for name in included if isinstance(included, list) else [included] if included else []:
+            found = _outputs(config.parent / str(name), depth + 1) or found
+    return found
 
 
 def output_dir(path: Path) -> Path:
