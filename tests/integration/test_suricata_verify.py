@@ -19,8 +19,9 @@ What is compared, and why this is the fair comparison:
   (the flow hash is seeded at start-up), so instead of comparing them we compare how
   they group records: the records sharing a flow id must be the same sets in both runs.
   Stats records are compared without their wall-clock and thread-timing counters.
-  Case args analyze cannot express (``--simulate-ips``, ``--runmode``) stay in the
-  reference run; where they change the output the case is listed in ``STORE_GAPS``.
+  Case args go to analyze as its options (``--set``, ``-k``, ``--simulate-ips``,
+  ``--no-random``, ``--runmode``); an arg it could not express would stay in the reference
+  run only, and a case whose output it changes would be listed in ``STORE_GAPS``.
 * Running the reference with the stock ``/etc/suricata/suricata.yaml`` instead would
   mix up two questions (does the pipeline lose or duplicate events? are spanwatch's
   Suricata defaults right?). The second question is asked by
