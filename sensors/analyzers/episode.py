@@ -4,9 +4,10 @@ Each key (e.g. scanner and target) collects observations in buckets of a sixth o
 window. Whenever a bucket changes, every run of six consecutive buckets around it is a
 window; the first window whose tally satisfies the :class:`Threshold` becomes an
 *episode* (a key that has had fewer distinct items than the threshold asks is not
-judged: none of its windows could be one). Later observations within a window's length of the episode join it instead of
-starting another, so one attack gives one finding. Reported episodes are remembered until
-``retention_us`` of event time has passed, so late flows never report them twice.
+judged: none of its windows could be one). Later observations within a window's length
+of the episode join it instead of starting another, so one attack gives one finding.
+Reported episodes are remembered until ``retention_us`` of event time has passed, so
+late flows never report them twice.
 
 An episode is reported once it got no new evidence for ``quiet_us`` of the *log clock*
 (the ``timestamp`` of the flow records, when Suricata wrote them), or at shutdown. Live,
