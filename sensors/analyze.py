@@ -39,6 +39,7 @@ from sensors.engine import (
     wait_then_set,
 )
 from sensors.quickstart import adopt, early_run_dir, new_run_dir, remember, stop_early
+from sensors.runlock import RunLock, roll_back_unfinished
 
 if TYPE_CHECKING:
     from appliance.store import EventStore
@@ -97,6 +98,7 @@ class Analysis:
         # The run of a Suricata the command started early, if any (sensors.quickstart).
         self.run_dir = early_run_dir(cfg.data_dir) or new_run_dir(cfg.data_dir)
         self._dead_letters: DeadLetterFile | None = None
+        self._lock: RunLock | None = None
 
     def run(self) -> list[CaptureResult]:
         """Start Suricata, validate every capture while it loads its rules, then analyse
@@ -114,10 +116,14 @@ class Analysis:
             else:
                 stop_early()
             output_dir(self.run_dir)
+            self._lock = RunLock(self.run_dir)  # before anything is stored (sensors.runlock)
             config = self._suricata_config(text)
             if single:
-                return [self._run_single(config, self.opts.captures[0], early, text)]
-            return self._run_socket(config, self.opts.captures)
+                results = [self._run_single(config, self.opts.captures[0], early, text)]
+            else:
+                results = self._run_socket(config, self.opts.captures)
+            self._lock.release(finished=True)
+            return results
         except BaseException:
             if early is not None and early.returncode is None:
                 early.kill()  # adopted, then something failed before it was waited for
@@ -130,10 +136,11 @@ class Analysis:
                 self._analyzers.close()
             if self._store is not None:
                 self._store.close()
+            if self._lock is not None:
+                self._lock.release(finished=False)  # (nothing left to do if it finished)
 
     def finish(self) -> None:
-        """After correlation: bring the traffic rollups, the asset inventory and the risk
-        scores up to date (A2)."""
+        """After correlation: the traffic rollups, asset inventory and risk scores (A2)."""
         if self.follower is None:
             from sensors.overlap import catch_up_in_process
 
@@ -171,6 +178,7 @@ class Analysis:
             self.follower = StoreFollower(self.cfg)
             self._analyzers = AnalyzerProcess(self.cfg)
         self._store = open_store(self.cfg.store_path)
+        roll_back_unfinished(self._store, self.run_dir.parent, self.run_dir)
         # The configured rollup settings (HOME_NET, day start) before the first batch.
         sync_settings(self._store, self.cfg)
 

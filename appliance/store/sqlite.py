@@ -149,6 +149,11 @@ class SqliteEventStore(EventReading, CaptureRecords):
 
     # -- sources and bookmarks -----------------------------------------------------------
 
+    def sources_named(self, part: str) -> list[int]:
+        """The sources whose path contains ``part`` (an analysis's run folder)."""
+        rows = self._conn.execute("SELECT id FROM sources WHERE instr(path, ?) > 0", (part,))
+        return [int(r[0]) for r in rows]
+
     def source_id(self, fingerprint: bytes, path: str) -> int:
         """The id of the source with this fingerprint, registering it if new."""
         row = self._conn.execute(

@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import struct
+import subprocess
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ import yaml
 from appliance.cli import main as spanwatch_main
 from appliance.store import EventQuery, open_store
 from tests.helpers import cli
+from tests.helpers.eve import wait_for
 
 DATA = cli.testdata_dir()
 PCAPS = DATA / "pcaps"
@@ -382,6 +386,46 @@ def test_rules_given_replace_those_of_a_given_suricata_config(
                              *[a for r in rules for a in ("--rules", r)], BASIC_AUTH)  # fmt: skip
     assert code == 0, err
     assert json.loads(out)["total"]["alerts_by_sid"] == {"2006380": 1}
+
+
+def _recorded_captures(config: Path) -> int:
+    path = Path(yaml.safe_load(config.read_text())["data_dir"]) / "spanwatch.db"
+    if not path.exists():
+        return 0
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as conn:
+        try:
+            return int(conn.execute("SELECT count(DISTINCT path) FROM captures").fetchone()[0])
+        except sqlite3.OperationalError:
+            return 0  # (not created yet)
+
+
+@pytest.mark.suricata
+def test_an_analysis_killed_midway_is_rolled_back_by_the_next(
+    config: Path, et_rules: Path, capsys: Any
+) -> None:
+    # Several captures, one Suricata: killed once the first is recorded, with the others
+    # still to come. Its events stay until the next analysis, which removes them (the
+    # kernel released the killed one's lock on its run folder) with the folder.
+    captures = [BASIC_AUTH, DNS_TXT, PCAPS / "dos" / "stopddos_pkt.TCP.synflood.spoofed.pcap"]
+    killed = subprocess.Popen(cli.spanwatch_argv("analyze", "--config", config, "-q", "--rules",
+                                                 et_rules, *captures),  # fmt: skip
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: _recorded_captures(config) > 0 or killed.poll() is not None,
+                 timeout=120, what="the first capture recorded")  # fmt: skip
+        assert killed.poll() is None, "the analysis ended before it could be killed"
+    finally:
+        killed.kill()
+        killed.wait()
+    assert stored_events(config) > 0
+    data = Path(yaml.safe_load(config.read_text())["data_dir"])
+    (stale,) = (data / "runs").iterdir()
+    code, out, err = analyze(config, capsys, "--json", "--rules", et_rules, BASIC_AUTH)
+    assert code == 0, err
+    assert f"The analysis in {stale} did not finish" in err
+    assert stored_events(config) == sum(json.loads(out)["total"]["events_by_type"].values())
+    assert _recorded_captures(config) == 1
+    assert [p.name for p in (data / "runs").iterdir()] != [stale.name]
 
 
 def _stored_flow_ids(config: Path) -> set[int]:
