@@ -208,11 +208,15 @@ def run_stats(args: argparse.Namespace, cfg: AppConfig) -> int:
 
 
 def evidence_dirs(cfg: AppConfig) -> list[Path]:
-    """Folders of evidence files (pcap ring, extracted files) under the data directory."""
+    """Folders of files on disk under the retention's ``pcap`` budget: the sensors' pcap
+    ring and extracted files, and the run folders of offline analyses (Suricata's own
+    output: its EVE files, a copy of what the store holds, would otherwise pile up)."""
     out: list[Path] = []
-    for parent in (cfg.data_dir / "sensors", cfg.data_dir / "runs"):
-        if parent.is_dir():
-            out.extend(p for p in parent.rglob("*") if p.is_dir() and p.name in ("pcap", "files"))
+    sensors, runs = cfg.data_dir / "sensors", cfg.data_dir / "runs"
+    if sensors.is_dir():
+        out.extend(p for p in sensors.rglob("*") if p.is_dir() and p.name in ("pcap", "files"))
+    if runs.is_dir():
+        out.extend(p for p in runs.iterdir() if p.is_dir())
     return out
 
 

@@ -203,7 +203,8 @@ class RetentionConfig(_Model):
     )
     pcap: RetentionBudget = Field(
         default=RetentionBudget(max_days=14, max_mb=20480),
-        description="Evidence pcap of alerting flows and extracted files on disk.",
+        description="Evidence pcap of alerting flows and extracted files on disk, and what "
+        "Suricata wrote for offline analyses (their records are in the store).",
     )
 
 

@@ -205,9 +205,17 @@ def test_retention_removes_old_evidence_files(appliance_config: Path) -> None:
     old, new = pcap / "log.pcap.1000", pcap / "log.pcap.2000"
     for path in (old, new):
         path.write_bytes(b"\xd4\xc3\xb2\xa1" + b"\0" * 1020)
+    # What Suricata wrote for offline analyses (the store holds its records) goes too.
+    runs = _data_dir(appliance_config) / "runs"
+    old_eve, new_eve = (runs / run / "0" / "eve.json" for run in ("20261001T10", "20261125T10"))
+    for path in (old_eve, new_eve):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b'{"event_type":"stats"}\n')
     month_ago = time.time() - 30 * 86_400
-    os.utime(old, (month_ago, month_ago))
+    for path in (old, old_eve):
+        os.utime(path, (month_ago, month_ago))
     done = run_spanwatch("retention", "-q", "--config", appliance_config)
     assert done.returncode == 0, done.stderr
-    assert "pcap: 0.0 MiB, removed 0 events / 1 files" in done.stdout
+    assert "pcap: 0.0 MiB, removed 0 events / 2 files" in done.stdout
     assert not old.exists() and new.exists()
+    assert not old_eve.exists() and new_eve.exists()
