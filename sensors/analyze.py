@@ -38,7 +38,7 @@ from sensors.engine import (
     wait_for_socket,
     wait_then_set,
 )
-from sensors.quickstart import adopt, early_run_dir, new_run_dir, remember, stop_early
+from sensors.quickstart import adopt, early_run_dir, new_run_dir, remember, spawn, stop_early
 from sensors.runlock import RunLock, roll_back_unfinished
 
 if TYPE_CHECKING:
@@ -245,7 +245,7 @@ class Analysis:
             logger.info("Running Suricata on %s.", path)
             log = open(out_dir / "suricata.stdout", "wb")  # noqa: SIM115 - closed below
             try:
-                proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+                proc = spawn(argv, log)
             except FileNotFoundError as err:
                 log.close()
                 raise SuricataError(f"Suricata not found at {self.cfg.suricata.binary}") from err
@@ -313,7 +313,7 @@ class Analysis:
         argv += ["--runmode", self.opts.runmode, *self._engine_args()]
         argv += command.set_args(self.opts.sets)
         log = open(self.run_dir / "suricata.stdout", "wb")  # noqa: SIM115 - closed below
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        proc = spawn(argv, log)
         results: dict[int, CaptureResult] = {}
         try:
             self._started()

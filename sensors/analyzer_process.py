@@ -172,6 +172,8 @@ def _analyze_file(analyzers: AnalyzerSet, conn: Any, path: Path, max_line_bytes:
             if not reader.is_open and not reader.open():
                 if finishing:
                     break
+                if os.getppid() != parent:
+                    return False  # (no line yet, and the analysis is gone)
                 conn.poll(POLL_S)
                 continue
             result = reader.read(batch_size, final=finishing)

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -156,13 +157,38 @@ def _start(plan: dict[str, Any], inv: Invocation) -> Early:
         (run_dir / plan["config"]).write_text(yaml, encoding="utf-8")
         argv = [fill(a) for a in plan["argv"]]
         with open(run_dir / plan["log"], "wb") as log:
-            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+            proc = spawn(argv, log)
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
     early = Early(proc, run_dir, yaml, argv, os.getpid())
     atexit.register(stop_early)
     return early
+
+
+def spawn(argv: list[str], log: Any) -> subprocess.Popen[bytes]:
+    """Start Suricata (output to ``log``) so that it is killed when this process ends,
+    however it ends (Linux's parent-death signal; only where no other thread runs): a killed
+    analysis leaves no Suricata behind, which in unix-socket mode would wait for ever."""
+    return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                            preexec_fn=_dies_with_this_process())  # noqa: PLW1509
+
+
+def _dies_with_this_process() -> Any:
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork
+    except (OSError, AttributeError):
+        return None  # not Linux: an orphan Suricata -r still ends with its capture
+    parent = os.getpid()
+
+    def set_in_child() -> None:
+        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # this process ended before the signal was set
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return set_in_child
 
 
 def early_run_dir(data_dir: Path) -> Path | None:

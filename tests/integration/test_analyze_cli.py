@@ -388,6 +388,19 @@ def test_rules_given_replace_those_of_a_given_suricata_config(
     assert json.loads(out)["total"]["alerts_by_sid"] == {"2006380": 1}
 
 
+def _processes_naming(*parts: str) -> list[int]:
+    """Processes whose command line names one of ``parts``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if proc.name.isdigit() and any(part in cmdline for part in parts):
+            found.append(int(proc.name))
+    return found
+
+
 def _recorded_captures(config: Path) -> int:
     path = Path(yaml.safe_load(config.read_text())["data_dir"]) / "spanwatch.db"
     if not path.exists():
@@ -420,6 +433,10 @@ def test_an_analysis_killed_midway_is_rolled_back_by_the_next(
     assert stored_events(config) > 0
     data = Path(yaml.safe_load(config.read_text())["data_dir"])
     (stale,) = (data / "runs").iterdir()
+    # Nothing of it lives on: not its helpers, nor its Suricata (in unix-socket mode it
+    # would wait for the next capture for ever).
+    wait_for(lambda: not _processes_naming(str(config), str(stale)), timeout=10,
+             what="the killed analysis's helpers and Suricata to end")  # fmt: skip
     code, out, err = analyze(config, capsys, "--json", "--rules", et_rules, BASIC_AUTH)
     assert code == 0, err
     assert f"The analysis in {stale} did not finish" in err
