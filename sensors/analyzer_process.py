@@ -137,6 +137,7 @@ def _serve(cfg: AppConfig, conn: Any, parent: int) -> None:
     from sensors.analyzers import load_analyzers
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # (the parent's may raise; a stop ends it)
     lower_priority()
     try:
         while True:

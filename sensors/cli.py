@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -149,7 +151,8 @@ def run_analyze(args: argparse.Namespace, cfg: AppConfig) -> int:
         progress=_Progress() if sys.stderr.isatty() and not args.quiet else None,
     )  # fmt: skip
     analysis = Analysis(cfg, opts)
-    results = analysis.run()
+    with _sigterm_as_interrupt():
+        results = analysis.run()
     from appliance.incidents.cli import correlate_captures, format_incidents
     from appliance.summary import format_summary, merge_summaries
 
@@ -268,6 +271,20 @@ def _ingest_one(cfg: AppConfig, path: Path, follow: bool, stop: threading.Event)
     see = f" (see {dead_letters.path})" if stats.bad_total else ""
     print(f"{path}: {stats.lines} lines read, {stats.stored} new records stored (including "
           f"{stats.findings} findings), {stats.bad_total} bad lines{see}.")  # fmt: skip
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``timeout``, a service stopping) ends an analysis as Ctrl-C does: what it
+    stored is removed, and its Suricata and helpers are stopped."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _stop_on_signals() -> threading.Event:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import sqlite3
 import struct
 import subprocess
@@ -443,6 +444,32 @@ def test_an_analysis_killed_midway_is_rolled_back_by_the_next(
     assert stored_events(config) == sum(json.loads(out)["total"]["events_by_type"].values())
     assert _recorded_captures(config) == 1
     assert [p.name for p in (data / "runs").iterdir()] != [stale.name]
+
+
+@pytest.mark.suricata
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_or_terminated_analysis_stores_nothing_and_leaves_nothing_running(
+    signum: int, config: Path, et_rules: Path
+) -> None:
+    # Ctrl-C, or `timeout` and service stops (SIGTERM): stopped once a first capture is
+    # recorded, the analysis removes what it stored, at once, and its Suricata stops.
+    captures = [BASIC_AUTH, DNS_TXT, PCAPS / "dos" / "stopddos_pkt.TCP.synflood.spoofed.pcap"]
+    proc = subprocess.Popen(cli.spanwatch_argv("analyze", "--config", config, "-q", "--rules",
+                                               et_rules, *captures),  # fmt: skip
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: _recorded_captures(config) > 0 or proc.poll() is not None,
+                 timeout=120, what="the first capture recorded")  # fmt: skip
+        assert proc.poll() is None, "the analysis ended before it could be stopped"
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 130 and err.strip().endswith("spanwatch: interrupted"), err
+    assert out == "" and stored_events(config) == 0 and _recorded_captures(config) == 0
+    wait_for(lambda: not _processes_naming(str(config)), timeout=10,
+             what="the analysis's helpers and Suricata to end")  # fmt: skip
 
 
 def _stored_flow_ids(config: Path) -> set[int]:
