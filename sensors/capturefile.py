@@ -60,7 +60,23 @@ def _inspect(path: Path, data: mmap.mmap, size: int) -> CaptureInfo:
         return _inspect_pcap(path, data, size)
     if magic == _PCAPNG_SHB:
         return _inspect_pcapng(path, data, size)
+    for signature, (kind, how) in _ARCHIVES.items():
+        if data[: len(signature)] == signature:
+            raise CaptureError(f"{path}: {kind}, not a capture; {how} first (Suricata reads "
+                               "pcap and pcapng files only)")  # fmt: skip
     raise CaptureError(f"{path}: not a pcap or pcapng capture (unknown file signature)")
+
+
+#: Signatures of what captures often come packed in, and how to unpack them.
+_ARCHIVES = {
+    b"\x1f\x8b": ("gzip-compressed", "decompress it (gunzip)"),
+    b"\x28\xb5\x2f\xfd": ("zstd-compressed", "decompress it (unzstd)"),
+    b"\xfd7zXZ\x00": ("xz-compressed", "decompress it (unxz)"),
+    b"BZh": ("bzip2-compressed", "decompress it (bunzip2)"),
+    b"\x04\x22\x4d\x18": ("lz4-compressed", "decompress it (unlz4)"),
+    b"PK\x03\x04": ("a zip archive", "extract it (unzip; malware traffic samples often come "
+                   "in zips protected by a password such as 'infected')"),
+}
 
 
 def _inspect_pcap(path: Path, data: mmap.mmap, size: int) -> CaptureInfo:
