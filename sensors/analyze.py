@@ -39,7 +39,7 @@ from sensors.engine import (
     wait_then_set,
 )
 from sensors.quickstart import adopt, early_run_dir, new_run_dir, remember, spawn, stop_early
-from sensors.runlock import RunLock, roll_back_unfinished
+from sensors.runlock import RunLock, discard, roll_back_unfinished
 
 if TYPE_CHECKING:
     from appliance.store import EventStore
@@ -447,6 +447,4 @@ class Analysis:
         return CaptureResult(info, stats.source_ids, stats, summary)
 
     def _discard(self, stats: RunStats) -> None:
-        if stats.source_ids:
-            removed = self.store.delete_sources(stats.source_ids)
-            logger.info("Removed %d events of a failed analysis from the store.", removed)
+        discard(self.store, stats.source_ids)

@@ -134,10 +134,10 @@ def _ended() -> AnalyzerProcessError:
 
 def _serve(cfg: AppConfig, conn: Any, parent: int) -> None:
     """The analyzers' process: one job (an EVE file) after another, until told to stop."""
-    from sensors.analyzers import load_analyzers
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # (the parent's may raise; a stop ends it)
+    from sensors.analyzers import load_analyzers
+
     lower_priority()
     try:
         while True:

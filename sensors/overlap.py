@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.config import AppConfig
+from appliance.errors import StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -237,15 +238,15 @@ def _follow(cfg: AppConfig, part: str, nice: bool, events: tuple[Any, Any, Any],
 
     It ends when its parent does (Ctrl-C and kills are the parent's to handle).
     """
+    # The parent's handlers (`spanwatch ingest` stops on SIGTERM, analyze raises) are not
+    # this process's, from its first instruction on: cancel() ends it with SIGTERM.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     from appliance.assets.inventory import Inventory
     from appliance.service import Service
     from appliance.traffic.follow import RollupFollower
 
     go, done, risk = events
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # The parent's handler (`spanwatch ingest` stops on SIGTERM) is not this process's:
-    # cancel() ends it with SIGTERM.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if nice:
         lower_priority()
     if part == "rollups" and cfg.traffic.enabled and cfg.traffic.geo:
@@ -280,6 +281,10 @@ def _follow(cfg: AppConfig, part: str, nice: bool, events: tuple[Any, Any, Any],
                 if os.getppid() != parent:
                     return
             service.risk.recompute()
+    except StoreError as err:  # (a full disk: said in one line, not a traceback)
+        logger.error("%s could not be updated (%s); `spanwatch core` will catch up.",
+                     _PARTS[part], err)  # fmt: skip
+        raise SystemExit(1) from None
     except Exception:
         logger.exception("%s could not be updated; `spanwatch core` will catch up.",
                          _PARTS[part])  # fmt: skip

@@ -15,8 +15,10 @@ import fcntl
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
+from appliance.errors import StoreError
 from appliance.store import EventStore
 
 logger = logging.getLogger(__name__)
@@ -57,6 +59,21 @@ class RunLock:
         _HELD.discard(self._fd)
         os.close(self._fd)
         self._fd = None
+
+
+def discard(store: EventStore, source_ids: Sequence[int]) -> None:
+    """Remove what a failed analysis stored. Where the store fails again (a full disk),
+    the failure that stopped the analysis is what is reported: the lock file left in its
+    run folder has the next analysis remove it."""
+    if not source_ids:
+        return
+    try:
+        removed = store.delete_sources(source_ids)
+    except StoreError as err:
+        logger.error("What the failed analysis stored could not be removed now (%s); the "
+                     "next analysis of this data directory removes it.", err)  # fmt: skip
+        return
+    logger.info("Removed %d events of a failed analysis from the store.", removed)
 
 
 def run_marker(run_dir: Path) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import sqlite3
@@ -14,18 +15,30 @@ from appliance.errors import StoreError
 
 def write_error(path: Path, err: sqlite3.Error) -> str:
     """A message for a failed write that says what to check."""
-    name = getattr(err, "sqlite_errorname", "") or ""
     message = f"Cannot write to the store {path}: {err}"
-    if name in ("SQLITE_FULL", "SQLITE_CANTOPEN") or name.startswith("SQLITE_IOERR"):
-        try:
-            st = os.statvfs(path.parent)
-            free = f"{st.f_bavail * st.f_frsize / 1048576:.1f} MiB free on its file system"
-        except OSError:
-            free = "free space unknown"
-        message += (f" ({name}; {free}). Check the disk space and file-size limits "
-                    "(ulimit -f) of the data directory; nothing after the last committed "
-                    "batch was stored, and a restart resumes from there.")  # fmt: skip
+    hint = disk_hint(path, err)
+    if hint:
+        message += (f"{hint}. Check the disk space and file-size limits (ulimit -f) of the "
+                    "data directory; nothing after the last committed batch was stored, and a "
+                    "restart resumes from there.")  # fmt: skip
     return message
+
+
+def disk_hint(path: Path, err: BaseException) -> str:
+    """`` (SQLITE_FULL; 0.0 MiB free on its file system: the disk is full)`` for an error
+    that may come from the disk (SQLite says "disk I/O error" when a full disk stops it
+    growing its journal); empty for others."""
+    name = getattr(err, "sqlite_errorname", "") or ""
+    if not (name in ("SQLITE_FULL", "SQLITE_CANTOPEN") or name.startswith("SQLITE_IOERR")
+            or getattr(err, "errno", None) == errno.ENOSPC):  # fmt: skip
+        return ""
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return f" ({name or err.__class__.__name__}; free space unknown)"
+    free = st.f_bavail * st.f_frsize / 1048576
+    full = ": the disk is full" if free < 1 else ""
+    return f" ({name or err.__class__.__name__}; {free:.1f} MiB free on its file system{full})"
 
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
@@ -47,7 +60,7 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA cache_size = -65536")
     except (sqlite3.Error, OSError) as err:
-        raise StoreError(f"Cannot open the store {path}: {err}") from err
+        raise StoreError(f"Cannot open the store {path}: {err}{disk_hint(path, err)}") from err
     return conn
 
 

@@ -34,11 +34,14 @@ def migrate(
     Versions are applied in order, and one that is missing in the middle (shipped later
     than a higher number) is applied when it appears.
     """
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
-    )
-    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+        )
+        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    except sqlite3.Error as err:  # (a full disk, a file that is not a database)
+        raise StoreError(f"Cannot prepare the {what}: {err}") from err
     shipped = available_migrations(package)
     known = {version for version, _, _ in shipped}
     newer = done - known

@@ -17,7 +17,7 @@ from appliance.events import (
 )
 from appliance.store import Bookmark, event_id
 from appliance.store.captures import CaptureRecords
-from appliance.store.connection import connect, opening_lock, write_error
+from appliance.store.connection import connect, disk_hint, opening_lock, write_error
 from appliance.store.migrate import migrate
 from appliance.store.reading import EventReading
 from appliance.store.retention import RetentionReport, apply_retention
@@ -161,10 +161,14 @@ class SqliteEventStore(EventReading, CaptureRecords):
         ).fetchone()
         if row:
             return int(row[0])
-        cur = self._conn.execute(
-            "INSERT INTO sources(fingerprint, path, first_seen) VALUES (?, ?, ?)",
-            (fingerprint, path, int(time.time())),
-        )
+        try:
+            cur = self._conn.execute(
+                "INSERT INTO sources(fingerprint, path, first_seen) VALUES (?, ?, ?)",
+                (fingerprint, path, int(time.time())),
+            )
+        except sqlite3.Error as err:  # (a full disk)
+            raise StoreError(f"Cannot register {path} in the store {self.path}: {err}"
+                             f"{disk_hint(self.path, err)}") from err
         assert cur.lastrowid is not None
         return cur.lastrowid
 
@@ -349,7 +353,8 @@ class SqliteEventStore(EventReading, CaptureRecords):
         except sqlite3.Error as err:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
-            raise StoreError(f"Cannot delete from the store {self.path}: {err}") from err
+            raise StoreError(f"Cannot delete from the store {self.path}: {err}"
+                             f"{disk_hint(self.path, err)}") from err
         return removed  # fmt: skip
 
     def apply_retention(

@@ -403,7 +403,11 @@ def _processes_naming(*parts: str) -> list[int]:
 
 
 def _recorded_captures(config: Path) -> int:
-    path = Path(yaml.safe_load(config.read_text())["data_dir"]) / "spanwatch.db"
+    return _recorded_captures_in(Path(yaml.safe_load(config.read_text())["data_dir"]))
+
+
+def _recorded_captures_in(data: Path) -> int:
+    path = data / "spanwatch.db"
     if not path.exists():
         return 0
     with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as conn:
@@ -470,6 +474,38 @@ def test_an_interrupted_or_terminated_analysis_stores_nothing_and_leaves_nothing
     assert out == "" and stored_events(config) == 0 and _recorded_captures(config) == 0
     wait_for(lambda: not _processes_naming(str(config)), timeout=10,
              what="the analysis's helpers and Suricata to end")  # fmt: skip
+
+
+@pytest.mark.suricata
+def test_a_full_disk_fails_an_analysis_clearly_and_the_next_one_stores_it_whole(
+    config: Path, et_rules: Path, small_tmpfs: Path
+) -> None:
+    # The store made by a first, small analysis, then a capture whose EVE output fills the
+    # disk: a one-line error; with room made, the same analysis stores everything once
+    # (what the failed one may have left is removed).
+    subprocess.run(["mount", "-o", "remount,size=12m", str(small_tmpfs)], check=True)
+    data = small_tmpfs / "data"
+    args = ("analyze", "--config", config, "--data-dir", data, "-q", "--json", "--rules",
+            et_rules)  # fmt: skip
+    assert cli.run_spanwatch(*args, BASIC_AUTH).returncode == 0
+    flood = PCAPS / "dos" / "stopddos_pkt.TCP.synflood.spoofed.pcap"
+    full = cli.run_spanwatch(*args, flood)
+    assert full.returncode == 1 and "Traceback" not in full.stderr, full.stderr
+    last = full.stderr.strip().splitlines()[-1]
+    assert last.startswith("spanwatch: error: ") and "disk is full" in last, last  # (both ways
+    # SQLite says it, "database or disk is full" or "disk I/O error": the hint says it)
+    subprocess.run(["mount", "-o", "remount,size=256m", str(small_tmpfs)], check=True)
+    again = cli.run_spanwatch(*args, flood)
+    assert again.returncode == 0, again.stderr
+    store = open_store(data / "spanwatch.db", readonly=True)
+    try:
+        by_type = store.stats().events_by_type
+    finally:
+        store.close()
+    flood_types = json.loads(again.stdout)["total"]["events_by_type"]
+    assert by_type["flow"] == flood_types["flow"] + 1  # (the first capture's one flow)
+    assert _recorded_captures_in(data) == 2
+    wait_for(lambda: not _processes_naming(str(data)), timeout=10, what="nothing left running")
 
 
 def _stored_flow_ids(config: Path) -> set[int]:
