@@ -417,24 +417,32 @@ def _recorded_captures_in(data: Path) -> int:
             return 0  # (not created yet)
 
 
+def _stopped_midway(config: Path, et_rules: Path, signum: int) -> tuple[int, str]:
+    """An analysis of several captures (one Suricata) sent ``signum`` once the first
+    capture is recorded, with the others still to come: (exit status, stderr)."""
+    captures = [BASIC_AUTH, DNS_TXT, PCAPS / "dos" / "stopddos_pkt.TCP.synflood.spoofed.pcap"]
+    proc = subprocess.Popen(cli.spanwatch_argv("analyze", "--config", config, "-q", "--rules",
+                                               et_rules, *captures),  # fmt: skip
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: _recorded_captures(config) > 0 or proc.poll() is not None,
+                 timeout=120, what="the first capture recorded")  # fmt: skip
+        assert proc.poll() is None, "the analysis ended before it could be stopped"
+        proc.send_signal(signum)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    return proc.returncode, err
+
+
 @pytest.mark.suricata
 def test_an_analysis_killed_midway_is_rolled_back_by_the_next(
     config: Path, et_rules: Path, capsys: Any
 ) -> None:
-    # Several captures, one Suricata: killed once the first is recorded, with the others
-    # still to come. Its events stay until the next analysis, which removes them (the
-    # kernel released the killed one's lock on its run folder) with the folder.
-    captures = [BASIC_AUTH, DNS_TXT, PCAPS / "dos" / "stopddos_pkt.TCP.synflood.spoofed.pcap"]
-    killed = subprocess.Popen(cli.spanwatch_argv("analyze", "--config", config, "-q", "--rules",
-                                                 et_rules, *captures),  # fmt: skip
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(lambda: _recorded_captures(config) > 0 or killed.poll() is not None,
-                 timeout=120, what="the first capture recorded")  # fmt: skip
-        assert killed.poll() is None, "the analysis ended before it could be killed"
-    finally:
-        killed.kill()
-        killed.wait()
+    # Its events stay until the next analysis, which removes them (the kernel released the
+    # killed one's lock on its run folder) with the folder.
+    _stopped_midway(config, et_rules, signal.SIGKILL)
     assert stored_events(config) > 0
     data = Path(yaml.safe_load(config.read_text())["data_dir"])
     (stale,) = (data / "runs").iterdir()
@@ -455,23 +463,11 @@ def test_an_analysis_killed_midway_is_rolled_back_by_the_next(
 def test_an_interrupted_or_terminated_analysis_stores_nothing_and_leaves_nothing_running(
     signum: int, config: Path, et_rules: Path
 ) -> None:
-    # Ctrl-C, or `timeout` and service stops (SIGTERM): stopped once a first capture is
-    # recorded, the analysis removes what it stored, at once, and its Suricata stops.
-    captures = [BASIC_AUTH, DNS_TXT, PCAPS / "dos" / "stopddos_pkt.TCP.synflood.spoofed.pcap"]
-    proc = subprocess.Popen(cli.spanwatch_argv("analyze", "--config", config, "-q", "--rules",
-                                               et_rules, *captures),  # fmt: skip
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for(lambda: _recorded_captures(config) > 0 or proc.poll() is not None,
-                 timeout=120, what="the first capture recorded")  # fmt: skip
-        assert proc.poll() is None, "the analysis ended before it could be stopped"
-        proc.send_signal(signum)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-        proc.wait()
-    assert proc.returncode == 130 and err.strip().endswith("spanwatch: interrupted"), err
-    assert out == "" and stored_events(config) == 0 and _recorded_captures(config) == 0
+    # Ctrl-C, or `timeout` and service stops (SIGTERM): the analysis removes what it
+    # stored, at once, and its Suricata stops.
+    code, err = _stopped_midway(config, et_rules, signum)
+    assert code == 130 and err.strip().endswith("spanwatch: interrupted"), err
+    assert stored_events(config) == 0 and _recorded_captures(config) == 0
     wait_for(lambda: not _processes_naming(str(config)), timeout=10,
              what="the analysis's helpers and Suricata to end")  # fmt: skip
 
