@@ -357,7 +357,8 @@ def split_batch(batch: LoadedBatch) -> list[tuple[dict[str, Any], bytes]]:
 
 def _bookmark_json(bookmark: Bookmark) -> dict[str, Any]:
     return {"path": bookmark.path, "inode": bookmark.inode, "offset": bookmark.offset,
-            "size": bookmark.size, "line": bookmark.line, "source_id": bookmark.source_id}
+            "size": bookmark.size, "line": bookmark.line, "source_id": bookmark.source_id,
+            "tail": bookmark.tail}
 
 
 def read_token(cfg: AppConfig) -> str:

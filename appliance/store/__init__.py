@@ -40,6 +40,8 @@ class Bookmark:
     size: int
     line: int
     source_id: int
+    #: A hash of the bytes just before ``offset`` (None: not known, an older bookmark).
+    tail: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

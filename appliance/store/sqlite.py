@@ -175,7 +175,8 @@ class SqliteEventStore(EventReading, CaptureRecords):
     def bookmark(self, source_id: int) -> Bookmark | None:
         """The bookmark of ``source_id``, if any."""
         row = self._conn.execute(
-            "SELECT path, inode, offset, size, line, source_id FROM bookmarks WHERE source_id = ?",
+            "SELECT path, inode, offset, size, line, source_id, tail FROM bookmarks "
+            "WHERE source_id = ?",
             (source_id,),
         ).fetchone()
         return Bookmark(*row) if row else None
@@ -183,7 +184,7 @@ class SqliteEventStore(EventReading, CaptureRecords):
     def latest_bookmark(self, path: str) -> Bookmark | None:
         """The most recent bookmark written for a file at ``path``."""
         row = self._conn.execute(
-            "SELECT path, inode, offset, size, line, source_id FROM bookmarks "
+            "SELECT path, inode, offset, size, line, source_id, tail FROM bookmarks "
             "WHERE path = ? ORDER BY updated_at DESC, rowid DESC LIMIT 1",
             (path,),
         ).fetchone()
@@ -322,10 +323,12 @@ class SqliteEventStore(EventReading, CaptureRecords):
 
     def _write_bookmark(self, bm: Bookmark) -> None:
         self._conn.execute(
-            "INSERT INTO bookmarks VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(source_id) DO UPDATE "
-            "SET path=excluded.path, inode=excluded.inode, offset=excluded.offset, "
-            "size=excluded.size, line=excluded.line, updated_at=excluded.updated_at",
-            (bm.source_id, bm.path, bm.inode, bm.offset, bm.size, bm.line, time.time_ns()),
+            "INSERT INTO bookmarks VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(source_id) DO "
+            "UPDATE SET path=excluded.path, inode=excluded.inode, offset=excluded.offset, "
+            "size=excluded.size, line=excluded.line, updated_at=excluded.updated_at, "
+            "tail=excluded.tail",
+            (bm.source_id, bm.path, bm.inode, bm.offset, bm.size, bm.line, time.time_ns(),
+             bm.tail),
         )
 
     def delete_sources(self, source_ids: Sequence[int]) -> int:

@@ -11,20 +11,53 @@ import logging
 import os
 from pathlib import Path
 
+from appliance.errors import StoreError
 from appliance.store import Bookmark, EventStore
-from sensors.eve.reader import EveReader, ReadResult
+from sensors.eve.reader import EveReader, ReadResult, fingerprint_of
 
 logger = logging.getLogger(__name__)
 
 
 def resume(reader: EveReader, store: EventStore) -> int:
-    """Register the reader's source, seek to its bookmark, and return the source id."""
+    """Register the reader's source, seek to its bookmark, and return the source id.
+
+    A file that begins as a bookmarked one does, with other bytes before the bookmark's
+    offset, is another file (two outputs of one Suricata that begin with the same record),
+    not a copy to read on from there: it is a source of its own, a twin, whose fingerprint
+    derives from the first's (the same again for the same file).
+    """
     assert reader.fingerprint is not None
-    source_id = store.source_id(reader.fingerprint, str(reader.path))
-    saved = store.bookmark(source_id)
+    first = reader.fingerprint
+    for twin in range(_MAX_TWINS):
+        fingerprint = first if twin == 0 else fingerprint_of(b"twin %d\0" % twin + first)
+        source_id = store.source_id(fingerprint, str(reader.path))
+        saved = store.bookmark(source_id)
+        if saved is None or not _another_file(reader, saved):
+            reader.fingerprint = fingerprint
+            _seek(reader, saved)
+            return source_id
+        logger.info("%s begins as %s does, but is another file: a source of its own.",
+                    reader.path, saved.path)  # fmt: skip
+    raise StoreError(f"{reader.path}: {_MAX_TWINS} files begin with its first line; the store "
+                     "takes no more")  # fmt: skip
+
+
+#: Different files that may begin with one line (each is a source of its own).
+_MAX_TWINS = 64
+
+
+def _another_file(reader: EveReader, saved: Bookmark) -> bool:
+    """Whether the open file holds other bytes before the bookmark's offset than the file
+    bookmarked did (a file of the same inode, or an older bookmark, is taken to be it)."""
+    if saved.tail is None or saved.inode == reader.inode or reader.size() < saved.offset:
+        return False
+    return reader.tail_hash(saved.offset) != saved.tail
+
+
+def _seek(reader: EveReader, saved: Bookmark | None) -> None:
     if saved is None:
         reader.seek(0, 0)
-        return source_id
+        return
     size = reader.size()
     if size >= saved.offset:
         logger.info(
@@ -37,7 +70,6 @@ def resume(reader: EveReader, store: EventStore) -> int:
             reader.path, saved.offset, size,
         )  # fmt: skip
         reader.seek(0, 0)
-    return source_id
 
 
 def make_bookmark(
@@ -55,6 +87,7 @@ def make_bookmark(
         size=reader.size(),
         line=result.line,
         source_id=source_id,
+        tail=reader.tail_hash(result.offset),
     )
 
 

@@ -18,6 +18,8 @@ logger = logging.getLogger(__name__)
 
 #: A source's identity is a hash of its first line (at most this many bytes of it).
 FINGERPRINT_BYTES = 4096
+#: Bytes before a bookmark's offset that a resumed file must hold too.
+TAIL_BYTES = 64
 _READ_SIZE = 1 << 20
 #: How much of an overlong line the dead-letter record keeps.
 OVERLONG_KEEP = 64 * 1024
@@ -107,6 +109,16 @@ class EveReader:
         """Size of the open file."""
         assert self._fh is not None
         return os.fstat(self._fh).st_size
+
+    def tail_hash(self, offset: int) -> int | None:
+        """A hash of the bytes just before ``offset`` (None at 0, or where there are fewer):
+        what a bookmark at ``offset`` checks a file by (sensors.eve.bookmark)."""
+        assert self._fh is not None
+        n = min(TAIL_BYTES, offset)
+        data = os.pread(self._fh, n, offset - n) if n else b""
+        if not data or len(data) < n:
+            return None
+        return int.from_bytes(hashlib.blake2b(data, digest_size=7).digest(), "big")
 
     def close(self) -> None:
         """Close the file."""

@@ -400,6 +400,31 @@ def test_a_grown_copy_of_an_ingested_file_adds_only_its_new_lines(
     assert_same_records(line_records(head + more), stored_records(store_path))
 
 
+def test_two_files_that_begin_with_the_same_record_are_each_stored_whole(
+    tmp_path: Path, data_dir: Path, store: EventStore, store_path: Path
+) -> None:
+    # Two outputs of one Suricata (alerts; everything) whose first record is the same: the
+    # second is not a copy of the first to read on from its bookmark, but a file of its own,
+    # found again as such (a rerun, a renamed copy of it, more lines in it).
+    lines = EveGenerator(32).lines(400)
+    first, second = tmp_path / "alerts.json", tmp_path / "eve.json"
+    first.write_bytes(b"\n".join(lines[:100]) + b"\n")
+    second.write_bytes(b"\n".join([lines[0], *lines[100:300]]) + b"\n")
+    _ingest(first, store, data_dir)
+    stats = _ingest(second, store, data_dir)
+    assert (stats.lines, stats.stored) == (201, 201)
+    both = line_records(lines[:100]) + line_records([lines[0], *lines[100:300]])
+    assert_same_records(both, stored_records(store_path))
+    copy = tmp_path / "eve.json.1"
+    shutil.copyfile(second, copy)
+    for path in (first, second, copy):
+        assert _ingest(path, store, data_dir).stored == 0
+    with open(second, "ab") as handle:
+        handle.write(b"\n".join(lines[300:]) + b"\n")
+    assert _ingest(second, store, data_dir).stored == 100
+    assert_same_records(both + line_records(lines[300:]), stored_records(store_path))
+
+
 @pytest.mark.suricata
 def test_passwords_suricata_logs_never_reach_the_store(tmp_path: Path, testdata: Path) -> None:
     """Suricata writes the FTP PASS argument into EVE; the store keeps the user, not it."""

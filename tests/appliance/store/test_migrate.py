@@ -24,6 +24,7 @@ SHIPPED = {
     "0003_lean_indexes.sql": "256e2dd9ae646b9c522f705f11f3959c98ca6e4f68c964830d3b24cdd8d1065b",
     "0004_traffic_late.sql": "7993e2de8102f8a08d4dbe8bd8721e4736e68f6d2f308624278c63301d73d4c3",
     "0005_chunk_cursors.sql": "e1cc9980767b7fcd79c15c3a54208d49fb2517021112cbb9b4a16def95dad348",
+    "0006_bookmark_tail.sql": "e6ff047783d62be3a1a6776f5a660be04f8cd7782cbc07de21f41c87fa462168",
 }
 
 
