@@ -222,10 +222,12 @@ def evidence_dirs(cfg: AppConfig) -> list[Path]:
 
 def run_retention(args: argparse.Namespace, cfg: AppConfig) -> int:
     """``spanwatch retention``: apply the budgets and print usage and days left."""
+    from appliance.runs import roll_back_unfinished
     from appliance.store import open_store
 
     store = open_store(cfg.store_path)
     try:
+        roll_back_unfinished(store, cfg.data_dir / "runs")  # (analyses that were killed)
         report = store.apply_retention(cfg.retention, evidence_dirs(cfg))
     finally:
         store.close()

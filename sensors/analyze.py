@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from appliance.config import AppConfig
 from appliance.errors import ConfigError, SuricataError
+from appliance.runs import RunLock, discard, roll_back_unfinished
 from appliance.suricata import command, render
 from sensors.capturefile import CaptureInfo, inspect_capture
 from sensors.engine import (
@@ -39,7 +40,6 @@ from sensors.engine import (
     wait_then_set,
 )
 from sensors.quickstart import adopt, early_run_dir, new_run_dir, remember, spawn, stop_early
-from sensors.runlock import RunLock, discard, roll_back_unfinished
 
 if TYPE_CHECKING:
     from appliance.store import EventStore
@@ -116,7 +116,7 @@ class Analysis:
             else:
                 stop_early()
             output_dir(self.run_dir)
-            self._lock = RunLock(self.run_dir)  # before anything is stored (sensors.runlock)
+            self._lock = RunLock(self.run_dir)  # before anything is stored (appliance.runs)
             config = self._suricata_config(text)
             if single:
                 results = [self._run_single(config, self.opts.captures[0], early, text)]

@@ -348,7 +348,7 @@ def analyze_capture_packets(cfg: AppConfig, store: EventStore, path: Path, names
     if not analyzers:
         return
     base = fingerprint_of(b"packets:" + hashlib.sha256(bytes(path.resolve())).digest(), namespace)
-    # Named after the analysis (its output folder) too: sensors.runlock finds it by that.
+    # Named after the analysis (its output folder) too: appliance.runs finds it by that.
     label = f"{namespace.decode('utf-8', 'replace')}#packet-findings:{path}"
     writer = FindingWriter(store, cfg.sensor.name, fingerprint_of(b"findings:" + base), label)
     stats.source_ids.append(writer.source)

@@ -87,7 +87,9 @@ def reload_running(service: Service, manager: Any) -> int:
 def enforce_retention(service: Service, _fired_us: int) -> str:
     """Apply the retention budgets; log what was removed; keep the forecast current."""
     from appliance.cli import evidence_dirs
+    from appliance.runs import roll_back_unfinished
 
+    roll_back_unfinished(service.store, service.cfg.data_dir / "runs")  # (killed analyses)
     report = service.store.apply_retention(service.cfg.retention, evidence_dirs(service.cfg))
     summary = report.describe()
     logger.info("Retention: %s.", summary)

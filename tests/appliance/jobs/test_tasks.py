@@ -18,6 +18,7 @@ import pytest
 from appliance.config import AppConfig, load_config
 from appliance.errors import RulesError
 from appliance.jobs import tasks
+from appliance.runs import LOCK_NAME
 from appliance.service import Service
 from appliance.store import EventQuery
 from appliance.suricata import command, render
@@ -67,11 +68,16 @@ def test_the_morning_report_arrives_as_a_pdf_that_renders(
 
 def test_retention_keeps_the_days_left_forecast(appliance_config: Path) -> None:
     service = service_with(appliance_config)
+    # A killed analysis's run folder (its lock file there, held by no one) goes too.
+    killed = service.cfg.data_dir / "runs" / "20261124T070000"
+    killed.mkdir(parents=True)
+    (killed / LOCK_NAME).touch()
     try:
         summary = tasks.enforce_retention(service, FIRED)
         forecast = tasks.retention_forecast(service)
     finally:
         service.close()
+    assert not killed.exists()
     assert "alerts:" in summary
     assert {"alerts", "metadata"} <= set(forecast)
     assert all("days_left" in usage for usage in forecast.values())

@@ -7,10 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from appliance.events import make_finding
+from appliance.runs import LOCK_NAME, RunLock, roll_back_unfinished
 from appliance.store import EventQuery, EventStore, open_store
 from sensors.capture import FindingWriter
-from sensors.runlock import LOCK_NAME, RunLock, roll_back_unfinished
+from tests.helpers.cli import run_spanwatch
 
 
 def _run_with_events(store: EventStore, runs: Path, name: str) -> Path:
@@ -29,7 +32,7 @@ def _run_with_events(store: EventStore, runs: Path, name: str) -> Path:
 
 def _dead_lock(run: Path) -> None:
     """The lock file an analysis killed mid-run leaves: there, and held by no one."""
-    code = f"from sensors.runlock import RunLock; RunLock(__import__('pathlib').Path({str(run)!r}))"
+    code = f"from appliance.runs import RunLock; RunLock(__import__('pathlib').Path({str(run)!r}))"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
 
 
@@ -75,3 +78,24 @@ def test_a_helper_forked_by_the_analysis_does_not_keep_its_run_locked(tmp_path: 
     finally:
         os.close(done)
         os.waitpid(pid, 0)
+
+
+def test_a_retention_pass_rolls_back_a_killed_analysis_too(appliance_config: Path) -> None:
+    # The core's daily retention job does what the next analysis would (`spanwatch
+    # retention` runs the same pass).
+    data = Path(yaml.safe_load(appliance_config.read_text(encoding="utf-8"))["data_dir"])
+    store = open_store(data / "spanwatch.db")
+    try:
+        killed = _run_with_events(store, data / "runs", "20261125T090000")
+    finally:
+        store.close()
+    _dead_lock(killed)
+    done = run_spanwatch("retention", "-q", "--config", appliance_config)
+    assert done.returncode == 0, done.stderr
+    assert f"The analysis in {killed} did not finish" in done.stderr
+    assert not killed.exists()
+    store = open_store(data / "spanwatch.db", readonly=True)
+    try:
+        assert store.count_events(EventQuery()) == 0
+    finally:
+        store.close()

@@ -5,8 +5,9 @@ it when the process ends, however it ends (SIGKILL, a crash, the machine's OOM k
 An analysis that ends by itself removes the file once every capture is recorded in the
 store, or leaves it, free, when it failed. A run folder whose lock file is there and
 free belongs to an analysis that is over without having finished: the next analysis of
-the data directory removes the events it stored (their sources are named after the run
-folder) and the folder.
+the data directory, or the next retention pass (``spanwatch retention``, the core's daily
+job), removes the events it stored (their sources are named after the run folder) and the
+folder.
 """
 
 from __future__ import annotations
@@ -81,11 +82,13 @@ def run_marker(run_dir: Path) -> str:
     return f"{os.sep}runs{os.sep}{run_dir.name}{os.sep}"
 
 
-def roll_back_unfinished(store: EventStore, runs_dir: Path, current: Path) -> None:
-    """Remove the events and the folders of analyses over without having finished."""
+def roll_back_unfinished(store: EventStore, runs_dir: Path, current: Path | None = None
+                         ) -> None:  # fmt: skip
+    """Remove the events and the folders of analyses over without having finished (but for
+    the ``current`` one's)."""
     for lock in sorted(runs_dir.glob(f"*/{LOCK_NAME}")):
         run = lock.parent
-        if run.name == current.name:
+        if current is not None and run.name == current.name:
             continue
         try:
             fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC)
