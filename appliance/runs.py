@@ -99,11 +99,15 @@ def roll_back_unfinished(store: EventStore, runs_dir: Path, current: Path | None
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 continue  # an analysis that still runs
-            sources = store.sources_named(run_marker(run))
-            removed = store.delete_sources(sources) if sources else 0
-            logger.warning("The analysis in %s did not finish (it was stopped or killed): "
-                           "removed the %d events it had stored, and the folder.", run,
-                           removed)  # fmt: skip
+            try:
+                sources = store.sources_named(run_marker(run))
+                removed = store.delete_sources(sources) if sources else 0
+            except StoreError as err:  # (a full disk still): the next pass tries again
+                logger.warning("The analysis in %s did not finish; what it stored could not "
+                               "be removed yet: %s", run, err)  # fmt: skip
+                continue
+            logger.warning("The analysis in %s did not finish: removed the %d events it had "
+                           "stored, and its folder.", run, removed)  # fmt: skip
             shutil.rmtree(run, ignore_errors=True)
         finally:
             os.close(fd)
