@@ -18,6 +18,7 @@ from sensors.analyzer_pipe import close_analyzers, runner_analyzers
 from sensors.analyzers import AnalyzerSet
 from sensors.capture import LivePacketCapture
 from sensors.deadletter import DeadLetterFile
+from sensors.quickstart import spawn
 from sensors.remote import make_sink
 from sensors.runner import EveRunner
 from sensors.ship import close_quietly
@@ -147,7 +148,9 @@ class LiveSensor:
         (out_dir / "suricata.pid").unlink(missing_ok=True)
         logger.info("Starting Suricata on interface=%s.", self.iface)
         try:
-            self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            # Killed if the sensor dies (a second Suricata on the interface would split its
+            # packets with an orphan); a stop still ends it with SIGTERM (_stop_suricata).
+            self.proc = spawn(argv, subprocess.DEVNULL)
         except FileNotFoundError as err:
             raise SuricataError(f"Suricata not found at {self.cfg.suricata.binary}") from err
 

@@ -423,6 +423,27 @@ def test_sensor_runs_suricata_on_span_port_and_stores_alert(
     report(request, timings)
 
 
+def test_a_sensor_killed_outright_takes_its_suricata_with_it(
+    span_lab: SpanLab, suricata_bin: str
+) -> None:
+    # Left running, an orphan Suricata would keep capturing on the interface, splitting
+    # its packets with the one the restarted sensor starts (the same fanout group).
+    config = write_appliance_config(span_lab.root)
+    cfg = load(config)
+    argv = in_netns(span_lab.sensor, *spanwatch_argv(
+        "sensor", "--interface", SPAN_IF, "--config", config, "--data-dir", cfg.data_dir
+    ))  # fmt: skip
+    sensor = span_lab.spawn(argv, span_lab.root / "sensor.log")
+    wait_engine_started(cfg, sensor)
+    pidfile = cfg.sensor_dir(SPAN_IF) / "suricata.pid"
+    suricata_pid = int(wait_for(lambda: pidfile.is_file() and pidfile.read_text().strip(),
+                                10, "Suricata's pid file"))  # fmt: skip
+    sensor.kill()
+    sensor.wait()
+    wait_for(lambda: not Path(f"/proc/{suricata_pid}").exists(), 10,
+             "Suricata to end with its sensor")  # fmt: skip
+
+
 def ip_netns_pids(ns: str) -> list[int]:
     out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
