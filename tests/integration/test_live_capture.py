@@ -393,20 +393,40 @@ def report(request: pytest.FixtureRequest, timings: dict[str, float]) -> None:
 # -- tests ------------------------------------------------------------------------------
 
 
+@dataclass
+class RunningSensor:
+    """``spanwatch sensor`` in the sensor namespace, with the Suricata it started."""
+
+    config: Path
+    cfg: AppConfig
+    proc: subprocess.Popen[bytes]
+    suricata_pid: int
+    engine_start_s: float
+
+
+def start_sensor(lab: SpanLab) -> RunningSensor:
+    """Start the sensor on the SPAN interface; return once its engine has started."""
+    config = write_appliance_config(lab.root)
+    cfg = load(config)
+    argv = in_netns(lab.sensor, *spanwatch_argv(
+        "sensor", "--interface", SPAN_IF, "--config", config, "--data-dir", cfg.data_dir
+    ))  # fmt: skip
+    sensor = lab.spawn(argv, lab.root / "sensor.log")
+    started = wait_engine_started(cfg, sensor)
+    pidfile = cfg.sensor_dir(SPAN_IF) / "suricata.pid"
+    pid = int(wait_for(lambda: pidfile.is_file() and pidfile.read_text().strip(),
+                       10, "Suricata's pid file"))  # fmt: skip
+    return RunningSensor(config, cfg, sensor, pid, started)
+
+
 def test_sensor_runs_suricata_on_span_port_and_stores_alert(
     span_lab: SpanLab, suricata_bin: str, request: pytest.FixtureRequest
 ) -> None:
-    config = write_appliance_config(span_lab.root)
-    cfg = load(config)
-    argv = in_netns(span_lab.sensor, *spanwatch_argv(
-        "sensor", "--interface", SPAN_IF, "--config", config, "--data-dir", cfg.data_dir
-    ))  # fmt: skip
     t0 = time.monotonic()
-    sensor = span_lab.spawn(argv, span_lab.root / "sensor.log")
-    timings = {"engine_start_s": wait_engine_started(cfg, sensor)}
-    pidfile = cfg.sensor_dir(SPAN_IF) / "suricata.pid"
-    suricata_pid = int(wait_for(lambda: pidfile.is_file() and pidfile.read_text().strip(),
-                                10, "Suricata's pid file"))  # fmt: skip
+    running = start_sensor(span_lab)
+    config, cfg, sensor = running.config, running.cfg, running.proc
+    suricata_pid = running.suricata_pid
+    timings = {"engine_start_s": running.engine_start_s}
     timings["probe_s"] = probe_capture(span_lab, cfg)
     flow_id, more = request_and_expect_alert(span_lab, cfg)
     timings.update(more)
@@ -428,19 +448,10 @@ def test_a_sensor_killed_outright_takes_its_suricata_with_it(
 ) -> None:
     # Left running, an orphan Suricata would keep capturing on the interface, splitting
     # its packets with the one the restarted sensor starts (the same fanout group).
-    config = write_appliance_config(span_lab.root)
-    cfg = load(config)
-    argv = in_netns(span_lab.sensor, *spanwatch_argv(
-        "sensor", "--interface", SPAN_IF, "--config", config, "--data-dir", cfg.data_dir
-    ))  # fmt: skip
-    sensor = span_lab.spawn(argv, span_lab.root / "sensor.log")
-    wait_engine_started(cfg, sensor)
-    pidfile = cfg.sensor_dir(SPAN_IF) / "suricata.pid"
-    suricata_pid = int(wait_for(lambda: pidfile.is_file() and pidfile.read_text().strip(),
-                                10, "Suricata's pid file"))  # fmt: skip
-    sensor.kill()
-    sensor.wait()
-    wait_for(lambda: not Path(f"/proc/{suricata_pid}").exists(), 10,
+    running = start_sensor(span_lab)
+    running.proc.kill()
+    running.proc.wait()
+    wait_for(lambda: not Path(f"/proc/{running.suricata_pid}").exists(), 10,
              "Suricata to end with its sensor")  # fmt: skip
 
 
