@@ -39,13 +39,19 @@ def ingest_other_eve_files(cfg: AppConfig, store: EventStore, dead_letters: Dead
         path = out_dir / name
         if path == first or not path.is_file():
             continue  # an output Suricata did not write (nothing of its types happened)
+        here: set[int] = set()  # this file's lines, for the files after it
+
+        def skip(raw: bytes) -> bool:
+            line = hash(raw)
+            here.add(line)
+            return line in seen
+
         sink = store_writer(cfg.store_path, cfg.sensor.name)
         runner = EveRunner(
             path, store=store, sink=sink, analyzers=load_analyzers(cfg), dead_letters=dead_letters,
             # A file of its own even where it begins as the first does (the same record):
             # its fingerprint would make it a rotated copy, read on from the first's end.
-            cfg=cfg.ingest, source_namespace=namespace + b"\0" + name.encode(),
-            skip=lambda raw: hash(raw) in seen,
+            cfg=cfg.ingest, source_namespace=namespace + b"\0" + name.encode(), skip=skip,
         )  # fmt: skip
         try:
             runner.run()
@@ -57,7 +63,7 @@ def ingest_other_eve_files(cfg: AppConfig, store: EventStore, dead_letters: Dead
             stats.add(runner.stats)
         logger.info("Stored %d records of %s (%d were the same as records of an earlier EVE "
                     "file).", runner.stats.stored, path, runner.stats.skipped)  # fmt: skip
-        seen |= line_hashes(path)
+        seen |= here
 
 
 def line_hashes(path: Path) -> set[int]:
