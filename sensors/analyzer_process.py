@@ -139,21 +139,27 @@ def _serve(cfg: AppConfig, conn: Any, parent: int) -> None:
     from sensors.analyzers import load_analyzers
 
     lower_priority()
+    # The first file's analyzers are made ready before it comes (while Suricata loads its
+    # rules): a small capture's analysis would wait for them. The next files' (unix-socket
+    # mode) are made when they come, not after the last one, as the analysis ends.
+    first = load_analyzers(cfg)
+    first.init()
+    analyzers: AnalyzerSet | None = first
     try:
         while True:
-            # Each file's analyzers are made ready before it comes (the first while
-            # Suricata loads its rules): a small capture's analysis waits for them.
-            analyzers = load_analyzers(cfg)
-            analyzers.init()
             if not message_or_orphaned(conn, parent, 0.5):
                 return
             job = conn.recv()
             if job is None:
                 return
+            if analyzers is None:
+                analyzers = load_analyzers(cfg)
+                analyzers.init()
             path, max_line_bytes, batch_size = job
             if not _analyze_file(analyzers, conn, Path(path), max_line_bytes, batch_size,
                                  parent):  # fmt: skip
                 return
+            analyzers = None
     except (EOFError, BrokenPipeError):
         return  # the parent is gone
 
